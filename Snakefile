@@ -1,0 +1,27 @@
+# SING: how much class semantics each classifier leaks into the null space of its final linear head.
+# Layout: rules/*.smk hold the steps, rules/common.smk the helpers, workflow_scripts/ the thin scripts,
+# workflow_scripts/sing the library. Profiles: profiles/default (auto-loaded), profiles/slurm.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/extract.smk"
+include: "rules/translate.smk"
+include: "rules/analysis.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,191 @@
+import json
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+
+from sing.classes import group_by_chunk, select_classes  # noqa: E402  (light: no torch import)
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+R = config["results_dir"]
+SCRIPTS = "../workflow_scripts"
+MODELS = config["run_models"]
+SPACES = config["run_spaces"]
+CHUNK_SIZE = config["chunk_size"]
+
+
+def check_config():
+    """Cross-references the schema cannot express; each error names the key."""
+    for key in MODELS:
+        if key not in config["models"]:
+            raise ValueError(f"config run_models: {key!r} is not in config models ({sorted(config['models'])})")
+    for key in SPACES:
+        if key not in config["spaces"]:
+            raise ValueError(f"config run_spaces: {key!r} is not in config spaces ({sorted(config['spaces'])})")
+    steering = config["analyses"]["steering"]["source_class"]
+    if steering not in ANALYSED:
+        raise ValueError(
+            f"config analyses.steering.source_class: {steering!r} is not among the analysed classes (config classes)"
+        )
+    concepts = config["analyses"]["open_vocabulary"]["concepts"]
+    if isinstance(concepts, dict):
+        missing = [w for w in OPENVOCAB if w not in concepts]
+        if missing:
+            raise ValueError(f"config analyses.open_vocabulary.concepts: no concept list for classes {missing}")
+
+
+ANALYSED = select_classes(config["classes"], what="config classes")
+OPENVOCAB = select_classes(
+    config["analyses"]["open_vocabulary"]["classes"], what="config analyses.open_vocabulary.classes"
+)
+TRANSLATOR_CLASSES = select_classes(
+    config["samples"]["translator"].get("classes", "all"), what="config samples.translator.classes"
+)
+check_config()
+
+CHUNKS = {
+    "analysis": group_by_chunk(ANALYSED, CHUNK_SIZE),
+    "openvocab": group_by_chunk(OPENVOCAB, CHUNK_SIZE),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Manifests: settings that decide a job's output are written to small files that change only when the
+# settings change. Jobs take them as inputs, so reruns are right under every --rerun-triggers choice
+# (mtime included), and a new class touches only its own chunk's manifest.
+# ---------------------------------------------------------------------------------------------------
+def write_if_changed(path, obj):
+    path = Path(path)
+    text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return str(path)
+
+
+def sample_settings(sample):
+    settings = dict(config["samples"][sample])
+    settings.pop("classes", None)
+    return settings
+
+
+def write_manifests():
+    for sample, chunks in CHUNKS.items():
+        for chunk, wnids in chunks.items():
+            write_if_changed(
+                f"{R}/manifests/{sample}/chunk-{chunk:03d}.json",
+                {"sample": sample, **sample_settings(sample), "classes": wnids},
+            )
+    write_if_changed(
+        f"{R}/manifests/translator.json",
+        {"sample": "translator", **sample_settings("translator"), "classes": TRANSLATOR_CLASSES},
+    )
+    for key in MODELS:
+        write_if_changed(f"{R}/manifests/models/{key}.json", model_settings(key))
+    for key in SPACES:
+        write_if_changed(f"{R}/manifests/spaces/{key}.json", space_settings(key))
+
+
+def model_settings(key):
+    return {"key": key, "entry": config["models"][key], "weights_dir": config["weights_dir"]}
+
+
+def space_settings(key):
+    return {"key": key, "entry": config["spaces"][key], "weights_dir": config["weights_dir"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paths and input functions
+# ---------------------------------------------------------------------------------------------------
+def chunk_ids(sample):
+    return [f"{chunk:03d}" for chunk in CHUNKS[sample]]
+
+
+def manifest(sample):
+    return f"{R}/manifests/{sample}/chunk-{{chunk}}.json"
+
+
+def dataset_ready():
+    """The synthetic dataset is a workflow output in the demo; a real ImageNet is an external input."""
+    return [config["imagenet_root"]] if config.get("synthetic_imagenet") else []
+
+
+def chunk_dirs(kind, sample, **keys):
+    """Per-chunk directories of one (model or space[, space]) for every chunk of `sample`."""
+    pattern = {
+        "features": f"{R}/features/{{model}}/{sample}/chunk-{{chunk}}",
+        "clip": f"{R}/clip/{{space}}/{sample}/chunk-{{chunk}}",
+        "scores": f"{R}/scores/{{model}}/{{space}}/chunk-{{chunk}}",
+    }[kind]
+    return expand(pattern, chunk=chunk_ids(sample), **keys)
+
+
+def chunk_holding(wnid):
+    for chunk, wnids in CHUNKS["analysis"].items():
+        if wnid in wnids:
+            return f"{chunk:03d}"
+    raise ValueError(f"class {wnid} is not analysed")
+
+
+def extraction_params():
+    return dict(config["extraction"])
+
+
+def open_vocabulary_concepts():
+    concepts = config["analyses"]["open_vocabulary"]["concepts"]
+    if concepts == "default":
+        from sing.vocab import default_concepts  # light module: plain lists
+
+        concepts = default_concepts(OPENVOCAB)
+    return {wnid: list(concepts[wnid]) for wnid in OPENVOCAB}
+
+
+def text_settings():
+    return {
+        **config["text"],
+        "concepts": sorted({c for cs in open_vocabulary_concepts().values() for c in cs}),
+        "targets": [config["analyses"]["steering"]["target"]],
+    }
+
+
+FIGURES = [
+    "ratio_scatter",
+    "ratio_scatter_all",
+    "ratio_bars",
+    "ratio_bars_all",
+    "class_violins",
+    "open_vocabulary",
+    "validation",
+    "space_crosscheck",
+    "robustness",
+    "spectra",
+    "leakage_heatmap",
+    "steering",
+]
+
+TABLES = [
+    "model_summary",
+    "class_summary",
+    "rank_correlation",
+    "space_crosscheck",
+    "steering",
+    "validation",
+    "robustness",
+    "open_vocabulary",
+    "translator_eval",
+]
+
+
+def all_targets():
+    return expand(f"{R}/tables/{{table}}.parquet", table=TABLES) + expand(
+        f"{R}/figures/{{figure}}.{{fmt}}", figure=FIGURES, fmt=config["figures"]["formats"]
+    )
+
+
+write_manifests()

@@ -1,0 +1,113 @@
+wildcard_constraints:
+    chunk=r"\d{3}",
+    sample="analysis|openvocab",
+    model="|".join(MODELS),
+    space="|".join(SPACES),
+
+
+rule export_head:
+    input:
+        model=f"{R}/manifests/models/{{model}}.json",
+    output:
+        head=f"{R}/heads/{{model}}/head.safetensors",
+    params:
+        model=lambda w: model_settings(w.model),
+    log:
+        f"{R}/logs/export_head/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/export_head/{{model}}.tsv"
+    script:
+        f"{SCRIPTS}/export_head.py"
+
+
+rule extract_translator_features:
+    input:
+        dataset_ready(),
+        manifest=f"{R}/manifests/translator.json",
+        model=f"{R}/manifests/models/{{model}}.json",
+    output:
+        features=f"{R}/features/{{model}}/translator.parquet",
+    params:
+        model=lambda w: model_settings(w.model),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
+    log:
+        f"{R}/logs/extract_features/{{model}}/translator.log",
+    benchmark:
+        f"{R}/benchmarks/extract_features/{{model}}/translator.tsv"
+    script:
+        f"{SCRIPTS}/extract_features.py"
+
+
+rule extract_features:
+    input:
+        dataset_ready(),
+        manifest=manifest("{sample}"),
+        model=f"{R}/manifests/models/{{model}}.json",
+    output:
+        features=directory(f"{R}/features/{{model}}/{{sample}}/chunk-{{chunk}}"),
+    params:
+        model=lambda w: model_settings(w.model),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
+    log:
+        f"{R}/logs/extract_features/{{model}}/{{sample}}-{{chunk}}.log",
+    benchmark:
+        f"{R}/benchmarks/extract_features/{{model}}/{{sample}}-{{chunk}}.tsv"
+    script:
+        f"{SCRIPTS}/extract_features.py"
+
+
+rule embed_translator_images:
+    input:
+        dataset_ready(),
+        manifest=f"{R}/manifests/translator.json",
+        space=f"{R}/manifests/spaces/{{space}}.json",
+    output:
+        features=f"{R}/clip/{{space}}/translator.parquet",
+    params:
+        space=lambda w: space_settings(w.space),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
+    log:
+        f"{R}/logs/embed_images/{{space}}/translator.log",
+    benchmark:
+        f"{R}/benchmarks/embed_images/{{space}}/translator.tsv"
+    script:
+        f"{SCRIPTS}/embed_images.py"
+
+
+rule embed_images:
+    input:
+        dataset_ready(),
+        manifest=manifest("{sample}"),
+        space=f"{R}/manifests/spaces/{{space}}.json",
+    output:
+        features=directory(f"{R}/clip/{{space}}/{{sample}}/chunk-{{chunk}}"),
+    params:
+        space=lambda w: space_settings(w.space),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
+    log:
+        f"{R}/logs/embed_images/{{space}}/{{sample}}-{{chunk}}.log",
+    benchmark:
+        f"{R}/benchmarks/embed_images/{{space}}/{{sample}}-{{chunk}}.tsv"
+    script:
+        f"{SCRIPTS}/embed_images.py"
+
+
+rule embed_texts:
+    input:
+        space=f"{R}/manifests/spaces/{{space}}.json",
+    output:
+        text=f"{R}/text/{{space}}.parquet",
+    params:
+        space=lambda w: space_settings(w.space),
+        text=text_settings(),
+        extraction=extraction_params(),
+    log:
+        f"{R}/logs/embed_texts/{{space}}.log",
+    benchmark:
+        f"{R}/benchmarks/embed_texts/{{space}}.tsv"
+    script:
+        f"{SCRIPTS}/embed_texts.py"

@@ -1,0 +1,44 @@
+rule head_geometry:
+    input:
+        head=f"{R}/heads/{{model}}/head.safetensors",
+    output:
+        geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+    params:
+        atol=config["head"]["atol"],
+        rtol=config["head"]["rtol"],
+    log:
+        f"{R}/logs/head_geometry/{{model}}.log",
+    script:
+        f"{SCRIPTS}/head_geometry.py"
+
+
+rule fit_translator:
+    input:
+        features=f"{R}/features/{{model}}/translator.parquet",
+        clip=f"{R}/clip/{{space}}/translator.parquet",
+    output:
+        translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+    params:
+        settings=config["translator"],
+    log:
+        f"{R}/logs/fit_translator/{{model}}/{{space}}.log",
+    benchmark:
+        f"{R}/benchmarks/fit_translator/{{model}}/{{space}}.tsv"
+    script:
+        f"{SCRIPTS}/fit_translator.py"
+
+
+rule evaluate_translator:
+    input:
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        clip=lambda w: chunk_dirs("clip", "analysis", space=w.space),
+        translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+    output:
+        evaluation=f"{R}/tables/per_model/{{model}}/{{space}}/translator_eval.parquet",
+    params:
+        model="{model}",
+        space="{space}",
+    log:
+        f"{R}/logs/evaluate_translator/{{model}}/{{space}}.log",
+    script:
+        f"{SCRIPTS}/evaluate_translator.py"
