@@ -6,8 +6,10 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
-from sing.classes import group_by_chunk, select_classes  # noqa: E402  (light: no torch import)
-
+from sing.classes import (
+    group_by_chunk,
+    select_classes,
+)  # noqa: E402  (light: no torch import)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -22,10 +24,14 @@ def check_config():
     """Cross-references the schema cannot express; each error names the key."""
     for key in MODELS:
         if key not in config["models"]:
-            raise ValueError(f"config run_models: {key!r} is not in config models ({sorted(config['models'])})")
+            raise ValueError(
+                f"config run_models: {key!r} is not in config models ({sorted(config['models'])})"
+            )
     for key in SPACES:
         if key not in config["spaces"]:
-            raise ValueError(f"config run_spaces: {key!r} is not in config spaces ({sorted(config['spaces'])})")
+            raise ValueError(
+                f"config run_spaces: {key!r} is not in config spaces ({sorted(config['spaces'])})"
+            )
     steering = config["analyses"]["steering"]["source_class"]
     if steering not in ANALYSED:
         raise ValueError(
@@ -35,15 +41,19 @@ def check_config():
     if isinstance(concepts, dict):
         missing = [w for w in OPENVOCAB if w not in concepts]
         if missing:
-            raise ValueError(f"config analyses.open_vocabulary.concepts: no concept list for classes {missing}")
+            raise ValueError(
+                f"config analyses.open_vocabulary.concepts: no concept list for classes {missing}"
+            )
 
 
 ANALYSED = select_classes(config["classes"], what="config classes")
 OPENVOCAB = select_classes(
-    config["analyses"]["open_vocabulary"]["classes"], what="config analyses.open_vocabulary.classes"
+    config["analyses"]["open_vocabulary"]["classes"],
+    what="config analyses.open_vocabulary.classes",
 )
 TRANSLATOR_CLASSES = select_classes(
-    config["samples"]["translator"].get("classes", "all"), what="config samples.translator.classes"
+    config["samples"]["translator"].get("classes", "all"),
+    what="config samples.translator.classes",
 )
 check_config()
 
@@ -60,10 +70,10 @@ CHUNKS = {
 # ---------------------------------------------------------------------------------------------------
 def write_if_changed(path, obj):
     path = Path(path)
-    text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
+    text = f"{json.dumps(obj, indent=1, sort_keys=True)}\n"
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
     return str(path)
@@ -84,7 +94,11 @@ def write_manifests():
             )
     write_if_changed(
         f"{R}/manifests/translator.json",
-        {"sample": "translator", **sample_settings("translator"), "classes": TRANSLATOR_CLASSES},
+        {
+            "sample": "translator",
+            **sample_settings("translator"),
+            "classes": TRANSLATOR_CLASSES,
+        },
     )
     for key in MODELS:
         write_if_changed(f"{R}/manifests/models/{key}.json", model_settings(key))
@@ -93,11 +107,19 @@ def write_manifests():
 
 
 def model_settings(key):
-    return {"key": key, "entry": config["models"][key], "weights_dir": config["weights_dir"]}
+    return {
+        "key": key,
+        "entry": config["models"][key],
+        "weights_dir": config["weights_dir"],
+    }
 
 
 def space_settings(key):
-    return {"key": key, "entry": config["spaces"][key], "weights_dir": config["weights_dir"]}
+    return {
+        "key": key,
+        "entry": config["spaces"][key],
+        "weights_dir": config["weights_dir"],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -149,7 +171,9 @@ def open_vocabulary_concepts():
 def text_settings():
     return {
         **config["text"],
-        "concepts": sorted({c for cs in open_vocabulary_concepts().values() for c in cs}),
+        "concepts": sorted(
+            {c for cs in open_vocabulary_concepts().values() for c in cs}
+        ),
         "targets": [config["analyses"]["steering"]["target"]],
     }
 
@@ -183,9 +207,47 @@ TABLES = [
 
 
 def all_targets():
-    return expand(f"{R}/tables/{{table}}.parquet", table=TABLES) + expand(
-        f"{R}/figures/{{figure}}.{{fmt}}", figure=FIGURES, fmt=config["figures"]["formats"]
+    tables = expand(f"{R}/tables/{{table}}.parquet", table=TABLES)
+    figures = expand(
+        f"{R}/figures/{{figure}}.{{fmt}}",
+        figure=FIGURES,
+        fmt=config["figures"]["formats"],
     )
+    return [*tables, *figures]
+
+
+def model_inputs(w):
+    return {
+        "geometry": f"{R}/heads/{w.model}/geometry.safetensors",
+        "translator": f"{R}/translators/{w.model}/{w.space}.safetensors",
+        "head": f"{R}/heads/{w.model}/head.safetensors",
+        "text": f"{R}/text/{w.space}.parquet",
+    }
+
+
+FIGURE_INPUTS = {
+    "ratio_scatter": ["model_summary"],
+    "ratio_scatter_all": ["model_summary"],
+    "ratio_bars": ["model_summary"],
+    "ratio_bars_all": ["model_summary"],
+    "class_violins": ["class_summary"],
+    "open_vocabulary": ["open_vocabulary"],
+    "validation": ["validation"],
+    "space_crosscheck": ["space_crosscheck"],
+    "robustness": ["robustness"],
+    "spectra": ["model_summary"],
+    "leakage_heatmap": ["class_summary"],
+    "steering": ["steering"],
+}
+
+
+def figure_inputs(w):
+    inputs = {table: f"{R}/tables/{table}.parquet" for table in FIGURE_INPUTS[w.figure]}
+    if w.figure == "spectra":
+        inputs["geometries"] = expand(
+            f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS
+        )
+    return inputs
 
 
 write_manifests()

@@ -3,10 +3,12 @@ if config.get("synthetic_imagenet"):
     rule synthetic_imagenet:
         output:
             directory(config["imagenet_root"]),
-        params:
-            settings=config["synthetic_imagenet"],
         log:
             f"{R}/logs/synthetic_imagenet.log",
+        conda:
+            "../envs/sing.yaml"
+        params:
+            settings=config["synthetic_imagenet"],
         script:
             f"{SCRIPTS}/make_synthetic_imagenet.py"
 
@@ -15,11 +17,13 @@ rule prefetch_weights:
     """Run once on a node with internet: fills weights_dir so compute jobs can run offline."""
     output:
         f"{config['weights_dir']}/prefetched.json",
+    log:
+        f"{R}/logs/prefetch_weights.log",
+    conda:
+        "../envs/sing.yaml"
     params:
         models={key: config["models"][key] for key in MODELS},
         spaces={key: config["spaces"][key] for key in SPACES},
-        weights_dir=config["weights_dir"],
-    log:
-        f"{R}/logs/prefetch_weights.log",
+        weights_dir=lambda w, output: str(Path(output[0]).parent),
     script:
         f"{SCRIPTS}/prefetch_weights.py"

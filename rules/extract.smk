@@ -10,12 +10,14 @@ rule export_head:
         model=f"{R}/manifests/models/{{model}}.json",
     output:
         head=f"{R}/heads/{{model}}/head.safetensors",
-    params:
-        model=lambda w: model_settings(w.model),
     log:
         f"{R}/logs/export_head/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/export_head/{{model}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        model=lambda w: model_settings(w.model),
     script:
         f"{SCRIPTS}/export_head.py"
 
@@ -27,14 +29,16 @@ rule extract_translator_features:
         model=f"{R}/manifests/models/{{model}}.json",
     output:
         features=f"{R}/features/{{model}}/translator.parquet",
-    params:
-        model=lambda w: model_settings(w.model),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
     log:
         f"{R}/logs/extract_features/{{model}}/translator.log",
     benchmark:
         f"{R}/benchmarks/extract_features/{{model}}/translator.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        model=lambda w: model_settings(w.model),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -46,14 +50,16 @@ rule extract_features:
         model=f"{R}/manifests/models/{{model}}.json",
     output:
         features=directory(f"{R}/features/{{model}}/{{sample}}/chunk-{{chunk}}"),
-    params:
-        model=lambda w: model_settings(w.model),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
     log:
         f"{R}/logs/extract_features/{{model}}/{{sample}}-{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/extract_features/{{model}}/{{sample}}-{{chunk}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        model=lambda w: model_settings(w.model),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -65,14 +71,16 @@ rule embed_translator_images:
         space=f"{R}/manifests/spaces/{{space}}.json",
     output:
         features=f"{R}/clip/{{space}}/translator.parquet",
-    params:
-        space=lambda w: space_settings(w.space),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
     log:
         f"{R}/logs/embed_images/{{space}}/translator.log",
     benchmark:
         f"{R}/benchmarks/embed_images/{{space}}/translator.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        space=lambda w: space_settings(w.space),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
     script:
         f"{SCRIPTS}/embed_images.py"
 
@@ -84,14 +92,16 @@ rule embed_images:
         space=f"{R}/manifests/spaces/{{space}}.json",
     output:
         features=directory(f"{R}/clip/{{space}}/{{sample}}/chunk-{{chunk}}"),
-    params:
-        space=lambda w: space_settings(w.space),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
     log:
         f"{R}/logs/embed_images/{{space}}/{{sample}}-{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/embed_images/{{space}}/{{sample}}-{{chunk}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        space=lambda w: space_settings(w.space),
+        imagenet_root=config["imagenet_root"],
+        extraction=extraction_params(),
     script:
         f"{SCRIPTS}/embed_images.py"
 
@@ -101,13 +111,15 @@ rule embed_texts:
         space=f"{R}/manifests/spaces/{{space}}.json",
     output:
         text=f"{R}/text/{{space}}.parquet",
-    params:
-        space=lambda w: space_settings(w.space),
-        text=text_settings(),
-        extraction=extraction_params(),
     log:
         f"{R}/logs/embed_texts/{{space}}.log",
     benchmark:
         f"{R}/benchmarks/embed_texts/{{space}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        space=lambda w: space_settings(w.space),
+        text=text_settings(),
+        extraction=extraction_params(),
     script:
         f"{SCRIPTS}/embed_texts.py"

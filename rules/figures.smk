@@ -2,29 +2,6 @@ localrules:
     figure,
 
 
-FIGURE_INPUTS = {
-    "ratio_scatter": ["model_summary"],
-    "ratio_scatter_all": ["model_summary"],
-    "ratio_bars": ["model_summary"],
-    "ratio_bars_all": ["model_summary"],
-    "class_violins": ["class_summary"],
-    "open_vocabulary": ["open_vocabulary"],
-    "validation": ["validation"],
-    "space_crosscheck": ["space_crosscheck"],
-    "robustness": ["robustness"],
-    "spectra": ["model_summary"],
-    "leakage_heatmap": ["class_summary"],
-    "steering": ["steering"],
-}
-
-
-def figure_inputs(w):
-    inputs = {table: f"{R}/tables/{table}.parquet" for table in FIGURE_INPUTS[w.figure]}
-    if w.figure == "spectra":
-        inputs["geometries"] = expand(f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS)
-    return inputs
-
-
 rule figure:
     input:
         unpack(figure_inputs),
@@ -39,6 +16,12 @@ rule figure:
             for fmt in config["figures"]["formats"]
         },
         data=f"{R}/figures/{{figure}}.data.parquet",
+    log:
+        f"{R}/logs/figure/{{figure}}.log",
+    wildcard_constraints:
+        figure="|".join(FIGURES),
+    conda:
+        "../envs/sing.yaml"
     params:
         figure="{figure}",
         settings={
@@ -47,9 +30,5 @@ rule figure:
             "space_display": {key: config["spaces"][key]["display"] for key in SPACES},
             "models": MODELS,
         },
-    wildcard_constraints:
-        figure="|".join(FIGURES),
-    log:
-        f"{R}/logs/figure/{{figure}}.log",
     script:
         f"{SCRIPTS}/make_figure.py"

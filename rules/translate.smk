@@ -3,11 +3,13 @@ rule head_geometry:
         head=f"{R}/heads/{{model}}/head.safetensors",
     output:
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+    log:
+        f"{R}/logs/head_geometry/{{model}}.log",
+    conda:
+        "../envs/sing.yaml"
     params:
         atol=config["head"]["atol"],
         rtol=config["head"]["rtol"],
-    log:
-        f"{R}/logs/head_geometry/{{model}}.log",
     script:
         f"{SCRIPTS}/head_geometry.py"
 
@@ -18,12 +20,14 @@ rule fit_translator:
         clip=f"{R}/clip/{{space}}/translator.parquet",
     output:
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
-    params:
-        settings=config["translator"],
     log:
         f"{R}/logs/fit_translator/{{model}}/{{space}}.log",
     benchmark:
         f"{R}/benchmarks/fit_translator/{{model}}/{{space}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        settings=config["translator"],
     script:
         f"{SCRIPTS}/fit_translator.py"
 
@@ -35,10 +39,12 @@ rule evaluate_translator:
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
     output:
         evaluation=f"{R}/tables/per_model/{{model}}/{{space}}/translator_eval.parquet",
+    log:
+        f"{R}/logs/evaluate_translator/{{model}}/{{space}}.log",
+    conda:
+        "../envs/sing.yaml"
     params:
         model="{model}",
         space="{space}",
-    log:
-        f"{R}/logs/evaluate_translator/{{model}}/{{space}}.log",
     script:
         f"{SCRIPTS}/evaluate_translator.py"
