@@ -1,0 +1,475 @@
+"""sing.analysis against independent references (numpy, scipy.stats, brute force) and planted truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.stats as st
+
+from sing import analysis as A
+from sing.geometry import head_geometry
+from sing.translator import LinearTranslator
+
+
+# ------------------------------------------------------------------------------------------------ references
+def ref_angle(x, y):
+    x = np.atleast_2d(x)
+    y = np.atleast_2d(y)
+    cos = np.sum(x * y, axis=1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def ref_null_projector(W):
+    _, s, Vt = np.linalg.svd(W)
+    rank = int(np.sum(s > max(W.shape) * np.finfo(np.float32).eps * s[0]))
+    Vn = Vt[rank:].T
+    return Vn @ Vn.T
+
+
+def toy(m=20, c=8, d=12, n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((c, m))
+    T = LinearTranslator(rng.standard_normal((d, m)), rng.standard_normal(d) * 0.1)
+    F = rng.standard_normal((n, m)) + 0.5
+    Zt = rng.standard_normal((n, d))
+    return W, T, F, Zt
+
+
+# ------------------------------------------------------------------------------------------------ image level
+def test_score_images_matches_brute_force():
+    W, T, F, Zt = toy()
+    g = head_geometry(W)
+    out = A.score_images(F, Zt, g, T, W=W)
+    Pn = ref_null_projector(W)
+    F_eq = F - F @ Pn
+    z, z_eq = F @ T.weight.T + T.bias, F_eq @ T.weight.T + T.bias
+    a0, a1 = ref_angle(z, Zt), ref_angle(z_eq, Zt)
+    np.testing.assert_allclose(out["angle_orig_deg"], a0, atol=1e-6)
+    np.testing.assert_allclose(out["angle_eq_deg"], a1, atol=1e-6)
+    np.testing.assert_allclose(out["as_deg"], a0 - a1, atol=1e-6)
+    np.testing.assert_allclose(out["is_deg"], ref_angle(z, z_eq), atol=1e-6)
+    np.testing.assert_allclose(out["null_ratio"], np.linalg.norm(F @ Pn, axis=1) / np.linalg.norm(F, axis=1),
+                               rtol=1e-10)
+    np.testing.assert_allclose(out["feature_norm"], np.linalg.norm(F, axis=1), rtol=1e-12)
+    assert np.all(out["is_deg"] >= 0)
+    assert np.max(out["logit_change_rel"]) < 1e-10  # null removal leaves the logits unchanged
+    np.testing.assert_allclose(out["logit_change"], np.linalg.norm((F - F_eq) @ W.T, axis=1), atol=1e-9)
+
+
+def test_score_images_single_text_vector_and_bad_input():
+    W, T, F, Zt = toy()
+    g = head_geometry(W)
+    out = A.score_images(F, Zt[0], g, T)
+    assert out["as_deg"].shape == (F.shape[0],)
+    assert np.all(np.isnan(out["logit_change"]))
+    with pytest.raises(ValueError, match="Z_text"):
+        A.score_images(F, Zt[:3], g, T)
+    with pytest.raises(ValueError, match="F"):
+        A.score_images(F[:, :5], Zt, g, T)
+    with pytest.raises(ValueError, match="F"):
+        bad = F.copy()
+        bad[0, 0] = np.nan
+        A.score_images(bad, Zt, g, T)
+
+
+def test_nullity_zero_is_all_zero_and_no_crash():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((10, 10))  # square, full rank -> nullity 0
+    g = head_geometry(W)
+    assert g.nullity == 0
+    T = LinearTranslator(rng.standard_normal((6, 10)), np.zeros(6))
+    F = rng.standard_normal((7, 10))
+    base = A.RandomSubspaces(10, 0, 3, seed=0)
+    out = A.score_images(F, rng.standard_normal(6), g, T, W=W, baseline=base)
+    for k in ("as_deg", "is_deg", "null_ratio", "logit_change", "baseline_as_mean", "baseline_is_std"):
+        assert np.all(out[k] == 0), k
+    assert out["baseline_abs_as_seeds"].shape == (7, 3)
+
+
+@pytest.mark.parametrize("m,k", [(12, 3), (12, 9), (12, 6), (12, 12), (12, 0)])
+def test_random_subspaces_are_orthogonal_projections_of_dim_k(m, k):
+    rs = A.RandomSubspaces(m, k, 2, seed=3)
+    eye = np.eye(m)
+    for s in range(2):
+        removed = eye - rs.remove(eye, s)  # = projector onto the random subspace (symmetric, idempotent)
+        np.testing.assert_allclose(removed, removed.T, atol=1e-12)
+        np.testing.assert_allclose(removed @ removed, removed, atol=1e-12)
+        assert round(np.trace(removed)) == k
+    # deterministic in (m, k, seed), independent of call order
+    np.testing.assert_array_equal(A.RandomSubspaces(m, k, 2, seed=3).remove(eye, 1), rs.remove(eye, 1))
+
+
+def test_random_subspaces_are_isotropic_on_average():
+    m, k = 8, 6  # complement path
+    rs = A.RandomSubspaces(m, k, 400, seed=0)
+    eye = np.eye(m)
+    mean = sum(eye - rs.remove(eye, s) for s in range(400)) / 400
+    np.testing.assert_allclose(mean, (k / m) * eye, atol=0.06)  # E[P] = k/m I for a Haar subspace
+
+
+def test_scores_frame_schema_sorted():
+    W, T, F, Zt = toy(n=5)
+    g = head_geometry(W)
+    out = A.score_images(F, Zt, g, T, W=W, baseline=A.RandomSubspaces(20, g.nullity, 3, 0))
+    meta = pl.DataFrame({"image_id": [f"val/n0/{i}.JPEG" for i in (4, 2, 0, 1, 3)], "wnid": ["n0"] * 5,
+                         "class_index": [0] * 5, "pred_class": [0, 1, 0, 0, 2], "correct": [1, 0, 1, 1, 0]})
+    df = A.scores_frame(meta, out)
+    assert tuple(df.columns) == A.SCORE_COLUMNS
+    assert df["image_id"].to_list() == sorted(df["image_id"].to_list())
+    assert df.schema["baseline_abs_as_seeds"] == pl.Array(pl.Float32, 3)
+    # rows moved with their image: image 0 was row 2
+    np.testing.assert_allclose(df.filter(pl.col("image_id") == "val/n0/0.JPEG")["as_deg"][0], out["as_deg"][2])
+
+
+# ------------------------------------------------------------------------------------------------ bootstrap
+def test_weighted_medians_equal_expanded_median():
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(37)
+    w = rng.integers(0, 4, size=(50, 37))
+    w[:, 0] += 1
+    got = A.weighted_medians(v, w)
+    ref = [np.median(np.repeat(v, row)) for row in w]
+    np.testing.assert_allclose(got, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("unit", ["class", "image"])
+def test_bootstrap_ratio_equals_brute_force(unit):
+    rng = np.random.default_rng(2)
+    groups = np.repeat(np.arange(12), 7)
+    is_deg = rng.gamma(3, 2, size=groups.size) + groups * 0.1
+    abs_as = rng.gamma(2, 0.5, size=groups.size)
+    ratio, lo, hi, used, reps = A.bootstrap_ratio(is_deg, abs_as, groups, n_boot=200, ci=0.9, seed=5, unit=unit,
+                                                  return_replicates=True)
+    assert used == unit
+    assert ratio == pytest.approx(np.median(is_deg) / np.median(abs_as), rel=1e-12)
+    n_units = 12 if unit == "class" else groups.size
+    counts = A.bootstrap_counts(n_units, 200, 5)
+    brute = []
+    for row in counts:
+        if unit == "class":
+            idx = np.concatenate([np.flatnonzero(groups == g) for g in np.repeat(np.arange(12), row)])
+        else:
+            idx = np.repeat(np.arange(groups.size), row)
+        brute.append(np.median(is_deg[idx]) / np.median(abs_as[idx]))
+    np.testing.assert_allclose(reps, brute, rtol=1e-12)
+    np.testing.assert_allclose([lo, hi], np.percentile(brute, [5, 95]), rtol=1e-12)
+    assert lo <= ratio <= hi
+
+
+def test_bootstrap_counts_are_uniform_resamples():
+    c = A.bootstrap_counts(5, 2000, 0)
+    assert np.all(c.sum(axis=1) == 5)
+    np.testing.assert_allclose(c.mean(axis=0), 1.0, atol=0.08)
+
+
+def test_bootstrap_auto_unit_and_errors():
+    x = np.linspace(1, 2, 40)
+    assert A.bootstrap_ratio(x, x, np.repeat(np.arange(4), 10), n_boot=10)[3] == "image"
+    assert A.bootstrap_ratio(x, x, np.repeat(np.arange(20), 2), n_boot=10)[3] == "class"
+    with pytest.raises(ValueError, match="ci"):
+        A.bootstrap_ratio(x, x, ci=1.5)
+    with pytest.raises(ValueError, match="unit"):
+        A.bootstrap_ratio(x, x, unit="bogus")
+    r = A.bootstrap_ratio(np.zeros(5), np.zeros(5), n_boot=5)
+    assert np.isnan(r[0]) and np.isnan(r[1])
+
+
+# ------------------------------------------------------------------------------------------------ summaries
+def synthetic_scores(n_classes=6, per_class=9, seeds=4, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_classes * per_class
+    ci = np.repeat(np.arange(n_classes) * 3, per_class)
+    as_deg = rng.normal(0, 1 + ci / 10, size=n)
+    b_as = np.abs(rng.normal(0, 1, size=(n, seeds)))
+    b_is = rng.gamma(2, 2, size=(n, seeds))
+    return pl.DataFrame({
+        "image_id": [f"img{i:04d}" for i in range(n)], "wnid": [f"n{c:08d}" for c in ci],
+        "class_index": ci.astype(np.int32), "pred_class": ci.astype(np.int32), "correct": rng.random(n) > 0.3,
+        "as_deg": as_deg, "is_deg": rng.gamma(3, 3, size=n), "angle_orig_deg": rng.uniform(60, 80, n),
+        "angle_eq_deg": rng.uniform(60, 80, n), "feature_norm": rng.uniform(1, 2, n),
+        "null_ratio": rng.uniform(0, 1, n), "logit_change": rng.uniform(0, 1e-9, n),
+        "logit_change_rel": rng.uniform(0, 1e-9, n),
+        "baseline_as_mean": b_as.mean(1), "baseline_as_std": b_as.std(1, ddof=1),
+        "baseline_is_mean": b_is.mean(1), "baseline_is_std": b_is.std(1, ddof=1),
+        "baseline_abs_as_seeds": pl.Series(b_as.astype(np.float32), dtype=pl.Array(pl.Float32, seeds)),
+        "baseline_is_seeds": pl.Series(b_is.astype(np.float32), dtype=pl.Array(pl.Float32, seeds)),
+    })
+
+
+def test_class_summary_matches_numpy():
+    sc = synthetic_scores()
+    cs = A.class_summary(sc, "m", "s", class_names={})
+    assert tuple(cs.columns) == A.CLASS_SUMMARY_COLUMNS
+    assert cs["class_index"].to_list() == sorted(cs["class_index"].to_list())
+    for row in cs.iter_rows(named=True):
+        sub = sc.filter(pl.col("class_index") == row["class_index"])
+        a = sub["as_deg"].to_numpy()
+        i = sub["is_deg"].to_numpy()
+        assert row["n"] == len(a)
+        assert row["as_median"] == pytest.approx(np.median(a))
+        assert row["as_iqr"] == pytest.approx(np.subtract(*np.percentile(a, [75, 25])))
+        assert row["abs_as_median"] == pytest.approx(np.median(np.abs(a)))
+        assert row["abs_as_q05"] == pytest.approx(np.percentile(np.abs(a), 5))
+        assert row["abs_as_q95"] == pytest.approx(np.percentile(np.abs(a), 95))
+        assert row["is_iqr"] == pytest.approx(np.subtract(*np.percentile(i, [75, 25])))
+        assert row["ratio"] == pytest.approx(np.median(i) / np.median(np.abs(a)))
+        assert row["accuracy"] == pytest.approx(sub["correct"].cast(pl.Float64).mean())
+        # leakage z: class mean |AS| against the per-seed class means of the random-subspace baseline
+        b = np.stack(sub["baseline_abs_as_seeds"].to_numpy()).astype(np.float64).mean(axis=0)
+        assert row["as_z"] == pytest.approx((np.abs(a).mean() - b.mean()) / b.std(ddof=1), rel=1e-6)
+        assert row["class_name"] == row["wnid"]
+
+
+def test_leakage_z_reference_and_edge_cases():
+    B = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0, 0, 0]])
+    z = A.leakage_z([4.0, 1.0, 2.0, 0.0], B)
+    assert z[0] == pytest.approx((4 - 2) / 1.0)
+    assert z[1] == 0.0 and np.isnan(z[2]) and z[3] == 0.0
+    assert np.all(np.isnan(A.leakage_z([1.0], [[1.0]])))
+    with pytest.raises(ValueError, match="baseline_stats"):
+        A.leakage_z([1.0, 2.0], [[1.0, 2.0]])
+
+
+def test_model_summary_geometry_translator_and_bootstrap():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 10))
+    g = head_geometry(W)
+    T = LinearTranslator(rng.standard_normal((4, 10)), np.zeros(4), alpha=3.0,
+                         metrics={"heldout_r2": 0.5, "heldout_cosine_mean": 0.9})
+    sc = synthetic_scores(n_classes=12)
+    ms = A.model_summary(sc, "m", "s", g, T, n_boot=300, ci=0.95, seed=1)
+    assert tuple(ms.columns) == A.MODEL_SUMMARY_COLUMNS
+    row = ms.row(0, named=True)
+    assert (row["rank"], row["nullity"], row["in_dim"]) == (6, 4, 10)
+    s = np.linalg.svd(W, compute_uv=False)
+    assert row["sv_max"] == pytest.approx(s[0]) and row["sv_min_nonzero"] == pytest.approx(s[-1])
+    assert np.isnan(row["sv_rank_gap"])  # no singular value below the threshold
+    assert (row["alpha"], row["r2"], row["cosine_mean"]) == (3.0, 0.5, 0.9)
+    a = np.abs(sc["as_deg"].to_numpy())
+    assert row["ratio"] == pytest.approx(np.median(sc["is_deg"].to_numpy()) / np.median(a))
+    assert row["ratio_ci_low"] <= row["ratio"] <= row["ratio_ci_high"]
+    assert row["bootstrap_unit"] == "class"
+    assert row["n_images"] == sc.height and row["n_classes"] == 12
+    assert row["accuracy"] == pytest.approx(sc["correct"].mean())
+
+
+def test_sv_rank_gap_with_a_deficient_head():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 10))  # rank 3 < min(c, m) = 6
+    stats = A._geometry_stats(head_geometry(W))
+    assert stats["rank"] == 3 and stats["nullity"] == 7
+    assert stats["sv_rank_gap"] > 1e6
+
+
+# ------------------------------------------------------------------------------------------------ planted leakage
+def planted_model(planted=3, n_classes=8, per_class=12, m=64, c=56, d=32, seed=0):
+    """A head whose null space contains (the pre-image of) class `planted`'s text direction: its images
+    carry a large null component aligned with that text; other classes carry unrelated null noise."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((c, m))
+    g = head_geometry(W)
+    T = LinearTranslator(rng.standard_normal((d, m)) / np.sqrt(m), np.zeros(d))
+    texts = rng.standard_normal((n_classes, d))
+    Vn, Vp = g.null_basis, g.principal_basis
+    feats, labels = [], []
+    for k in range(n_classes):
+        mu = Vp @ rng.standard_normal(Vp.shape[1]) * 0.6
+        X = mu + 0.3 * rng.standard_normal((per_class, m)) @ (Vp @ Vp.T)
+        if k == planted:
+            u = Vn @ (Vn.T @ (T.weight.T @ texts[k]))  # null-space direction that moves T f toward the text
+            X = X + 2.5 * u / np.linalg.norm(u)
+        X = X + 0.05 * rng.standard_normal((per_class, g.nullity)) @ Vn.T
+        feats.append(X)
+        labels += [k] * per_class
+    return W, g, T, texts, np.vstack(feats), np.array(labels)
+
+
+def test_planted_leakage_class_ranks_first_in_z_table():
+    W, g, T, texts, F, y = planted_model()
+    base = A.RandomSubspaces(g.in_dim, g.nullity, 12, seed=0)
+    out = A.score_images(F, texts[y], g, T, W=W, baseline=base)
+    meta = pl.DataFrame({"image_id": [f"i{j:04d}" for j in range(len(y))], "wnid": [f"n{k:08d}" for k in y],
+                         "class_index": y.astype(np.int32), "pred_class": y.astype(np.int32),
+                         "correct": np.ones(len(y), bool)})
+    sc = A.scores_frame(meta, out)
+    cs = A.class_summary(sc, "toy", "s", class_names={})
+    top = cs.sort("as_z", descending=True)
+    assert top["class_index"][0] == 3
+    assert top["as_z"][0] > 3 and top["as_z"][0] - top["as_z"][1] > 3
+    assert cs.sort("abs_as_median", descending=True)["class_index"][0] == 3
+    assert sc["logit_change_rel"].max() < 1e-10
+    # the planted class loses its text alignment: AS is negative (the equivalent is farther from the text)
+    assert cs.filter(pl.col("class_index") == 3)["as_median"][0] < -1
+
+
+# ------------------------------------------------------------------------------------------------ correlations
+@pytest.mark.parametrize("ties", [False, True])
+def test_spearman_pearson_match_scipy(ties):
+    rng = np.random.default_rng(0)
+    for n in (3, 5, 17, 200):
+        x = rng.standard_normal(n)
+        y = 0.5 * x + rng.standard_normal(n)
+        if ties:
+            x, y = np.round(x), np.round(y * 2)
+        rho, p = A.spearman(x, y)
+        ref = st.spearmanr(x, y)
+        assert rho == pytest.approx(ref.statistic, abs=1e-12)
+        assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-14)
+        r, pp = A.pearson(x, y)
+        ref = st.pearsonr(x, y)
+        assert r == pytest.approx(ref.statistic, abs=1e-12)
+        assert pp == pytest.approx(ref.pvalue, rel=1e-7, abs=1e-14)
+
+
+def test_rankdata_matches_scipy():
+    x = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 1.0])
+    np.testing.assert_array_equal(A.rankdata(x), st.rankdata(x))
+
+
+@pytest.mark.parametrize("n,ties", [(5, False), (13, False), (30, False), (40, False), (25, True), (8, True)])
+def test_kendall_matches_scipy(n, ties):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n)
+    y = 0.4 * x + rng.standard_normal(n)
+    if ties:
+        x, y = np.round(x), np.round(y)
+    tau, p = A.kendall_tau(x, y)
+    ref = st.kendalltau(x, y)
+    assert tau == pytest.approx(ref.statistic, abs=1e-12)
+    assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-14)
+
+
+def test_correlations_degenerate_inputs():
+    assert all(np.isnan(A.spearman([1, 1, 1], [1, 2, 3])))
+    assert all(np.isnan(A.pearson([1.0], [2.0])))
+    assert A.spearman([1, 2, np.nan, 4], [1, 2, 3, 4])[0] == pytest.approx(1.0)  # NaN pairs dropped
+    with pytest.raises(ValueError, match="lengths"):
+        A.pearson([1, 2], [1, 2, 3])
+
+
+def test_rank_correlations_against_scipy_per_pair():
+    rng = np.random.default_rng(0)
+    rows = []
+    for model in ("a", "b", "c"):
+        for k in range(20):
+            if model == "c" and k < 3:
+                continue  # c misses three classes: pairs use the intersection
+            rows.append({"space": "s", "model": model, "wnid": f"n{k:03d}", "abs_as_median": float(rng.random())})
+    cs = pl.DataFrame(rows)
+    rc = A.rank_correlations(cs)
+    assert tuple(rc.columns) == A.RANK_CORRELATION_COLUMNS
+    assert rc.select("model_a", "model_b").rows() == [("a", "b"), ("a", "c"), ("b", "c")]
+    for r in rc.iter_rows(named=True):
+        a = cs.filter(pl.col("model") == r["model_a"])
+        b = cs.filter(pl.col("model") == r["model_b"])
+        j = a.join(b, on="wnid")
+        ref = st.spearmanr(j["abs_as_median"], j["abs_as_median_right"])
+        assert r["n_classes"] == j.height
+        assert r["spearman_rho"] == pytest.approx(ref.statistic) and r["spearman_p"] == pytest.approx(ref.pvalue)
+
+
+def test_space_crosscheck_orderings():
+    ms = pl.DataFrame({"model": ["a", "b", "c", "d", "e"] * 2, "space": ["x"] * 5 + ["y"] * 5,
+                       "ratio": [5.0, 4, 3, 2, 1, 50, 40, 30, 20, 10]})
+    cc = A.space_crosscheck(ms)
+    assert tuple(cc.columns) == A.SPACE_CROSSCHECK_COLUMNS
+    assert cc.height == 5
+    assert cc["kendall_tau"][0] == pytest.approx(1.0)
+    assert cc["kendall_p"][0] == pytest.approx(st.kendalltau([5, 4, 3, 2, 1], [50, 40, 30, 20, 10]).pvalue)
+    assert cc["rank_a"].to_list() == [1, 2, 3, 4, 5] == cc["rank_b"].to_list()
+    assert A.space_crosscheck(ms.filter(pl.col("space") == "x")).height == 0
+
+
+def test_robustness_correlation_matches_scipy():
+    rb = pl.DataFrame({"model": list("abcdef"), "space": ["s"] * 6,
+                       "acc_principal": [0.9, 0.8, 0.7, 0.75, 0.6, 0.85],
+                       "acc_translated": [0.85, 0.7, 0.66, 0.7, 0.5, 0.84],
+                       "n_train": [8] * 6, "n_test": [2] * 6, "n_classes": [2] * 6})
+    out = A.robustness_correlation(rb)
+    ref = st.pearsonr(rb["acc_principal"], rb["acc_translated"])
+    assert out["pearson_r"][0] == pytest.approx(ref.statistic)
+    assert out["pearson_p"][0] == pytest.approx(ref.pvalue)
+    assert tuple(out.columns) == A.ROBUSTNESS_SUMMARY_COLUMNS
+
+
+# ------------------------------------------------------------------------------------------------ robustness
+def test_robustness_scores_principal_information_survives_translation():
+    rng = np.random.default_rng(0)
+    m, c, d = 16, 4, 12
+    W = rng.standard_normal((c, m))
+    g = head_geometry(W)
+    T = LinearTranslator(rng.standard_normal((d, m)), rng.standard_normal(d))
+    y = np.repeat(np.arange(c), 30)
+    F = W[y] * 2 + 0.5 * rng.standard_normal((len(y), m))  # class information lives in the principal space
+    out = A.robustness_scores(F, y, g, T, test_fraction=0.25, seed=0, max_iter=500)
+    assert out["n_train"] + out["n_test"] == len(y) and out["n_test"] == 30 and out["n_classes"] == c
+    assert out["acc_principal"] > 0.9 and out["acc_translated"] > 0.9
+    with pytest.raises(ValueError, match="labels"):
+        A.robustness_scores(F, y[:-1], g, T)
+    with pytest.raises(ValueError, match="test_fraction"):
+        A.robustness_scores(F, y, g, T, test_fraction=1.0)
+
+
+# ------------------------------------------------------------------------------------------------ open vocabulary
+def test_open_vocabulary_scores_match_brute_force():
+    W, T, F, _ = toy(n=6)
+    g = head_geometry(W)
+    rng = np.random.default_rng(5)
+    Zc = rng.standard_normal((6, 12))  # as many concepts as images: must still be all pairs
+    df = A.open_vocabulary_scores(F, g, T, Zc, [f"c{i}" for i in range(6)])
+    Pn = ref_null_projector(W)
+    z, z_eq = T(F), T(F - F @ Pn)
+    for j, row in enumerate(df.iter_rows(named=True)):
+        a0 = ref_angle(z, np.broadcast_to(Zc[j], z.shape))
+        a1 = ref_angle(z_eq, np.broadcast_to(Zc[j], z.shape))
+        assert row["concept"] == f"c{j}"
+        assert row["angle_orig_mean"] == pytest.approx(a0.mean(), abs=1e-6)
+        assert row["angle_eq_mean"] == pytest.approx(a1.mean(), abs=1e-6)
+        assert row["as_mean"] == pytest.approx((a0 - a1).mean(), abs=1e-6)
+        assert row["as_std"] == pytest.approx((a0 - a1).std(ddof=1), abs=1e-6)
+        assert row["n"] == 6
+
+
+# ------------------------------------------------------------------------------------------------ IO
+def test_load_text_and_missing_key(tmp_path):
+    from sing.storage import write_text_embeddings
+
+    emb = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
+    p = tmp_path / "text.parquet"
+    write_text_embeddings(p, kind=["class", "class", "concept", "target"], key=["n1", "n2", "desert", "jelly"],
+                          prompt=["a", "b", "c", "d"], class_index=[0, 1, -1, -1], embeddings=emb,
+                          metadata={"model": "s", "weights_id": "x", "preprocess": {}, "precision": "fp32"})
+    t, e = A.load_text(p, "class", ["n2", "n1"])
+    assert t["key"].to_list() == ["n2", "n1"]
+    np.testing.assert_array_equal(e, emb[[1, 0]])
+    _, e = A.load_text(p, "target", "jelly")
+    np.testing.assert_array_equal(e[0], emb[3])
+    t, _ = A.load_text(p, "concept")
+    assert t["key"].to_list() == ["desert"]
+    with pytest.raises(ValueError, match="n9"):
+        A.load_text(p, "class", ["n9"])
+    with pytest.raises(ValueError, match="kind"):
+        A.load_text(p, "bogus")
+
+
+def test_read_manifest_formats(tmp_path):
+    (tmp_path / "a.json").write_text('{"sample": "analysis", "classes": ["n1", "n2"]}')
+    (tmp_path / "b.txt").write_text("n3\n\nn4\n")
+    assert A.read_manifest(tmp_path / "a.json") == ["n1", "n2"]
+    assert A.read_manifest(tmp_path / "b.txt") == ["n3", "n4"]
+    with pytest.raises(FileNotFoundError, match="c.json"):
+        A.read_manifest(tmp_path / "c.json")
+
+
+def test_write_table_is_byte_identical_and_keeps_metadata(tmp_path):
+    sc = synthetic_scores()
+    meta = A.table_metadata("scores", {"x": 1}, model="m")
+    A.write_table(sc, tmp_path / "a.parquet", meta)
+    A.write_table(sc, tmp_path / "b.parquet", meta)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    back = pl.read_parquet(tmp_path / "a.parquet")
+    assert back.equals(sc)
+    from sing.storage import read_metadata
+
+    assert read_metadata(tmp_path / "a.parquet")["table"] == "scores"
