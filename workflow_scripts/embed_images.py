@@ -1,0 +1,34 @@
+"""Unnormalised CLIP image embeddings for one space and one sample.
+
+input.manifest: JSON {"split", "per_class", "seed", "take_all_if_fewer", "classes": [wnids], ...}
+params.space: {"key", "entry", "weights_dir"}; params.imagenet_root; params.extraction: {device, precision,
+batch_size, num_workers, on_bad_image[, channels_last, offline]}.
+output[0]: a directory (one {wnid}.parquet per class, + skipped.parquet) or a single *.parquet (all classes).
+"""
+
+import json
+import logging
+
+import torch
+
+from sing import weights
+from sing.extract import run_extraction
+from sing.storage import setup_logging
+
+stream = setup_logging(snakemake.log[0] if snakemake.log else None)
+torch.set_num_threads(max(1, int(snakemake.threads)))
+space = snakemake.params.space
+ext = dict(snakemake.params.extraction)
+with open(snakemake.input.manifest) as fh:
+    manifest = json.load(fh)
+sample = {k: manifest[k] for k in ("split", "per_class", "seed", "take_all_if_fewer") if k in manifest}
+out = str(snakemake.output[0])
+weights.configure(space.get("weights_dir"), offline=ext.get("offline", True))
+summary = run_extraction(
+    "clip", space["key"], space["entry"], imagenet_root=snakemake.params.imagenet_root,
+    wnids=manifest["classes"], sample=sample, out=out, mode="single" if out.endswith(".parquet") else "per_class",
+    batch_size=ext["batch_size"], precision=ext["precision"], device=ext["device"],
+    num_workers=ext["num_workers"], on_bad_image=ext["on_bad_image"],
+    channels_last=ext.get("channels_last", False), weights_dir=space.get("weights_dir"),
+    provenance={"sample_name": manifest.get("sample")}, progress=stream)
+logging.info("done: %s", summary)

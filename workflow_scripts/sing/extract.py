@@ -1,0 +1,328 @@
+"""Batched feature / embedding extraction: image files -> DataLoader (decode + model transform) -> model.
+
+GPU path: ``torch.inference_mode``, bf16/fp16 autocast (or fp32), optional channels_last, DataLoader workers
+with pinned memory and prefetching, non-blocking host->device copies. Predictions are always computed in
+fp32 from the returned features: pred = argmax(W f + b).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .data import BadImageError, load_rgb
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+ON_BAD = ("fail", "skip")
+
+
+class ImageFileDataset(torch.utils.data.Dataset):
+    """(tensor, position) per image id; a bad image yields (None, position, error message)."""
+
+    def __init__(self, root, image_ids: Sequence[str], transform: Callable):
+        self.root = os.fspath(root)
+        self.image_ids = list(image_ids)
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.image_ids)
+
+    def __getitem__(self, i):
+        path = os.path.join(self.root, self.image_ids[i])
+        try:
+            img = load_rgb(path)
+        except BadImageError as e:
+            return None, i, e.reason
+        return self.transform(img), i, ""
+
+
+def collate_skip_bad(batch):
+    good = [b for b in batch if b[0] is not None]
+    bad = [(b[1], b[2]) for b in batch if b[0] is None]
+    x = torch.stack([b[0] for b in good]) if good else None
+    return x, [b[1] for b in good], bad
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    d = torch.device(device)
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return d
+
+
+def autocast_context(precision: str, device: torch.device):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
+
+
+def make_loader(root, image_ids, transform, *, batch_size: int, num_workers: int, device: torch.device,
+                prefetch_factor: int = 4):
+    ds = ImageFileDataset(root, image_ids, transform)
+    kw = dict(batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers), collate_fn=collate_skip_bad,
+              pin_memory=device.type == "cuda", drop_last=False)
+    if num_workers > 0:
+        kw.update(prefetch_factor=prefetch_factor, persistent_workers=False)
+    return torch.utils.data.DataLoader(ds, **kw)
+
+
+def _run(encode: Callable, transform, image_ids, root, *, batch_size, precision, device, num_workers, on_bad_image,
+         channels_last, progress, desc):
+    if on_bad_image not in ON_BAD:
+        raise ValueError(f"on_bad_image must be one of {ON_BAD}, got {on_bad_image!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    from tqdm import tqdm
+
+    image_ids = list(image_ids)
+    loader = make_loader(root, image_ids, transform, batch_size=batch_size, num_workers=num_workers, device=device)
+    feats, order, skipped = [], [], []
+    bar = tqdm(total=len(image_ids), desc=desc, file=progress if progress is not None else sys.stderr,
+               disable=progress is False, mininterval=0 if progress in (None, sys.stderr) else 10, ascii=True,
+               unit="img", dynamic_ncols=False, ncols=100)
+    with torch.inference_mode(), bar:
+        for x, pos, bad in loader:
+            for i, msg in bad:
+                if on_bad_image == "fail":
+                    raise BadImageError(os.path.join(os.fspath(root), image_ids[i]), msg)
+                log.warning("skipping bad image %s: %s", image_ids[i], msg)
+                skipped.append({"image_id": image_ids[i], "error": msg})
+            if x is not None:
+                x = x.to(device, non_blocking=True)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast_context(precision, device):
+                    f = encode(x)
+                feats.append(f.float().cpu())
+                order.extend(pos)
+            bar.update(len(pos) + len(bad))
+    d = feats[0].shape[1] if feats else None
+    F = torch.cat(feats).numpy() if feats else None
+    return [image_ids[i] for i in order], F, d, skipped
+
+
+def extract_classifier(adapter, image_ids: Sequence[str], root, *, batch_size: int = 64, precision: str = "fp32",
+                       device="auto", num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
+                       progress=None, desc: str | None = None) -> dict:
+    """Features f and W f + b predictions for ``image_ids`` (paths relative to ``root``).
+
+    Returns {"image_ids": [...] (bad ones removed), "features": float32 N×m, "pred_class": int32 N,
+    "pred_logit": float32 N, "skipped": [{"image_id", "error"}]}. ``progress``: stream for the tqdm bar
+    (e.g. the job log), None = stderr, False = no bar.
+    """
+    device = resolve_device(device)
+    adapter.to(device)
+    if channels_last:
+        adapter.channels_last()
+    ids, F, _, skipped = _run(adapter.features, adapter.transform, image_ids, root, batch_size=batch_size,
+                              precision=precision, device=device, num_workers=num_workers,
+                              on_bad_image=on_bad_image, channels_last=channels_last, progress=progress,
+                              desc=desc or adapter.key)
+    if F is None:
+        F = np.zeros((0, adapter.in_dim), np.float32)
+    W, b = adapter.head()
+    logits = F.astype(np.float64) @ W.T.astype(np.float64) + b
+    pred = logits.argmax(axis=1).astype(np.int32) if len(F) else np.zeros(0, np.int32)
+    return {"image_ids": ids, "features": np.ascontiguousarray(F, dtype=np.float32), "pred_class": pred,
+            "pred_logit": logits[np.arange(len(F)), pred].astype(np.float32) if len(F) else np.zeros(0, np.float32),
+            "skipped": skipped}
+
+
+def extract_clip(space, image_ids: Sequence[str], root, *, batch_size: int = 64, precision: str = "fp32",
+                 device="auto", num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
+                 progress=None, desc: str | None = None) -> dict:
+    """Unnormalised CLIP image embeddings: {"image_ids", "features": float32 N×d, "skipped"}."""
+    device = resolve_device(device)
+    space.to(device)
+    if channels_last:
+        space.channels_last()
+    ids, F, _, skipped = _run(space.encode_images, space.transform, image_ids, root, batch_size=batch_size,
+                              precision=precision, device=device, num_workers=num_workers,
+                              on_bad_image=on_bad_image, channels_last=channels_last, progress=progress,
+                              desc=desc or space.key)
+    if F is None:
+        F = np.zeros((0, space.dim), np.float32)
+    return {"image_ids": ids, "features": np.ascontiguousarray(F, dtype=np.float32), "skipped": skipped}
+
+
+# ---------------------------------------------------------------- whole jobs (called by the workflow scripts)
+def write_skipped(path, rows: Sequence[dict]) -> None:
+    """Table of skipped bad images: image_id, wnid, error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .storage import PARQUET_OPTIONS, atomic_path
+
+    t = pa.table({"image_id": pa.array([r["image_id"] for r in rows], pa.string()),
+                  "wnid": pa.array([r.get("wnid", "") for r in rows], pa.string()),
+                  "error": pa.array([r["error"] for r in rows], pa.string())})
+    with atomic_path(path) as tmp:
+        pq.write_table(t, tmp, **PARQUET_OPTIONS)
+
+
+def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Sequence[str], sample: dict, out,
+                   mode: str = "per_class", batch_size: int = 64, precision: str = "fp32", device="auto",
+                   num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
+                   weights_dir=None, provenance: dict | None = None, progress=None) -> dict:
+    """Sample images, load the model once, extract, write parquet file(s).
+
+    kind: "classifier" (registry entry, sing.zoo) or "clip" (space entry, sing.clip_spaces).
+    sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
+    mode "per_class": ``out`` is a directory with one ``{wnid}.parquet`` per class (+ ``skipped.parquet`` when
+    bad images were skipped); mode "single": ``out`` is one parquet of all classes (skipped images go to
+    ``<out without .parquet>.skipped.parquet``). Returns a small summary dict.
+    """
+    from pathlib import Path
+
+    from .data import class_index, sample_images
+    from .storage import atomic_path, package_versions, write_embeddings
+
+    if kind not in ("classifier", "clip"):
+        raise ValueError(f"kind must be 'classifier' or 'clip', got {kind!r}")
+    if mode not in ("per_class", "single"):
+        raise ValueError(f"mode must be 'per_class' or 'single', got {mode!r}")
+    unknown = set(sample) - {"split", "per_class", "seed", "take_all_if_fewer"}
+    if unknown:
+        raise ValueError(f"unknown sample setting(s) {sorted(unknown)}")
+    split = sample.get("split", "val")
+    wnids = list(dict.fromkeys(wnids))
+    chosen = sample_images(imagenet_root, split, wnids, sample.get("per_class", "all"), int(sample.get("seed", 0)),
+                           bool(sample.get("take_all_if_fewer", False)))
+    ids = [i for w in wnids for i in chosen[w]]
+    wnid_of = {i: w for w in wnids for i in chosen[w]}
+    log.info("%s %s: %d classes, %d images (%s)", kind, key, len(wnids), len(ids), sample)
+
+    model = None
+    res = None
+    if ids:
+        if kind == "classifier":
+            from .zoo import load_classifier
+
+            model = load_classifier(key, entry, device=resolve_device(device), weights_dir=weights_dir)
+            res = extract_classifier(model, ids, imagenet_root, batch_size=batch_size, precision=precision,
+                                     device=device, num_workers=num_workers, on_bad_image=on_bad_image,
+                                     channels_last=channels_last, progress=progress, desc=key)
+        else:
+            from .clip_spaces import load_space
+
+            model = load_space(key, entry, device=resolve_device(device), weights_dir=weights_dir)
+            res = extract_clip(model, ids, imagenet_root, batch_size=batch_size, precision=precision,
+                               device=device, num_workers=num_workers, on_bad_image=on_bad_image,
+                               channels_last=channels_last, progress=progress, desc=key)
+    meta = {"kind": kind, "model": key, "weights_id": model.weights_id if model else None,
+            "preprocess": model.preprocess if model else None, "precision": precision,
+            "versions": package_versions(),
+            "provenance": {"entry": entry, "sample": sample, "on_bad_image": on_bad_image, "batch_size": batch_size,
+                           "channels_last": channels_last, **(provenance or {})}}
+
+    def write(path, rows):
+        F = res["features"][rows] if res is not None else np.zeros((0, 1), np.float32)
+        rid = [res["image_ids"][r] for r in rows] if res is not None else []
+        cidx = [class_index(wnid_of[i]) for i in rid]
+        extra = None
+        if kind == "classifier":
+            pc = res["pred_class"][rows] if res is not None else np.zeros(0, np.int32)
+            extra = {"pred_class": pc,
+                     "pred_logit": res["pred_logit"][rows] if res is not None else np.zeros(0, np.float32),
+                     "correct": np.asarray(pc) == np.asarray(cidx, dtype=np.int64)}
+        write_embeddings(path, image_ids=rid, split=split, class_index=np.asarray(cidx, np.int64),
+                         wnid=[wnid_of[i] for i in rid], features=F, extra_columns=extra, metadata=meta)
+
+    skipped = [dict(r, wnid=wnid_of[r["image_id"]]) for r in (res["skipped"] if res else [])]
+    pos = {}
+    if res is not None:
+        for r, i in enumerate(res["image_ids"]):
+            pos.setdefault(wnid_of[i], []).append(r)
+    out = Path(out)
+    if mode == "single":
+        write(out, [r for w in wnids for r in pos.get(w, [])])
+        if skipped:
+            write_skipped(out.with_name(out.name.removesuffix(".parquet") + ".skipped.parquet"), skipped)
+    else:
+        with atomic_path(out) as tmp:
+            tmp.mkdir(parents=True)
+            for w in wnids:
+                write(tmp / f"{w}.parquet", pos.get(w, []))
+            if skipped:
+                write_skipped(tmp / "skipped.parquet", skipped)
+    return {"images": len(ids), "written": len(res["image_ids"]) if res else 0, "skipped": len(skipped)}
+
+
+def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto", weights_dir=None) -> int:
+    """Write the text-embedding table of one CLIP space; returns the number of rows.
+
+    text: {"class_prompt": "an image of a {}", "templates": None | "openai" | "simple",
+    "classes": "all" | [wnids] (default all 1000), "concepts": [str] or {key: prompt-less concept},
+    "concept_prompt": template for concepts (default class_prompt), "targets": [full prompts]}.
+    Rows: kind "class" (key wnid, class_index), "concept" (key = concept), "target" (key = prompt text).
+    """
+    from .clip_spaces import load_space
+    from .data import _class_rows, class_index
+    from .storage import package_versions, write_text_embeddings
+
+    allowed = {"class_prompt", "templates", "classes", "concepts", "concept_prompt", "targets"}
+    unknown = set(text) - allowed
+    if unknown:
+        raise ValueError(f"unknown text setting(s) {sorted(unknown)} (known: {sorted(allowed)})")
+    cp = text.get("class_prompt", "an image of a {}")
+    if "{}" not in cp:
+        raise ValueError(f"text class_prompt must contain '{{}}', got {cp!r}")
+    ens = text.get("templates")
+    sel = text.get("classes", "all")
+    rows = _class_rows()
+    if sel in (None, "all"):
+        classes = [(r[0], r[1], r[2]) for r in rows]
+    else:
+        classes = [(class_index(w), w, rows[class_index(w)][2]) for w in sel]
+    concepts = text.get("concepts") or []
+    if isinstance(concepts, dict):
+        concepts = list(dict.fromkeys(c for v in concepts.values() for c in ([v] if isinstance(v, str) else v)))
+    concepts = list(dict.fromkeys(concepts))
+    targets = list(dict.fromkeys(text.get("targets") or []))
+    concept_prompt = text.get("concept_prompt") or cp
+
+    space = load_space(key, entry, device=resolve_device(device), weights_dir=weights_dir)
+    e_cls, p_cls = space.encode_prompts([c[2] for c in classes], cp, ens)
+    e_con, p_con = space.encode_prompts(concepts, concept_prompt, ens)
+    e_tgt = space.encode_text(targets)
+    kinds = ["class"] * len(classes) + ["concept"] * len(concepts) + ["target"] * len(targets)
+    keys = [c[1] for c in classes] + concepts + targets
+    prompts = p_cls + p_con + targets
+    cidx = [c[0] for c in classes] + [-1] * (len(concepts) + len(targets))
+    E = np.concatenate([e.reshape(-1, space.dim) for e in (e_cls, e_con, e_tgt)]).astype(np.float32)
+    meta = {"kind": "text", "model": key, "weights_id": space.weights_id, "preprocess": {"tokenizer": entry.get("model")},
+            "precision": "fp32", "versions": package_versions(),
+            "provenance": {"entry": entry, "class_prompt": cp, "templates": ens, "concept_prompt": concept_prompt}}
+    write_text_embeddings(out, kind=kinds, key=keys, prompt=prompts, class_index=cidx, embeddings=E, metadata=meta)
+    return len(keys)
+
+
+def export_head(key: str, entry: dict, out, *, device="cpu", weights_dir=None) -> dict:
+    """Self-check the classifier, then write head.safetensors (weight c×m, bias c; string metadata)."""
+    from safetensors.numpy import save_file
+
+    from .storage import atomic_path
+    from .zoo import head_sha256, load_classifier
+
+    adapter = load_classifier(key, entry, device=resolve_device(device), weights_dir=weights_dir, self_check=False)
+    err = adapter.self_check()
+    W, b = adapter.head()
+    meta = {"sha256": head_sha256(W), "head_sha256": head_sha256(W, b), "model": key,
+            "weights_id": str(adapter.weights_id), "in_dim": str(adapter.in_dim),
+            "num_classes": str(adapter.num_classes)}
+    log.info("model %s: self-check max |W f + b - logits| = %.3g", key, err)
+    with atomic_path(out) as tmp:
+        save_file({"weight": W, "bias": b}, str(tmp), metadata=meta)
+    return meta
