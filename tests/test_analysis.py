@@ -473,3 +473,81 @@ def test_write_table_is_byte_identical_and_keeps_metadata(tmp_path):
     from sing.storage import read_metadata
 
     assert read_metadata(tmp_path / "a.parquet")["table"] == "scores"
+
+
+# ------------------------------------------------------------------------------------------------ steering
+def test_steering_hits_target_is_and_moves_toward_the_prompt():
+    W, g, T, texts, F, y = planted_model()
+    ids = [f"i{j:04d}" for j in range(len(y))]
+    df = A.steering_scores(F, ids, g, T, texts[0], target_is_deg=40.0)
+    assert tuple(df.columns) == A.STEERING_COLUMNS[2:]
+    ok = df.filter(pl.col("reachable"))
+    assert ok.height > 0
+    assert (ok["is_deg"] - 40.0).abs().max() < 1e-3
+    assert ok["as_deg"].min() > 0  # the gradient step moves toward the prompt
+    assert set(df["reason"].unique().to_list()) <= {"ok", "unreachable", "no_direction"}
+    # independent check of one row: the steered feature keeps its logits
+    from sing.perturb import null_text_direction
+
+    D, _ = null_text_direction(F[:1], g, T, texts[0])
+    row = df.filter(pl.col("image_id") == ids[0])
+    if row["reachable"][0]:
+        f_eps = F[0] + row["eps"][0] * D[0]
+        assert np.linalg.norm(W @ (f_eps - F[0])) < 1e-9 * np.linalg.norm(W @ F[0])
+        assert ref_angle(T(F[:1]), T(f_eps[None]))[0] == pytest.approx(40.0, abs=1e-3)
+
+
+def test_steering_unreachable_and_nullity_zero():
+    W, g, T, texts, F, y = planted_model()
+    df = A.steering_scores(F[:5], [str(i) for i in range(5)], g, T, texts[0], target_is_deg=179.0)
+    assert not df["reachable"].any() and df["abs_as"].null_count() == 5
+    rng = np.random.default_rng(0)
+    W0 = rng.standard_normal((6, 6))
+    g0 = head_geometry(W0)
+    T0 = LinearTranslator(rng.standard_normal((4, 6)), np.zeros(4))
+    df = A.steering_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], g0, T0, np.ones(4))
+    assert df["reason"].to_list() == ["no_null_space"] * 3
+    summ = A.steering_summary(df.with_columns(pl.lit("m").alias("model"), pl.lit("s").alias("space")))
+    assert summ["n_unreachable"][0] == 3 and summ["abs_as_mean"][0] is None
+
+
+def test_steering_summary_matches_numpy():
+    df = pl.DataFrame({"model": ["a"] * 4 + ["b"] * 2, "space": ["s"] * 6, "image_id": list("abcdef"),
+                       "eps": [1.0] * 6, "is_deg": [40.0] * 6, "as_deg": [1.0, -2.0, 3.0, None, 4.0, 5.0],
+                       "abs_as": [1.0, 2.0, 3.0, None, 4.0, 5.0], "reachable": [True, True, True, False, True, True],
+                       "reason": ["ok"] * 3 + ["unreachable"] + ["ok"] * 2})
+    s = A.steering_summary(df)
+    assert tuple(s.columns) == A.STEERING_SUMMARY_COLUMNS
+    a = s.row(0, named=True)
+    assert (a["n"], a["n_reachable"], a["n_unreachable"]) == (4, 3, 1)
+    assert a["abs_as_mean"] == pytest.approx(2.0) and a["abs_as_std"] == pytest.approx(np.std([1, 2, 3], ddof=1))
+
+
+# ------------------------------------------------------------------------------------------------ validation
+def test_validation_null_is_invariant_others_are_not():
+    W, T, F, _ = toy(n=10)
+    g = head_geometry(W)
+    df = A.validation_scores(F, [f"i{j}" for j in range(10)], W, g, T, seeds=[0, 1])
+    assert tuple(df.columns) == A.VALIDATION_COLUMNS[2:]
+    assert df.height == 10 * 3 * 2
+    Pn = ref_null_projector(W)
+    norms = np.linalg.norm(F @ Pn, axis=1)
+    for kind in ("null", "random", "principal"):
+        sub = df.filter(pl.col("kind") == kind).sort("image_id", "seed")
+        np.testing.assert_allclose(sub["norm"].to_numpy(), np.repeat(norms[np.argsort([f"i{j}" for j in range(10)])], 2),
+                                   rtol=1e-10)
+    null = df.filter(pl.col("kind") == "null")
+    assert null["logit_change_rel"].max() < 1e-10
+    assert null["clip_drift_deg"].min() > 0
+    prin = df.filter(pl.col("kind") == "principal")["logit_change"].to_numpy()
+    rand = df.filter(pl.col("kind") == "random")["logit_change"].to_numpy()
+    assert np.median(prin) > np.median(rand) > 1e3 * null["logit_change"].max()
+
+
+def test_validation_nullity_zero_rows_are_zero():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 6))
+    g = head_geometry(W)
+    T = LinearTranslator(rng.standard_normal((4, 6)), np.zeros(4))
+    df = A.validation_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], W, g, T, seeds=[0])
+    assert df["norm"].max() == 0 and df["logit_change"].max() == 0 and df["clip_drift_deg"].max() == 0

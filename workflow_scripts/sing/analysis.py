@@ -49,7 +49,7 @@ SCORE_COLUMNS = (
 STAT_COLUMNS = (
     "as_median", "as_mean", "as_iqr", "abs_as_median", "abs_as_mean",
     "abs_as_q05", "abs_as_q25", "abs_as_q75", "abs_as_q95",
-    "is_median", "is_mean", "is_iqr", "ratio",
+    "is_median", "is_mean", "is_iqr", "is_q25", "is_q75", "ratio",
 )
 
 MODEL_SUMMARY_COLUMNS = (
@@ -402,6 +402,8 @@ def _stat_exprs() -> list[pl.Expr]:
         i.median().alias("is_median"),
         i.mean().alias("is_mean"),
         (q(i, 0.75) - q(i, 0.25)).alias("is_iqr"),
+        q(i, 0.25).alias("is_q25"),
+        q(i, 0.75).alias("is_q75"),
     ]
 
 
@@ -770,30 +772,14 @@ def robustness_correlation(robustness: pl.DataFrame) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------------------
 # Steering (Table 1)
 # ---------------------------------------------------------------------------------------------------------
-def _reason_strings(reason: Any, n: int) -> list[str]:
-    if reason is None:
-        return [""] * n
-    if isinstance(reason, str):
-        return [reason] * n
-    arr = np.asarray(reason)
-    if arr.shape == ():
-        return [str(arr.item())] * n
-    vals = []
-    for v in arr.tolist():
-        if v is None or v is False or (isinstance(v, float) and np.isnan(v)):
-            vals.append("")
-        else:
-            vals.append(str(v))
-    return vals
-
-
 def steering_scores(F: Any, image_ids: Sequence[str], geometry: Any, translator: Any, z_target: Any,
                     target_is_deg: float = 40.0) -> pl.DataFrame:
     """Null-space steering toward a target prompt, calibrated to IS = ``target_is_deg`` (eqs. 10-13).
 
     Per image: eps (step along the unit null-projected text gradient), is_deg (achieved IS), as_deg toward
-    the target (positive = steered feature is closer to the prompt), abs_as, reachable, reason ("" when
-    reachable; else why not: no null component of the gradient, or the target IS is beyond the limit angle).
+    the target (positive = the steered feature is closer to the prompt), abs_as, reachable, reason:
+    "ok"; "unreachable" (the target IS exceeds the limit angle ∠(T f, T d)); "no_direction" (the text
+    gradient has no null component); "no_null_space" (nullity 0). Non-"ok" rows have null numbers.
     """
     from .perturb import null_text_direction, steer
 
@@ -805,40 +791,28 @@ def steering_scores(F: Any, image_ids: Sequence[str], geometry: Any, translator:
     if not (0 < target_is_deg < 180):
         raise ValueError(f"target_is_deg: must be in (0, 180), got {target_is_deg}")
     eps = np.full(n, np.nan)
-    F_eps = np.full_like(F, np.nan)
-    reason = ["no null space (nullity 0)"] * n
-    if geometry.nullity > 0:
-        D, mask = null_text_direction(F, geometry, translator, zt)
-        D = np.asarray(D, dtype=np.float64)
-        mask = np.asarray(mask, dtype=bool)
-        reason = ["" if ok else "zero null component of the text gradient" for ok in mask]
-        if mask.any():
-            Fe, e, why = steer(F[mask], D[mask], translator, float(target_is_deg))
-            Fe = np.asarray(Fe, dtype=np.float64)
-            e = np.asarray(e, dtype=np.float64)
-            why_s = _reason_strings(why, int(mask.sum()))
-            idx = np.flatnonzero(mask)
-            F_eps[idx] = Fe
-            eps[idx] = e
-            for j, i in enumerate(idx):
-                if not np.isfinite(e[j]) or not np.isfinite(Fe[j]).all():
-                    reason[i] = why_s[j] or "target IS unreachable"
-    reachable = np.isfinite(eps) & np.isfinite(F_eps).all(axis=1)
     is_deg = np.full(n, np.nan)
     as_deg = np.full(n, np.nan)
-    if reachable.any():
-        z = translate(translator, F[reachable])
-        z_e = translate(translator, F_eps[reachable])
-        is_deg[reachable] = _angle(z, z_e)
-        as_deg[reachable] = _angle(z, zt) - _angle(z_e, zt)
-    for i in np.flatnonzero(reachable):
-        reason[i] = ""
-    for i in np.flatnonzero(~reachable):
-        eps[i] = np.nan
-        reason[i] = reason[i] or "target IS unreachable"
+    if geometry.nullity == 0:
+        reason = np.array(["no_null_space"] * n, dtype=object)
+    else:
+        D, _mask = null_text_direction(F, geometry, translator, zt)
+        # target as one value per row (a scalar is documented too, but pass rows for robustness)
+        F_eps, e, why = steer(F, np.asarray(D, dtype=np.float64), translator, np.full(n, float(target_is_deg)))
+        F_eps = np.asarray(F_eps, dtype=np.float64)
+        reason = np.array([str(w) for w in np.asarray(why).ravel()], dtype=object)
+        ok = (reason == "ok") & np.isfinite(np.asarray(e, dtype=np.float64))
+        reason[~ok & (reason == "ok")] = "unreachable"
+        if ok.any():
+            eps[ok] = np.asarray(e, dtype=np.float64)[ok]
+            z = translate(translator, F[ok])
+            z_e = translate(translator, F_eps[ok])
+            is_deg[ok] = _angle(z, z_e)
+            as_deg[ok] = _angle(z, zt) - _angle(z_e, zt)
+    reachable = reason == "ok"
     df = pl.DataFrame({"image_id": list(map(str, image_ids)), "eps": eps, "is_deg": is_deg, "as_deg": as_deg,
-                       "abs_as": np.abs(as_deg), "reachable": reachable, "reason": reason},
-                      schema_overrides={"reason": pl.String})
+                       "abs_as": np.abs(as_deg), "reachable": reachable.astype(bool),
+                       "reason": reason.tolist()}, schema_overrides={"reason": pl.String})
     return df.with_columns(pl.col("eps", "is_deg", "as_deg", "abs_as").fill_nan(None)).sort("image_id")
 
 

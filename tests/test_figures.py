@@ -1,0 +1,181 @@
+"""Every figure builds from small synthetic tables and writes valid PNG / SVG / HTML / parquet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from sing import analysis as A
+from sing import figures as FIG
+from sing.geometry import head_geometry
+
+MODELS = ["resnet", "dinovit1", "resnext", "efficientnet", "bitresnet", "vgg16", "densenet"]
+SPACES = ["openai_vitl14", "eva02_l14"]
+SETTINGS = {
+    "paper_models": ["dinovit1", "resnet", "resnext", "efficientnet", "bitresnet"],
+    "display": {"resnet": "ResNet50", "dinovit1": "DinoViT", "resnext": "ResNeXt101", "efficientnet": "EfficientNet",
+                "bitresnet": "BiT-ResNetV2", "vgg16": "VGG16", "densenet": "DenseNet121"},
+    "space_display": {"openai_vitl14": "CLIP ViT-L/14 (Karlo)", "eva02_l14": "EVA02-CLIP-L/14"},
+    "models": MODELS, "formats": ["png", "svg", "html"],
+}
+
+
+def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, seed=0):
+    rng = np.random.default_rng(seed)
+    ms_rows, cs_frames, val, steer, ov, rob = [], [], [], [], [], []
+    names = [f"class number {k} with a long name" if k % 7 == 0 else f"class {k}" for k in range(n_classes)]
+    for mi, model in enumerate(models):
+        leak = 0.2 + mi * 0.3
+        nullity = 0 if model == "densenet" and False else 24 * (mi + 1)
+        for si, space in enumerate(spaces):
+            med = np.abs(rng.gamma(2, leak / 2, n_classes)) + 1e-3
+            is_med = rng.gamma(5, 2 + mi, n_classes)
+            b = rng.gamma(2, leak, (n_classes, 5))
+            cs = pl.DataFrame({
+                "model": model, "space": space, "wnid": [f"n{k:08d}" for k in range(n_classes)],
+                "class_index": np.arange(n_classes, dtype=np.int32), "class_name": names, "n": 50,
+                "as_median": med * rng.choice([-1, 1], n_classes), "as_mean": med, "as_iqr": med,
+                "abs_as_median": med, "abs_as_mean": med * 1.1, "abs_as_q05": med * 0.2, "abs_as_q25": med * 0.6,
+                "abs_as_q75": med * 1.5, "abs_as_q95": med * 2.5, "is_median": is_med, "is_mean": is_med,
+                "is_iqr": is_med / 3, "is_q25": is_med * 0.8, "is_q75": is_med * 1.2, "ratio": is_med / med,
+                "accuracy": rng.random(n_classes), "null_ratio_median": rng.random(n_classes),
+                "max_logit_change_rel": rng.random(n_classes) * 1e-7,
+                "baseline_abs_as_mean": b.mean(1), "baseline_is_mean": b.mean(1) * 3,
+                "as_z": A.leakage_z(med * 1.1, b), "is_z": rng.normal(0, 2, n_classes)})
+            cs_frames.append(cs.select(A.CLASS_SUMMARY_COLUMNS))
+            ratio = float(np.median(is_med) / np.median(med))
+            ms_rows.append({"model": model, "space": space, "rank": 1000, "nullity": nullity, "in_dim": 1000 + nullity,
+                            "sv_max": 3.0, "sv_min_nonzero": 0.1, "sv_rank_gap": float("nan"), "n_images": 50 * n_classes,
+                            "n_classes": n_classes, **{c: float(cs[c].median()) for c in A.STAT_COLUMNS},
+                            "ratio": ratio, "ratio_ci_low": ratio * 0.9, "ratio_ci_high": ratio * 1.12,
+                            "bootstrap_unit": "class", "alpha": 10.0, "r2": 0.6, "cosine_mean": 0.8, "accuracy": 0.7,
+                            "max_logit_change_rel": 1e-7, "null_ratio_median": 0.4, "baseline_abs_as_mean": 1.0,
+                            "baseline_is_mean": 3.0, "as_z": 1.0, "is_z": 0.5})
+            kinds = np.repeat(["null", "random", "principal"], n_images)
+            lc = np.where(kinds == "null", rng.gamma(2, 1e-6, kinds.size), rng.gamma(3, 2 + 3 * (kinds == "principal"),
+                                                                                  kinds.size))
+            if model == "densenet":
+                lc = np.where(kinds == "null", 0.0, lc)
+            val.append(pl.DataFrame({"model": model, "space": space, "image_id": [f"i{j % n_images}" for j in
+                                                                                  range(kinds.size)],
+                                     "kind": kinds, "seed": np.zeros(kinds.size, dtype=np.int64),
+                                     "norm": np.ones(kinds.size), "logit_change": lc, "logit_change_rel": lc / 10,
+                                     "clip_drift_deg": rng.gamma(2, 3, kinds.size)}))
+            reach = rng.random(n_images) > 0.1
+            a = np.where(reach, rng.gamma(3, leak, n_images), np.nan)
+            steer.append(pl.DataFrame({"model": model, "space": space, "image_id": [f"i{j}" for j in range(n_images)],
+                                       "eps": np.where(reach, 1.0, np.nan), "is_deg": np.where(reach, 40.0, np.nan),
+                                       "as_deg": a, "abs_as": a, "reachable": reach,
+                                       "reason": np.where(reach, "ok", "unreachable")}).with_columns(
+                pl.col("eps", "is_deg", "as_deg", "abs_as").fill_nan(None)))
+            acc = 0.5 + 0.05 * mi + rng.normal(0, 0.01)
+            rob.append({"model": model, "space": space, "acc_principal": acc, "acc_translated": acc - 0.1 + rng.normal(0, 0.02),
+                        "n_train": 800, "n_test": 200, "n_classes": 100})
+            for wnid, concepts in (("n02437312", [f"concept {j}" for j in range(30)]), ("n01910747", ["tentacles", "ocean"])):
+                a0 = rng.uniform(70, 85, len(concepts) + 1)
+                as_ = rng.normal(0, leak, len(concepts) + 1)
+                ov.append(pl.DataFrame({"model": model, "space": space, "wnid": wnid,
+                                        "kind": ["class"] + ["concept"] * len(concepts),
+                                        "concept": [f"an image of a {wnid}"] + concepts, "angle_orig_mean": a0,
+                                        "angle_eq_mean": a0 - as_, "as_mean": as_, "as_std": np.abs(as_) / 2,
+                                        "abs_as_mean": np.abs(as_), "n": 130}))
+    ms = pl.DataFrame(ms_rows).select(A.MODEL_SUMMARY_COLUMNS)
+    return {
+        "model_summary": ms,
+        "class_summary": pl.concat(cs_frames),
+        "validation": pl.concat(val).select(A.VALIDATION_COLUMNS),
+        "steering": pl.concat(steer).select(A.STEERING_COLUMNS),
+        "robustness": A.robustness_correlation(pl.DataFrame(rob)),
+        "open_vocabulary": pl.concat(ov).select(A.OPEN_VOCABULARY_COLUMNS),
+        "space_crosscheck": A.space_crosscheck(ms),
+    }
+
+
+def write_inputs(tmp_path, tables, models=MODELS):
+    paths = {}
+    for name, df in tables.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        df.write_parquet(paths[name])
+    geoms = []
+    rng = np.random.default_rng(0)
+    for k, model in enumerate(models):
+        (tmp_path / "heads" / model).mkdir(parents=True, exist_ok=True)
+        W = rng.standard_normal((30, 40 + 4 * k)) * np.linspace(1, 0.01, 40 + 4 * k)
+        p = tmp_path / "heads" / model / "geometry.safetensors"
+        head_geometry(W).save(p)
+        geoms.append(str(p))
+    paths["geometries"] = geoms
+    return paths
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fig_inputs")
+    return write_inputs(tmp, synthetic_tables())
+
+
+def check_outputs(out):
+    png = out["png"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    svg = out["svg"].read_text()
+    assert svg.lstrip().startswith("<svg") or "<svg" in svg[:400]
+    assert svg.rstrip().endswith("</svg>")
+    html = out["html"].read_text()
+    assert "<html" in html.lower() and "vega" in html.lower()
+    assert "cdn.jsdelivr" not in html  # self-contained: opens offline
+    data = pl.read_parquet(out["data"])
+    assert data.height > 0
+
+
+@pytest.mark.parametrize("figure", FIG.FIGURES)
+def test_every_figure_renders(figure, inputs, tmp_path):
+    out = {fmt: tmp_path / f"{figure}.{fmt}" for fmt in ("png", "svg", "html")}
+    out["data"] = tmp_path / f"{figure}.data.parquet"
+    FIG.make(figure, inputs, out, SETTINGS)
+    check_outputs(out)
+
+
+def test_figure_data_is_deterministic(inputs, tmp_path):
+    for i in range(2):
+        FIG.make("ratio_bars", inputs, {"data": tmp_path / f"d{i}.parquet", "svg": tmp_path / f"f{i}.svg"}, SETTINGS)
+    assert (tmp_path / "d0.parquet").read_bytes() == (tmp_path / "d1.parquet").read_bytes()
+    assert (tmp_path / "f0.svg").read_bytes() == (tmp_path / "f1.svg").read_bytes()
+
+
+def test_paper_subset_and_display_names(inputs):
+    chart, data = FIG.build("ratio_bars", inputs, SETTINGS)
+    assert set(data["model"].to_list()) == set(SETTINGS["paper_models"])
+    assert data["ratio"].to_list() == sorted(data["ratio"].to_list(), reverse=True)
+    assert "DinoViT" in data["model_name"].to_list()
+    _, data = FIG.build("ratio_bars_all", inputs, SETTINGS)
+    assert set(data["model"].to_list()) == set(MODELS)
+    spec = json.dumps(FIG.finalize(chart).to_dict())
+    assert "IS / |AS|" in spec
+
+
+def test_class_violins_cap_classes_per_model(inputs):
+    _, data = FIG.build("class_violins", {"class_summary": inputs["class_summary"]},
+                        {**SETTINGS, "violin_k": 5})
+    per_model = data.group_by("model").len()
+    assert per_model["len"].max() == 10  # 5 highest + 5 lowest of 60 classes
+    top = data.filter((pl.col("model") == "resnet") & (pl.col("group") == "highest 5"))["abs_as_median"].to_numpy()
+    low = data.filter((pl.col("model") == "resnet") & (pl.col("group") == "lowest 5"))["abs_as_median"].to_numpy()
+    assert top.min() >= low.max()
+
+
+def test_leakage_heatmap_caps_and_sorts_classes(inputs):
+    _, data = FIG.build("leakage_heatmap", {"class_summary": inputs["class_summary"]}, {**SETTINGS,
+                                                                                         "heatmap_classes": 12})
+    assert data["wnid"].n_unique() == 12
+
+
+def test_unknown_figure_and_missing_input(inputs):
+    with pytest.raises(ValueError, match="unknown figure"):
+        FIG.build("nope", inputs, SETTINGS)
+    with pytest.raises(ValueError, match="model_summary"):
+        FIG.build("ratio_bars", {}, SETTINGS)
+    with pytest.raises(ValueError, match="geometries"):
+        FIG.build("spectra", {"model_summary": inputs["model_summary"]}, SETTINGS)
