@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -551,3 +553,169 @@ def test_validation_nullity_zero_rows_are_zero():
     T = LinearTranslator(rng.standard_normal((4, 6)), np.zeros(4))
     df = A.validation_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], W, g, T, seeds=[0])
     assert df["norm"].max() == 0 and df["logit_change"].max() == 0 and df["clip_drift_deg"].max() == 0
+
+
+# ------------------------------------------------------------------------------------------------ workflow scripts
+SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow_scripts"
+
+
+def run_script(name, tmp_path, input, output, params=None, wildcards=None):
+    import runpy
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import Namedlist
+
+    smk = SimpleNamespace(input=Namedlist(fromdict={k: (list(map(str, v)) if isinstance(v, list) else str(v))
+                                                    for k, v in input.items()}),
+                          output=Namedlist(fromdict={k: str(v) for k, v in output.items()}),
+                          params=Namedlist(fromdict=params or {}), wildcards=Namedlist(fromdict=wildcards or {}),
+                          log=[str(tmp_path / "logs" / f"{name}.log")], threads=1, config={})
+    runpy.run_path(str(SCRIPTS / f"{name}.py"), init_globals={"snakemake": smk}, run_name="__main__")
+
+
+@pytest.fixture(scope="module")
+def mini_results(tmp_path_factory):
+    """A tiny results tree: one model with a planted leaking class, one CLIP space, two chunks."""
+    from safetensors.numpy import save_file
+
+    from sing.storage import write_embeddings, write_text_embeddings
+
+    R = tmp_path_factory.mktemp("results")
+    W, g, T, texts, F, y = planted_model(n_classes=4, per_class=10)
+    wnids = ["n01440764", "n01443537", "n01484850", "n01491361"]
+    head = R / "heads" / "toy"
+    head.mkdir(parents=True)
+    save_file({"weight": W.astype(np.float32), "bias": np.zeros(W.shape[0], np.float32)}, str(head / "head.safetensors"))
+    # geometry of the float32 head actually stored (what the workflow computes)
+    g = head_geometry(W.astype(np.float32))
+    g.save(head / "geometry.safetensors")
+    (R / "translators" / "toy").mkdir(parents=True)
+    T.alpha, T.metrics = 1.0, {"heldout_r2": 0.4, "heldout_cosine_mean": 0.7}
+    T.save(R / "translators" / "toy" / "s.safetensors")
+    meta = {"kind": "classifier", "model": "toy", "weights_id": "x", "preprocess": {}, "precision": "fp32"}
+    logits = F @ W.T
+    for k, wnid in enumerate(wnids):
+        chunk = R / "features" / "toy" / "analysis" / f"chunk-{k // 2:03d}"
+        chunk.mkdir(parents=True, exist_ok=True)
+        rows = np.flatnonzero(y == k)
+        write_embeddings(chunk / f"{wnid}.parquet", image_ids=[f"val/{wnid}/{i:03d}.JPEG" for i in rows],
+                         split="val", class_index=k, wnid=wnid, features=F[rows].astype(np.float32),
+                         extra_columns={"pred_class": logits[rows].argmax(1), "pred_logit": logits[rows].max(1),
+                                        "correct": logits[rows].argmax(1) == k}, metadata=meta)
+    for c in range(2):
+        (R / "manifests").mkdir(exist_ok=True)
+        (R / "manifests" / f"chunk-{c:03d}.json").write_text(json.dumps({"classes": wnids[2 * c:2 * c + 2]}))
+    write_embeddings(R / "features" / "toy" / "translator.parquet", image_ids=[f"train/{i}" for i in range(len(y))],
+                     split="train", class_index=y, wnid=[wnids[k] for k in y], features=F.astype(np.float32),
+                     extra_columns={"pred_class": logits.argmax(1), "pred_logit": logits.max(1),
+                                    "correct": logits.argmax(1) == y}, metadata=meta)
+    rng = np.random.default_rng(1)
+    concepts = ["desert", "ocean", "tentacles"]
+    emb = np.vstack([texts, rng.standard_normal((len(concepts), texts.shape[1])), texts[2:3] + 0.1])
+    (R / "text").mkdir()
+    write_text_embeddings(R / "text" / "s.parquet", kind=["class"] * 4 + ["concept"] * 3 + ["target"],
+                          key=wnids + concepts + ["an image of a jellyfish"],
+                          prompt=[f"an image of a {w}" for w in wnids] + concepts + ["an image of a jellyfish"],
+                          class_index=[0, 1, 2, 3, -1, -1, -1, -1], embeddings=emb.astype(np.float32),
+                          metadata={"model": "s", "weights_id": "x", "preprocess": {}, "precision": "fp32"})
+    return R, wnids
+
+
+def test_workflow_scripts_end_to_end(mini_results, tmp_path):
+    R, wnids = mini_results
+    common = {"geometry": R / "heads/toy/geometry.safetensors", "translator": R / "translators/toy/s.safetensors",
+              "head": R / "heads/toy/head.safetensors", "text": R / "text/s.parquet"}
+    out = tmp_path / "out"
+    score_dirs = []
+    for c in range(2):
+        d = out / f"scores/chunk-{c:03d}"
+        for rep in range(2):  # twice: byte-identical reruns
+            target = d if rep == 0 else out / f"rerun/chunk-{c:03d}"
+            run_script("score_chunk", tmp_path, {**common, "features": R / f"features/toy/analysis/chunk-{c:03d}",
+                                                 "manifest": R / f"manifests/chunk-{c:03d}.json"},
+                       {"scores": target}, {"baseline_seeds": 6, "seed": 0}, {"model": "toy", "space": "s"})
+        score_dirs.append(d)
+        for w in wnids[2 * c:2 * c + 2]:
+            assert (d / f"{w}.parquet").read_bytes() == (out / f"rerun/chunk-{c:03d}/{w}.parquet").read_bytes()
+    scores = A.read_scores(score_dirs)
+    assert tuple(scores.columns) == A.SCORE_COLUMNS and scores.height == 40
+    assert scores["logit_change_rel"].max() <= 1e-4 and scores["is_deg"].min() >= 0
+
+    agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet"}
+    run_script("aggregate_model", tmp_path, {"scores": score_dirs, "geometry": common["geometry"],
+                                             "translator": common["translator"]}, agg,
+               {"bootstrap": 200, "ci": 0.95, "seed": 0, "model": "toy", "space": "s"})
+    ms = pl.read_parquet(agg["model_summary"])
+    cs = pl.read_parquet(agg["class_summary"])
+    assert tuple(ms.columns) == A.MODEL_SUMMARY_COLUMNS and tuple(cs.columns) == A.CLASS_SUMMARY_COLUMNS
+    r = ms.row(0, named=True)
+    assert r["ratio_ci_low"] <= r["ratio"] <= r["ratio_ci_high"]
+    assert cs.sort("as_z", descending=True)["wnid"][0] == wnids[3]  # the planted class
+    assert cs["class_name"][0] == "tench"
+
+    # a second "model" = the same tables renamed, and a second space: exercises the comparisons
+    ms2 = pl.concat([ms, ms.with_columns(pl.lit("toy2").alias("model"), pl.col("ratio") * 2),
+                     ms.with_columns(pl.lit("s2").alias("space")),
+                     ms.with_columns(pl.lit("toy2").alias("model"), pl.lit("s2").alias("space"), pl.col("ratio") * 3)])
+    cs2 = pl.concat([cs, cs.with_columns(pl.lit("toy2").alias("model"), -pl.col("abs_as_median"))])
+    ms2.write_parquet(out / "ms2.parquet")
+    cs2.write_parquet(out / "cs2.parquet")
+
+    steer = out / "steering.parquet"
+    run_script("steering", tmp_path, {**common, "features": R / "features/toy/analysis/chunk-001"}, {"steering": steer},
+               {"source_wnid": wnids[2], "target": "an image of a jellyfish", "target_is_deg": 40.0, "model": "toy",
+                "space": "s"})
+    st_ = pl.read_parquet(steer)
+    assert tuple(st_.columns) == A.STEERING_COLUMNS
+    ok = st_.filter(pl.col("reachable"))
+    assert ok.height > 0 and (ok["is_deg"] - 40).abs().max() < 1e-3
+
+    val = out / "validation.parquet"
+    run_script("validation", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
+               {"validation": val}, {"seeds": 2, "max_images": 25, "model": "toy", "space": "s"})
+    v = pl.read_parquet(val)
+    assert tuple(v.columns) == A.VALIDATION_COLUMNS and v.height == 25 * 3 * 2
+    assert v.filter(pl.col("kind") == "null")["logit_change_rel"].max() < 1e-4
+
+    rob = out / "robustness.parquet"
+    run_script("robustness", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
+               {"robustness": rob}, {"test_fraction": 0.25, "seed": 0, "max_iter": 300, "model": "toy", "space": "s"})
+    rb = pl.read_parquet(rob)
+    assert tuple(rb.columns) == A.ROBUSTNESS_COLUMNS and rb["n_test"][0] == 10
+    pl.concat([rb, rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)]).write_parquet(
+        out / "rob2.parquet")
+
+    ov = out / "open_vocabulary.parquet"
+    run_script("open_vocabulary", tmp_path, {**common, "features": [R / "features/toy/analysis/chunk-000",
+                                                                    R / "features/toy/analysis/chunk-001"],
+                                             "manifests": [R / "manifests/chunk-000.json",
+                                                           R / "manifests/chunk-001.json"]},
+               {"open_vocabulary": ov}, {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]},
+                                         "model": "toy", "space": "s"})
+    o = pl.read_parquet(ov)
+    assert tuple(o.columns) == A.OPEN_VOCABULARY_COLUMNS
+    assert o.select("wnid", "kind", "concept").rows() == [
+        (wnids[0], "class", f"an image of a {wnids[0]}"), (wnids[0], "concept", "desert"),
+        (wnids[0], "concept", "ocean"), (wnids[3], "class", f"an image of a {wnids[3]}"),
+        (wnids[3], "concept", "tentacles")]
+
+    cmp_out = {k: out / f"global_{k}.parquet" for k in ("model_summary", "class_summary", "rank_correlation",
+                                                         "space_crosscheck", "robustness")}
+    run_script("compare_models", tmp_path, {"model_summaries": [out / "ms2.parquet"],
+                                            "class_summaries": [out / "cs2.parquet"],
+                                            "robustness": [out / "rob2.parquet"]}, cmp_out)
+    rc = pl.read_parquet(cmp_out["rank_correlation"])
+    assert rc["spearman_rho"][0] == pytest.approx(-1.0)
+    cc = pl.read_parquet(cmp_out["space_crosscheck"])
+    assert cc.height == 2 and cc["spearman_rho"][0] == pytest.approx(1.0)
+    assert pl.read_parquet(cmp_out["robustness"])["pearson_r"][0] == pytest.approx(1.0)
+
+    col = out / "collected.parquet"
+    run_script("collect", tmp_path, {"tables": [steer, steer]}, {"table": col})
+    assert pl.read_parquet(col).height == 2 * st_.height
+
+    fig = {k: out / f"fig.{k}" for k in ("png", "svg", "html")}
+    fig["data"] = out / "fig.data.parquet"
+    run_script("make_figure", tmp_path, {"model_summary": cmp_out["model_summary"]}, fig,
+               {"figure": "ratio_bars_all", "settings": {"display": {"toy": "Toy"}}})
+    assert fig["png"].read_bytes()[:4] == b"\x89PNG"
