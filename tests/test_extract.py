@@ -1,0 +1,229 @@
+"""Extraction: features equal the adapter on the same decoded images, bad-image policies, byte-identical
+reruns, the thin workflow scripts with a stand-in `snakemake` object."""
+
+import json
+import os
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from sing.data import BadImageError, class_files, load_rgb, sample_class
+from sing.extract import extract_classifier, extract_clip, run_extraction
+from sing.storage import read_embeddings, read_text_embeddings
+from sing.synthetic import make_synthetic_imagenet
+from sing.zoo import head_sha256, load_classifier
+
+A, B = "n01440764", "n02123045"
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow_scripts"
+SMALL = {"source": "timm", "name": "resnet18", "pretrained": False, "seed": 0}  # 512-d: fast
+SPACE = {"model": "ViT-S-32", "pretrained": None, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("imagenet")
+    make_synthetic_imagenet(r, {"classes": [A, B], "train_per_class": 6, "val_per_class": 3, "image_size": 32,
+                                "special_every": 2, "bad_per_split": 1, "seed": 0})
+    return r
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    torch.set_num_threads(2)
+    return load_classifier("r18", SMALL)
+
+
+def _good(root, split, wnid):
+    out = []
+    for f in class_files(root, split, wnid):
+        try:
+            load_rgb(root / f)
+            out.append(f)
+        except BadImageError:
+            pass
+    return out
+
+
+def test_features_match_adapter(root, adapter):
+    ids = _good(root, "val", A) + _good(root, "val", B)
+    res = extract_classifier(adapter, ids, root, batch_size=4, device="cpu", progress=False)
+    assert res["image_ids"] == ids and res["skipped"] == []
+    x = torch.stack([adapter.transform(load_rgb(root / i)) for i in ids])
+    with torch.inference_mode():
+        f = adapter.features(x).numpy()
+        logits = adapter.forward(x).numpy()
+    np.testing.assert_allclose(res["features"], f, atol=1e-5, rtol=1e-5)
+    np.testing.assert_array_equal(res["pred_class"], logits.argmax(1))
+    np.testing.assert_allclose(res["pred_logit"], logits.max(1), atol=1e-4)
+    # batch size does not change the numbers beyond float noise
+    res1 = extract_classifier(adapter, ids[:3], root, batch_size=1, device="cpu", progress=False)
+    np.testing.assert_allclose(res1["features"], res["features"][:3], atol=1e-4, rtol=1e-4)
+
+
+def test_bad_image_policies(root, adapter):
+    ids = class_files(root, "val", A)
+    with pytest.raises(BadImageError) as ei:
+        extract_classifier(adapter, ids, root, batch_size=2, device="cpu", on_bad_image="fail", progress=False)
+    assert str(root) in str(ei.value) and "truncated" in str(ei.value).lower()
+    res = extract_classifier(adapter, ids, root, batch_size=2, device="cpu", on_bad_image="skip", progress=False)
+    assert len(res["skipped"]) == 1 and res["skipped"][0]["image_id"] not in res["image_ids"]
+    assert len(res["image_ids"]) == len(ids) - 1 and res["features"].shape == (len(ids) - 1, 512)
+    with pytest.raises(ValueError, match="on_bad_image"):
+        extract_classifier(adapter, ids, root, on_bad_image="ignore", progress=False)
+
+
+def test_bf16_autocast_close_to_fp32(root, adapter):
+    ids = _good(root, "train", A)[:4]
+    a = extract_classifier(adapter, ids, root, device="cpu", precision="fp32", progress=False)["features"]
+    b = extract_classifier(adapter, ids, root, device="cpu", precision="bf16", progress=False)["features"]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.99 and not np.array_equal(a, b)
+
+
+def test_run_extraction_per_class_deterministic(root, tmp_path):
+    kw = dict(imagenet_root=root, wnids=[A, B], sample={"split": "val", "per_class": "all", "seed": 0},
+              batch_size=3, device="cpu", on_bad_image="skip", progress=False)
+    s1 = run_extraction("classifier", "r18", SMALL, out=tmp_path / "one", **kw)
+    run_extraction("classifier", "r18", SMALL, out=tmp_path / "two", **kw)
+    assert s1 == {"images": 8, "written": 6, "skipped": 2}
+    assert sorted(os.listdir(tmp_path / "one")) == [f"{A}.parquet", f"{B}.parquet", "skipped.parquet"]
+    for f in os.listdir(tmp_path / "one"):
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes(), f
+    df, F, meta = read_embeddings(tmp_path / "one" / f"{B}.parquet")
+    assert set(df["wnid"]) == {B} and set(df["class_index"]) == {281} and F.shape == (3, 512)
+    assert (df["correct"] == (df["pred_class"] == 281)).all()
+    assert meta["kind"] == "classifier" and meta["model"] == "r18" and meta["precision"] == "fp32"
+    sk = pl.read_parquet(tmp_path / "one" / "skipped.parquet")
+    assert sk.columns == ["image_id", "wnid", "error"] and sk.height == 2
+
+
+def test_run_extraction_clip_single(root, tmp_path):
+    out = tmp_path / "clip.parquet"
+    s = run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[B, A],
+                       sample={"split": "train", "per_class": 3, "seed": 1, "take_all_if_fewer": False},
+                       out=out, mode="single", device="cpu", on_bad_image="skip", progress=False)
+    df, F, meta = read_embeddings(out)
+    assert meta["kind"] == "clip" and F.shape[1] == 384 and df["wnid"].to_list()[0] == B
+    assert "pred_class" not in df.columns
+    expected = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
+    assert set(df["image_id"]) <= set(expected) and df.height + s["skipped"] == 6
+    with pytest.raises(ValueError, match=f"class {A}: asked for 50"):
+        run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[A], out=tmp_path / "x.parquet",
+                       sample={"split": "train", "per_class": 50, "seed": 0}, mode="single", progress=False)
+
+
+@pytest.fixture(scope="module")
+def space():
+    from sing.clip_spaces import load_space
+
+    return load_space("demo", SPACE)
+
+
+def test_extract_clip_unnormalised(root, space):
+    sp = space
+    ids = _good(root, "val", A)
+    res = extract_clip(sp, ids, root, device="cpu", progress=False)
+    x = torch.stack([sp.transform(load_rgb(root / i)) for i in ids])
+    with torch.inference_mode():
+        ref = sp.model.encode_image(x).numpy()  # open_clip default: not normalised
+    np.testing.assert_allclose(res["features"], ref, atol=1e-4, rtol=1e-4)
+    assert not np.allclose(np.linalg.norm(res["features"], axis=1), 1.0)
+
+
+# ---------------------------------------------------------------- thin workflow scripts
+class _NL(dict):
+    """Minimal stand-in for snakemake's Namedlist: attribute and index access."""
+
+    def __init__(self, *pos, **named):
+        super().__init__(named)
+        self._pos = list(pos) + list(named.values())
+
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError:
+            raise AttributeError(k) from None
+
+    def __getitem__(self, k):
+        return self._pos[k] if isinstance(k, int) else dict.__getitem__(self, k)
+
+    def __len__(self):
+        return len(self._pos)
+
+
+def _run_script(name, *, input=None, output, params, log):
+    sm = SimpleNamespace(input=input or _NL(), output=output, params=params, log=_NL(str(log)), threads=2,
+                         config={})
+    runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": sm}, run_name="__main__")
+
+
+def test_scripts_end_to_end(tmp_path):
+    ds = tmp_path / "imagenet"
+    _run_script("make_synthetic_imagenet.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
+                params=_NL(settings={"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
+                                     "image_size": 24, "seed": 0}))
+    assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
+    manifest = tmp_path / "chunk-000.json"
+    manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
+                                    "take_all_if_fewer": False, "classes": [A, B]}))
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail"}
+    model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
+    out = tmp_path / "features" / "chunk-000"
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(str(out)),
+                params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex.log")
+    assert sorted(os.listdir(out)) == [f"{A}.parquet", f"{B}.parquet"]
+    assert "r18" in (tmp_path / "ex.log").read_text()
+    single = tmp_path / "translator.parquet"
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(str(single)),
+                params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex2.log")
+    assert read_embeddings(single)[1].shape == (4, 512)
+    space = {"key": "demo", "entry": SPACE, "weights_dir": str(tmp_path / "weights")}
+    cout = tmp_path / "clip" / "chunk-000"
+    _run_script("embed_images.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(str(cout)),
+                params=_NL(space=space, imagenet_root=str(ds), extraction=ext), log=tmp_path / "em.log")
+    assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
+    text = tmp_path / "text.parquet"
+    _run_script("embed_texts.py", output=_NL(str(text)), log=tmp_path / "tx.log",
+                params=_NL(space=space, extraction=ext,
+                           text={"class_prompt": "an image of a {}", "templates": None, "classes": [A, B],
+                                 "concepts": ["desert", "hump"], "targets": ["an image of a jellyfish"]}))
+    df, E, meta = read_text_embeddings(text)
+    assert df["kind"].to_list() == ["class", "class", "concept", "concept", "target"]
+    assert df["prompt"].to_list()[:3] == ["an image of a tench", "an image of a tabby cat", "an image of a desert"]
+    from sing.clip_spaces import load_space
+
+    np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
+    head = tmp_path / "heads" / "r18" / "head.safetensors"
+    _run_script("export_head.py", output=_NL(str(head)), params=_NL(model=model), log=tmp_path / "hd.log")
+    t = load_file(head)
+    from safetensors import safe_open
+
+    with safe_open(str(head), "np") as fh:
+        meta = fh.metadata()
+    W, b = load_classifier("r18", SMALL, self_check=False).head()
+    np.testing.assert_array_equal(t["weight"], W)
+    np.testing.assert_array_equal(t["bias"], b)
+    assert meta["sha256"] == head_sha256(W) and meta["model"] == "r18"
+    from sing.geometry import weight_sha256
+
+    assert meta["sha256"] == weight_sha256(W)  # same digest as the head-SVD step
+
+
+def test_template_ensemble(space):
+    import open_clip
+
+    E, prompts = space.encode_prompts(["tench"], ensemble="simple")
+    assert E.shape == (1, 384) and prompts[0] == "ensemble:simple(tench)"
+    raw = space.encode_text([t("tench") for t in open_clip.SIMPLE_IMAGENET_TEMPLATES]).astype(np.float64)
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    ref = unit.mean(0) / np.linalg.norm(unit.mean(0)) * np.linalg.norm(raw, axis=1).mean()
+    np.testing.assert_allclose(E[0], ref, rtol=1e-5, atol=1e-5)
+    sp = space
+    with pytest.raises(ValueError, match="template ensemble"):
+        sp.encode_prompts(["x"], ensemble="nope")
