@@ -37,6 +37,11 @@ def check_config():
         raise ValueError(
             f"config analyses.steering.source_class: {steering!r} is not among the analysed classes (config classes)"
         )
+    missing = sorted(set(ANALYSED) - set(TEXT_CLASSES))
+    if missing:
+        raise ValueError(
+            f"config text.classes: analysed classes {missing} have no class prompt"
+        )
     concepts = config["analyses"]["open_vocabulary"]["concepts"]
     if isinstance(concepts, dict):
         missing = [w for w in OPENVOCAB if w not in concepts]
@@ -54,6 +59,9 @@ OPENVOCAB = select_classes(
 TRANSLATOR_CLASSES = select_classes(
     config["samples"]["translator"].get("classes", "all"),
     what="config samples.translator.classes",
+)
+TEXT_CLASSES = select_classes(
+    config["text"].get("classes", "all"), what="config text.classes"
 )
 check_config()
 
@@ -171,6 +179,7 @@ def open_vocabulary_concepts():
 def text_settings():
     return {
         **config["text"],
+        "classes": TEXT_CLASSES,
         "concepts": sorted(
             {c for cs in open_vocabulary_concepts().values() for c in cs}
         ),

@@ -5,23 +5,6 @@ wildcard_constraints:
     space="|".join(SPACES),
 
 
-rule export_head:
-    input:
-        model=f"{R}/manifests/models/{{model}}.json",
-    output:
-        head=f"{R}/heads/{{model}}/head.safetensors",
-    log:
-        f"{R}/logs/export_head/{{model}}.log",
-    benchmark:
-        f"{R}/benchmarks/export_head/{{model}}.tsv"
-    conda:
-        "../envs/sing.yaml"
-    params:
-        model=lambda w: model_settings(w.model),
-    script:
-        f"{SCRIPTS}/export_head.py"
-
-
 rule extract_translator_features:
     input:
         dataset_ready(),
@@ -29,6 +12,7 @@ rule extract_translator_features:
         model=f"{R}/manifests/models/{{model}}.json",
     output:
         features=f"{R}/features/{{model}}/translator.parquet",
+        head=f"{R}/heads/{{model}}/head.safetensors",
     log:
         f"{R}/logs/extract_features/{{model}}/translator.log",
     benchmark:

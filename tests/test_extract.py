@@ -175,12 +175,14 @@ def test_scripts_end_to_end(tmp_path):
     ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail"}
     model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
     out = tmp_path / "features" / "chunk-000"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(str(out)),
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(out)),
                 params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex.log")
     assert sorted(os.listdir(out)) == [f"{A}.parquet", f"{B}.parquet"]
     assert "r18" in (tmp_path / "ex.log").read_text()
     single = tmp_path / "translator.parquet"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(str(single)),
+    head = tmp_path / "heads" / "r18" / "head.safetensors"
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)),
+                output=_NL(features=str(single), head=str(head)),
                 params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex2.log")
     assert read_embeddings(single)[1].shape == (4, 512)
     space = {"key": "demo", "entry": SPACE, "weights_dir": str(tmp_path / "weights")}
@@ -199,9 +201,7 @@ def test_scripts_end_to_end(tmp_path):
     from sing.clip_spaces import load_space
 
     np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
-    head = tmp_path / "heads" / "r18" / "head.safetensors"
-    _run_script("export_head.py", output=_NL(str(head)), params=_NL(model=model), log=tmp_path / "hd.log")
-    t = load_file(head)
+    t = load_file(head)  # written by the translator-sample extraction, from the same model load
     from safetensors import safe_open
 
     with safe_open(str(head), "np") as fh:

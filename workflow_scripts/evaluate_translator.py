@@ -3,9 +3,11 @@ between T f and the real CLIP embedding, and squared error (paper supp. Fig. 8).
 
 import logging
 
+import polars as pl
+
+from sing.analysis import table_metadata, write_table
 from sing.pairs import align_pairs, read_chunk_dirs, translation_errors
-from sing.provenance import provenance
-from sing.storage import setup_logging, write_table
+from sing.storage import setup_logging
 from sing.translator import LinearTranslator
 
 setup_logging(snakemake.log[0])
@@ -15,15 +17,13 @@ ids, F, Z = align_pairs(feature_rows["image_id"].to_list(), features, clip_rows[
 errors = translation_errors(LinearTranslator.load(snakemake.input.translator), F, Z)
 wnid = dict(zip(feature_rows["image_id"].to_list(), feature_rows["wnid"].to_list()))
 logging.info("%d images, mean cosine %.4f", len(ids), errors["cosine"].mean())
-write_table(
-    snakemake.output.evaluation,
+table = pl.DataFrame(
     {
         "model": [snakemake.params.model] * len(ids),
         "space": [snakemake.params.space] * len(ids),
         "image_id": ids,
         "wnid": [wnid[i] for i in ids],
         **errors,
-    },
-    {},
-    {"kind": "translator_eval", "provenance": provenance(dict(snakemake.params))},
+    }
 )
+write_table(table, snakemake.output.evaluation, table_metadata("translator_eval", dict(snakemake.params)))

@@ -3,7 +3,8 @@
 input.manifest: JSON {"split", "per_class", "seed", "take_all_if_fewer", "classes": [wnids], ...}
 params.model: {"key", "entry", "weights_dir"}; params.imagenet_root; params.extraction: {device, precision,
 batch_size, num_workers, on_bad_image[, channels_last, offline]}.
-output[0]: a directory (one {wnid}.parquet per class, + skipped.parquet) or a single *.parquet (all classes).
+output.features: a directory (one {wnid}.parquet per class, + skipped.parquet) or a single *.parquet (all classes);
+optional output.head: the self-checked head (W, b) of the same model load.
 """
 
 import json
@@ -22,7 +23,7 @@ ext = dict(snakemake.params.extraction)
 with open(snakemake.input.manifest) as fh:
     manifest = json.load(fh)
 sample = {k: manifest[k] for k in ("split", "per_class", "seed", "take_all_if_fewer") if k in manifest}
-out = str(snakemake.output[0])
+out = str(snakemake.output.features)
 weights.configure(model.get("weights_dir"), offline=ext.get("offline", True))
 summary = run_extraction(
     "classifier", model["key"], model["entry"], imagenet_root=snakemake.params.imagenet_root,
@@ -30,5 +31,6 @@ summary = run_extraction(
     batch_size=ext["batch_size"], precision=ext["precision"], device=ext["device"],
     num_workers=ext["num_workers"], on_bad_image=ext["on_bad_image"],
     channels_last=ext.get("channels_last", False), weights_dir=model.get("weights_dir"),
-    provenance={"sample_name": manifest.get("sample")}, progress=stream)
+    provenance={"sample_name": manifest.get("sample")}, progress=stream,
+    head_out=getattr(snakemake.output, "head", None))
 logging.info("done: %s", summary)

@@ -7,7 +7,7 @@ all of the translator sample. Held-out diagnostics come from a fit that never sa
 import logging
 
 from sing.storage import read_embeddings, setup_logging
-from sing.translator import fit_translator_from_pairs
+from sing.pairs import fit_translator_from_pairs
 
 setup_logging(snakemake.log[0])
 settings = snakemake.params.settings

@@ -175,18 +175,20 @@ def write_skipped(path, rows: Sequence[dict]) -> None:
 def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Sequence[str], sample: dict, out,
                    mode: str = "per_class", batch_size: int = 64, precision: str = "fp32", device="auto",
                    num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
-                   weights_dir=None, provenance: dict | None = None, progress=None) -> dict:
+                   weights_dir=None, provenance: dict | None = None, progress=None, head_out=None) -> dict:
     """Sample images, load the model once, extract, write parquet file(s).
 
     kind: "classifier" (registry entry, sing.zoo) or "clip" (space entry, sing.clip_spaces).
     sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
     mode "per_class": ``out`` is a directory with one ``{wnid}.parquet`` per class (+ ``skipped.parquet`` when
     bad images were skipped); mode "single": ``out`` is one parquet of all classes (skipped images go to
-    ``<out without .parquet>.skipped.parquet``). Returns a small summary dict.
+    ``<out without .parquet>.skipped.parquet``). ``head_out`` (classifiers): also write the self-checked head
+    (see :func:`write_head`) from the same model load. Returns a small summary dict.
     """
     from pathlib import Path
 
     from .data import class_index, sample_images
+    from .provenance import provenance as build_provenance
     from .storage import atomic_path, package_versions, write_embeddings
 
     if kind not in ("classifier", "clip"):
@@ -210,7 +212,10 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
         if kind == "classifier":
             from .zoo import load_classifier
 
-            model = load_classifier(key, entry, device=resolve_device(device), weights_dir=weights_dir)
+            model = load_classifier(key, entry, device=resolve_device(device), weights_dir=weights_dir,
+                                    self_check=head_out is None)  # write_head runs the same check
+            if head_out is not None:
+                write_head(model, head_out)
             res = extract_classifier(model, ids, imagenet_root, batch_size=batch_size, precision=precision,
                                      device=device, num_workers=num_workers, on_bad_image=on_bad_image,
                                      channels_last=channels_last, progress=progress, desc=key)
@@ -224,8 +229,10 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
     meta = {"kind": kind, "model": key, "weights_id": model.weights_id if model else None,
             "preprocess": model.preprocess if model else None, "precision": precision,
             "versions": package_versions(),
-            "provenance": {"entry": entry, "sample": sample, "on_bad_image": on_bad_image, "batch_size": batch_size,
-                           "channels_last": channels_last, **(provenance or {})}}
+            "provenance": build_provenance(
+                {"entry": entry, "sample": sample, "wnids": wnids, "precision": precision},
+                entry=entry, sample=sample, on_bad_image=on_bad_image, batch_size=batch_size,
+                channels_last=channels_last, **(provenance or {}))}
 
     def write(path, rows):
         F = res["features"][rows] if res is not None else np.zeros((0, 1), np.float32)
@@ -310,19 +317,26 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto", w
 
 
 def export_head(key: str, entry: dict, out, *, device="cpu", weights_dir=None) -> dict:
-    """Self-check the classifier, then write head.safetensors (weight c×m, bias c; string metadata)."""
+    """Load the classifier, then write its self-checked head (see :func:`write_head`)."""
+    from .zoo import load_classifier
+
+    adapter = load_classifier(key, entry, device=resolve_device(device), weights_dir=weights_dir, self_check=False)
+    return write_head(adapter, out)
+
+
+def write_head(adapter, out) -> dict:
+    """Self-check a loaded classifier, then write head.safetensors (weight c×m, bias c; string metadata)."""
     from safetensors.numpy import save_file
 
     from .storage import atomic_path
-    from .zoo import head_sha256, load_classifier
+    from .zoo import head_sha256
 
-    adapter = load_classifier(key, entry, device=resolve_device(device), weights_dir=weights_dir, self_check=False)
     err = adapter.self_check()
     W, b = adapter.head()
-    meta = {"sha256": head_sha256(W), "head_sha256": head_sha256(W, b), "model": key,
+    meta = {"sha256": head_sha256(W), "head_sha256": head_sha256(W, b), "model": adapter.key,
             "weights_id": str(adapter.weights_id), "in_dim": str(adapter.in_dim),
-            "num_classes": str(adapter.num_classes)}
-    log.info("model %s: self-check max |W f + b - logits| = %.3g", key, err)
+            "num_classes": str(adapter.num_classes), "self_check_max_abs_error": f"{err:.3g}"}
+    log.info("model %s: self-check max |W f + b - logits| = %.3g", adapter.key, err)
     with atomic_path(out) as tmp:
         save_file({"weight": W, "bias": b}, str(tmp), metadata=meta)
     return meta
