@@ -319,13 +319,15 @@ def class_violins(class_summary: pl.DataFrame, settings=None):
                 ("abs_as_q05", "abs_as_q25", "abs_as_median", "abs_as_q75", "abs_as_q95"), alt.value(col),
                 "|AS| (°)", size=10).properties(
                 width=max(120, 17 * len(order)), height=200,
-                title=_title(f"{name}: {g} classes", "by median |AS|" if g != "all classes" else None)))
+                title=_title(f"{name}: {g} classes" if g != "all classes" else f"{name}: all {n} classes",
+                             "by median |AS|")))
         hist = alt.Chart(sub.select("abs_as_median")).mark_bar(color="#888").encode(
             x=alt.X("abs_as_median:Q", bin=alt.Bin(maxbins=30), title="median |AS| per class (°)",
                     axis=alt.Axis(tickCount=5)),
             y=alt.Y("count():Q", title="classes")).properties(width=200, height=200, title=_title(
                 f"{name}: all {n} classes", f"median of class medians = {_fmt(sub['abs_as_median'].median())}°"))
-        panels.append(alt.hconcat(*box_panels, hist, spacing=24))
+        # the histogram of class medians only adds information when the boxes do not show every class
+        panels.append(alt.hconcat(*box_panels, hist, spacing=24) if n > 2 * k else alt.hconcat(*box_panels))
         data.append(pick.select("model", "model_name", "wnid", "class_index", "class_name", "label", "group", "n",
                                 "abs_as_q05", "abs_as_q25", "abs_as_median", "abs_as_q75", "abs_as_q95"))
     if not panels:
@@ -557,7 +559,8 @@ def spectra(spec: pl.DataFrame, settings=None):
         pl.format("{} (rank {}, null {})", pl.col("model_name"), pl.col("rank"), pl.col("nullity")).alias("legend"))
     models = sorted(df["model"].unique().to_list())
     order = [df.filter(pl.col("model") == m)["legend"][0] for m in model_subset(models, s, "models")]
-    color = alt.Color("legend:N", sort=order, title="model (rank, nullity)", scale=alt.Scale(scheme="tableau20"))
+    color = alt.Color("legend:N", sort=order, title="model (rank, nullity)", legend=alt.Legend(labelLimit=480),
+                      scale=alt.Scale(scheme="tableau10" if len(order) <= 10 else "tableau20"))
     lines = alt.Chart(df).mark_line(strokeWidth=1.8).encode(
         x=alt.X("index:Q", title="singular value index"),
         y=alt.Y("sv_rel:Q", title="σᵢ / σ_max (log scale)", scale=alt.Scale(type="log")),
