@@ -19,6 +19,7 @@ include: "rules/extract.smk"
 include: "rules/translate.smk"
 include: "rules/analysis.smk"
 include: "rules/figures.smk"
+include: "rules/unclip.smk"
 
 
 rule all:

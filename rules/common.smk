@@ -42,6 +42,16 @@ def check_config():
         raise ValueError(
             f"config text.classes: analysed classes {missing} have no class prompt"
         )
+    unclip = config["unclip"]
+    if unclip["enabled"]:
+        if unclip["space"] not in SPACES:
+            raise ValueError(
+                f"config unclip.space: {unclip['space']!r} is not in run_spaces {SPACES}"
+            )
+        if unclip["source_class"] not in ANALYSED:
+            raise ValueError(
+                f"config unclip.source_class: {unclip['source_class']!r} is not an analysed class"
+            )
     concepts = config["analyses"]["open_vocabulary"]["concepts"]
     if isinstance(concepts, dict):
         missing = [w for w in OPENVOCAB if w not in concepts]
@@ -176,6 +186,10 @@ def open_vocabulary_concepts():
     return {wnid: list(concepts[wnid]) for wnid in OPENVOCAB}
 
 
+def unclip_prompts():
+    return config["unclip"]["prompts"] if config["unclip"]["enabled"] else []
+
+
 def text_settings():
     return {
         **config["text"],
@@ -183,7 +197,9 @@ def text_settings():
         "concepts": sorted(
             {c for cs in open_vocabulary_concepts().values() for c in cs}
         ),
-        "targets": [config["analyses"]["steering"]["target"]],
+        "targets": list(
+            dict.fromkeys([config["analyses"]["steering"]["target"], *unclip_prompts()])
+        ),
     }
 
 
@@ -222,7 +238,12 @@ def all_targets():
         figure=FIGURES,
         fmt=config["figures"]["formats"],
     )
-    return [*tables, *figures]
+    pictures = (
+        expand(f"{R}/figures/unclip/{{model}}.png", model=MODELS)
+        if config["unclip"]["enabled"]
+        else []
+    )
+    return [*tables, *figures, *pictures]
 
 
 def model_inputs(w):

@@ -24,6 +24,7 @@ rule prefetch_weights:
     params:
         models={key: config["models"][key] for key in MODELS},
         spaces={key: config["spaces"][key] for key in SPACES},
+        unclip=config["unclip"]["model_id"] if config["unclip"]["enabled"] else None,
         weights_dir=lambda w, output: str(Path(output[0]).parent),
     script:
         f"{SCRIPTS}/prefetch_weights.py"

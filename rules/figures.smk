@@ -29,6 +29,7 @@ rule figure:
             "display": {key: config["models"][key]["display"] for key in MODELS},
             "space_display": {key: config["spaces"][key]["display"] for key in SPACES},
             "models": MODELS,
+            "steering_target": config["analyses"]["steering"]["target"],
         },
     script:
         f"{SCRIPTS}/make_figure.py"

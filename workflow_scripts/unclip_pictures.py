@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sing.extract import resolve_device
 from sing.geometry import HeadGeometry
 from sing.storage import atomic_path, read_embeddings, read_text_embeddings, setup_logging
 from sing.translator import LinearTranslator
@@ -52,7 +53,7 @@ logging.info("geometry %r, translator %r, prompts %s", geometry, translator, pro
 
 dtype = getattr(torch, str(cfg.get("dtype", "float32")))
 pipeline = load_unclip(cfg.get("model_id", "kakaobrain/karlo-v1-alpha-image-variations"),
-                       weights_dir=cfg.get("weights_dir"), device=cfg.get("device", "cpu"), dtype=dtype,
+                       weights_dir=cfg.get("weights_dir"), device=resolve_device(cfg.get("device", "auto")), dtype=dtype,
                        checkpoint=cfg.get("checkpoint"), offline=cfg.get("offline"),
                        embedding_dim=translator.out_dim)
 sheet, records = null_space_sheet(
