@@ -255,29 +255,15 @@ def model_inputs(w):
     }
 
 
-FIGURE_INPUTS = {
-    "ratio_scatter": ["model_summary"],
-    "ratio_scatter_all": ["model_summary"],
-    "ratio_bars": ["model_summary"],
-    "ratio_bars_all": ["model_summary"],
-    "class_violins": ["class_summary"],
-    "open_vocabulary": ["open_vocabulary"],
-    "validation": ["validation"],
-    "space_crosscheck": ["space_crosscheck"],
-    "robustness": ["robustness"],
-    "spectra": ["model_summary"],
-    "leakage_heatmap": ["class_summary"],
-    "steering": ["steering"],
-}
-
-
-def figure_inputs(w):
-    inputs = {table: f"{R}/tables/{table}.parquet" for table in FIGURE_INPUTS[w.figure]}
-    if w.figure == "spectra":
-        inputs["geometries"] = expand(
-            f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS
-        )
-    return inputs
+FIGURE_TABLES = [
+    "model_summary",
+    "class_summary",
+    "open_vocabulary",
+    "validation",
+    "space_crosscheck",
+    "robustness",
+    "steering",
+]
 
 
 write_manifests()

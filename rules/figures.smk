@@ -1,29 +1,29 @@
 localrules:
-    figure,
+    figures,
 
 
-rule figure:
+rule figures:
     input:
-        unpack(figure_inputs),
+        **{table: f"{R}/tables/{table}.parquet" for table in FIGURE_TABLES},
+        geometries=expand(f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS),
     output:
         **{
-            fmt: report(
-                f"{R}/figures/{{figure}}.{fmt}",
-                caption="../report/captions/{figure}.rst",
+            f"{figure}_{fmt}": report(
+                f"{R}/figures/{figure}.{fmt}",
+                caption=f"../report/captions/{figure}.rst",
                 category="Figures",
-                labels={"figure": "{figure}", "format": fmt},
+                labels={"figure": figure, "format": fmt},
             )
+            for figure in FIGURES
             for fmt in config["figures"]["formats"]
         },
-        data=f"{R}/figures/{{figure}}.data.parquet",
+        **{f"{figure}_data": f"{R}/figures/{figure}.data.parquet" for figure in FIGURES},
     log:
-        f"{R}/logs/figure/{{figure}}.log",
-    wildcard_constraints:
-        figure="|".join(FIGURES),
+        f"{R}/logs/figures.log",
     conda:
         "../envs/sing.yaml"
     params:
-        figure="{figure}",
+        figures=FIGURES,
         settings={
             **config["figures"],
             "display": {key: config["models"][key]["display"] for key in MODELS},
@@ -32,4 +32,4 @@ rule figure:
             "steering_target": config["analyses"]["steering"]["target"],
         },
     script:
-        f"{SCRIPTS}/make_figure.py"
+        f"{SCRIPTS}/make_figures.py"

@@ -32,6 +32,7 @@ rule unclip_pictures:
             "decoder_steps": config["unclip"]["decoder_steps"],
             "super_res_steps": config["unclip"]["super_res_steps"],
             "dtype": config["unclip"]["dtype"],
+            "cell_size": config["unclip"].get("cell_size"),
         },
     script:
         f"{SCRIPTS}/unclip_pictures.py"

@@ -91,7 +91,7 @@ def test_figure_setting_reruns_only_figures(demo):
     extra = write_config(demo, "figure_change.yaml",
                          {"figures": {"paper_models": ["demo_resnet50"], "formats": ["png", "svg", "html"]}})
     rules = set(planned_jobs(demo, configfiles=("config.demo.yaml", str(extra))))
-    assert rules <= {"figure", "all"} and "figure" in rules
+    assert rules <= {"figures", "all"} and "figures" in rules
 
 
 def test_one_model_change_reruns_only_that_model(demo):

@@ -58,7 +58,7 @@ pipeline = load_unclip(cfg.get("model_id", "kakaobrain/karlo-v1-alpha-image-vari
                        embedding_dim=translator.out_dim)
 sheet, records = null_space_sheet(
     pipeline, F, geometry, translator, prompts, z_text, float(params.target_is_deg),
-    row_labels=[Path(i).name for i in image_ids], seed=int(params.seed),
+    row_labels=[Path(i).stem.removeprefix("ILSVRC2012_") for i in image_ids], seed=int(params.seed),
     decoder_steps=int(cfg.get("decoder_steps", 25)), super_res_steps=int(cfg.get("super_res_steps", 7)),
     batch_size=int(cfg.get("batch_size", 8)), decoder_guidance_scale=float(cfg.get("guidance_scale", 8.0)),
     cell_size=cfg.get("cell_size"))

@@ -708,6 +708,6 @@ def null_space_sheet(pipeline: Any, F: Any, geometry: Any, translator: Any, prom
                 "image_score_deg": float(angle_deg(Z[i], E[i])) if ok else float("nan"),
                 "eps": float(eps[i]), "reason": str(reason[i]), "principal_change": float(dp[i]),
             })
-    col_labels = ["original", "null removed"] + [f"\u2192 {p}" for p in prompts]
+    col_labels = ["original", "null removed"] + [f"to: {p}" for p in prompts]
     labels = list(row_labels) if row_labels is not None else [str(i) for i in range(N)]
     return contact_sheet(grid, labels, col_labels, cell_size=cell_size), records
