@@ -53,11 +53,20 @@ def test_demo_produces_every_table_and_figure(demo):
     # resnet50: 2048-d features, 1000 classes -> nullity 1048; densenet121: 1024 -> 24
     nullity = dict(zip(summary["model"], summary["nullity"]))
     assert nullity == {"demo_resnet50": 1048, "demo_densenet121": 24}
+    assert (demo / RESULTS / "figures" / "unclip" / "demo_resnet50.png").stat().st_size > 1000
+
+
+def test_bad_images_are_skipped_and_listed(demo):
+    skipped = pl.read_parquet(demo / RESULTS / "features" / "demo_resnet50" / "analysis" / "chunk-000" / "skipped.parquet")
+    assert skipped.height == 4 and skipped["error"].str.len_chars().min() > 0
 
 
 def test_null_removal_keeps_logits_on_every_scored_image(demo):
     scores = pl.concat([pl.read_parquet(p) for p in (demo / RESULTS / "scores").rglob("*.parquet")])
-    assert scores.height == 2 * 2 * len(DEMO_CLASSES) * 6
+    features = [p for p in (demo / RESULTS / "features").glob("*/analysis/*/*.parquet") if p.name != "skipped.parquet"]
+    n_images = sum(pl.read_parquet(p).height for p in features)
+    assert n_images == 2 * len(DEMO_CLASSES) * 5  # 6 val images per class, one of them corrupt and skipped
+    assert scores.height == 2 * n_images  # every analysed image scored in both spaces
     assert scores["logit_change_rel"].max() <= 1e-4
     assert scores["is_deg"].min() >= 0
 
