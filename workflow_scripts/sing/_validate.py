@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-try:  # torch is a project dependency, but the math must not need it at import time.
-    import torch
-except ImportError:  # pragma: no cover - exercised only without torch
-    torch = None  # type: ignore[assignment]
+# torch is never imported here: a tensor can only exist if the caller already imported torch, so
+# importing the math modules stays cheap (torch costs ~0.5 GB RSS and seconds of import time).
 
 __all__ = [
     "ArrayKind",
@@ -49,6 +48,7 @@ class ArrayKind:
 
 
 def is_tensor(x: Any) -> bool:
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
@@ -70,6 +70,8 @@ def restore(arr: np.ndarray, like: ArrayKind) -> Any:
     """Convert a float64 result back to the kind (numpy/torch), dtype and device of ``like``."""
     arr = np.asarray(arr)
     if like.is_torch:
+        import torch
+
         dtype = like.dtype if like.dtype.is_floating_point else torch.float64
         return torch.from_numpy(np.ascontiguousarray(arr)).to(device=like.device, dtype=dtype)
     return arr.astype(_output_numpy_dtype(like.dtype), copy=False)
@@ -77,6 +79,8 @@ def restore(arr: np.ndarray, like: ArrayKind) -> Any:
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
     if is_tensor(x):
+        import torch
+
         t = x.detach()
         if t.is_complex():
             raise ValueError(f"{name}: complex tensors are not supported")
