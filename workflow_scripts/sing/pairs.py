@@ -67,35 +67,13 @@ def read_chunk_dirs(directories: Sequence[str | Path]):
 
 
 def fit_translator_from_pairs(*, feature_ids, features, target_ids, targets, alphas, folds, seed):
-    """Fit the ridge translator f -> z with alpha chosen by k-fold CV (folds keyed by image id).
-
-    ``metrics`` of the result hold the CV curve, the chosen alpha, and held-out diagnostics of a fit that
-    never saw fold 0 (R², cosine between T f and z; paper supp. Table 2 / Fig. 8).
-    """
-    from .translator import RidgeStats, fold_ids_for, translation_metrics
+    """Align features with CLIP embeddings by image id, then fit the ridge translator with alpha chosen by
+    k-fold CV; folds are keyed by image id, so they do not depend on row order or on other samples."""
+    from .translator import fit_ridge
 
     ids, F, Z = align_pairs(feature_ids, features, target_ids, targets)
-    fold_ids = np.asarray(fold_ids_for(ids, folds, seed))
-    stats = RidgeStats(F.shape[1], Z.shape[1], folds=folds)
-    stats.update(F, Z, fold_ids=fold_ids)
-    cv = np.asarray(stats.cv_scores(alphas), dtype=float)
-    alpha = float(stats.select_alpha(alphas))
-
-    held_out = fold_ids == 0
-    train = RidgeStats(F.shape[1], Z.shape[1])
-    train.update(F[~held_out], Z[~held_out])
-    heldout_metrics = translation_metrics(train.solve(alpha), F[held_out], Z[held_out])
-
-    translator = stats.solve(alpha)
-    translator.metrics.update({
-        "alpha": alpha,
-        "alphas": [float(a) for a in alphas],
-        "cv_mse": cv.tolist(),
-        "folds": int(folds),
-        "n_train": int(len(ids)),
-        "heldout_fold_size": int(held_out.sum()),
-        **{f"heldout_{k}": float(v) for k, v in heldout_metrics.items()},
-    })
+    translator = fit_ridge(F, Z, alphas, folds=folds, seed=seed, keys=ids)
+    translator.metrics["n_train"] = len(ids)
     return translator
 
 
