@@ -25,6 +25,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def declared_local_rules() -> set[str]:
+    """Rules named in `localrules:` blocks (a local dry run prints every job as `rule`)."""
+    names: set[str] = set()
+    for path in (REPO / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", path.read_text(), flags=re.M):
+            names.update(re.findall(r"\w+", block))
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", default="config.yaml")
@@ -40,11 +49,12 @@ def main() -> None:
         sys.exit(f"dry run failed:\n{proc.stderr[-3000:]}")
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
+    local_rules = declared_local_rules()
     kinds: Counter[tuple[str, bool]] = Counter()
     for line in (proc.stdout + proc.stderr).splitlines():
-        match = re.fullmatch(r"\s*(local)?rule (\w+):", line)
+        match = re.fullmatch(r"\s*(?:local)?rule (\w+):", line)
         if match:
-            kinds[(match.group(2), bool(match.group(1)))] += 1
+            kinds[(match.group(1), match.group(1) in local_rules)] += 1
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     group_size = {g.split("=")[0]: int(g.split("=")[1]) for g in profile.get("group-components", [])}
     rule_groups = {"score_chunk": "score"}  # rules/analysis.smk `group:` directives

@@ -66,7 +66,7 @@ rule embed_translator_images:
         imagenet_root=config["imagenet_root"],
         extraction=extraction_params(),
     script:
-        f"{SCRIPTS}/embed_images.py"
+        f"{SCRIPTS}/extract_features.py"
 
 
 rule embed_images:
@@ -87,7 +87,7 @@ rule embed_images:
         imagenet_root=config["imagenet_root"],
         extraction=extraction_params(),
     script:
-        f"{SCRIPTS}/embed_images.py"
+        f"{SCRIPTS}/extract_features.py"
 
 
 rule embed_texts:

@@ -714,8 +714,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     run_script("collect", tmp_path, {"tables": [steer, steer]}, {"table": col})
     assert pl.read_parquet(col).height == 2 * st_.height
 
-    fig = {k: out / f"fig.{k}" for k in ("png", "svg", "html")}
-    fig["data"] = out / "fig.data.parquet"
-    run_script("make_figure", tmp_path, {"model_summary": cmp_out["model_summary"]}, fig,
-               {"figure": "ratio_bars_all", "settings": {"display": {"toy": "Toy"}}})
-    assert fig["png"].read_bytes()[:4] == b"\x89PNG"
+    fig = {f"ratio_bars_all_{k}": out / f"fig.{k}" for k in ("png", "svg", "html")}
+    fig["ratio_bars_all_data"] = out / "fig.data.parquet"
+    run_script("make_figures", tmp_path, {"model_summary": cmp_out["model_summary"], "geometries": []}, fig,
+               {"figures": ["ratio_bars_all"], "settings": {"display": {"toy": "Toy"}}})
+    assert fig["ratio_bars_all_png"].read_bytes()[:4] == b"\x89PNG"

@@ -187,7 +187,7 @@ def test_scripts_end_to_end(tmp_path):
     assert read_embeddings(single)[1].shape == (4, 512)
     space = {"key": "demo", "entry": SPACE, "weights_dir": str(tmp_path / "weights")}
     cout = tmp_path / "clip" / "chunk-000"
-    _run_script("embed_images.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(str(cout)),
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(cout)),
                 params=_NL(space=space, imagenet_root=str(ds), extraction=ext), log=tmp_path / "em.log")
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
     text = tmp_path / "text.parquet"

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles", "report", "config.yaml", "config.demo.yaml"]
+WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles", "report", "envs", "config.yaml", "config.demo.yaml"]
 
 
 def make_workdir(path: Path) -> Path:

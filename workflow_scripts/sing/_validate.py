@@ -174,20 +174,15 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]
     """Write numpy ``tensors`` and JSON-serialisable ``metadata`` atomically.
 
     The metadata dict is stored as one JSON string under the key ``"sing"`` (safetensors metadata
-    values must be strings). Written to ``<path>.tmp-<pid>`` and renamed into place.
+    values must be strings).
     """
     from safetensors.numpy import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+    from .storage import atomic_path
+
+    with atomic_path(path) as tmp:
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
                   metadata={"sing": json.dumps(metadata, sort_keys=True)})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read_safetensors(path: str | os.PathLike, expect_kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -33,6 +33,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from .storage import write_frame
+
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1030,32 +1032,15 @@ def read_scores(paths: Iterable[str | os.PathLike]) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical").sort("class_index", "image_id")
 
 
-def table_metadata(table: str, settings: Any = None, **extra: Any) -> dict[str, str]:
+write_table = write_frame  # analysis tables: polars frames with sing.* metadata (see sing.storage)
+
+
+def table_metadata(table: str, settings: Any = None, **extra: Any) -> dict[str, Any]:
     """Deterministic ``sing.*`` key-value metadata for an analysis table (provenance, no timestamps)."""
-    try:
-        from .provenance import provenance
+    from .provenance import provenance
 
-        prov = provenance(settings if settings is not None else {}, **extra)
-    except Exception as e:  # noqa: BLE001
-        prov = {"error": f"provenance unavailable: {e}"}
+    prov = provenance(settings if settings is not None else {}, **extra)
     return {"kind": "table", "table": table, "provenance": prov, **extra}
-
-
-def write_table(df: pl.DataFrame, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
-    """Atomically write ``df`` as parquet with the storage module's fixed writer options and JSON
-    ``sing.*`` metadata (byte-identical for identical inputs)."""
-    import pyarrow.parquet as pq
-
-    from .storage import PARQUET_OPTIONS, atomic_path
-
-    table = df.to_arrow()
-    meta = {}
-    for k, v in sorted((metadata or {}).items()):
-        k = k if k.startswith("sing.") else f"sing.{k}"
-        meta[k.encode()] = json.dumps(v, sort_keys=True, default=str).encode()
-    table = table.replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, **PARQUET_OPTIONS)
 
 
 def sort_table(df: pl.DataFrame, keys: Sequence[str] | None = None) -> pl.DataFrame:

@@ -109,7 +109,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     import torch
 
     from . import analysis as A
-    from .figures import finalize, save
+    from .figures import save
     from .geometry import HeadGeometry
     from .translator import LinearTranslator
 

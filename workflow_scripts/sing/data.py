@@ -40,6 +40,8 @@ class BadImageError(ValueError):
 
 
 # ---------------------------------------------------------------- class metadata
+from .classes import class_index, imagenet_wnids, wnid_to_index  # noqa: E402,F401  (one ImageNet order)
+
 @functools.lru_cache(maxsize=1)
 def _class_rows():
     import open_clip
@@ -50,6 +52,8 @@ def _class_rows():
     names = list(open_clip.IMAGENET_CLASSNAMES)
     if len(wnids) != 1000 or len(names) != 1000:
         raise RuntimeError(f"expected 1000 ImageNet classes, timm has {len(wnids)}, open_clip {len(names)}")
+    if tuple(wnids) != imagenet_wnids():
+        raise RuntimeError("timm's ImageNetInfo order differs from sing.classes.imagenet_wnids()")
     descs = info.label_descriptions(detailed=False)
     return tuple((i, w, n, d) for i, (w, n, d) in enumerate(zip(wnids, names, descs)))
 
@@ -63,18 +67,6 @@ def imagenet_classes():
     return pl.DataFrame({"index": [r[0] for r in rows], "wnid": [r[1] for r in rows],
                          "name": [r[2] for r in rows], "description": [r[3] for r in rows]},
                         schema={"index": pl.Int32, "wnid": pl.Utf8, "name": pl.Utf8, "description": pl.Utf8})
-
-
-@functools.lru_cache(maxsize=1)
-def wnid_to_index() -> dict[str, int]:
-    return {r[1]: r[0] for r in _class_rows()}
-
-
-def class_index(wnid: str) -> int:
-    try:
-        return wnid_to_index()[wnid]
-    except KeyError:
-        raise ValueError(f"unknown ImageNet-1k wnid {wnid!r}") from None
 
 
 def class_name(wnid: str) -> str:

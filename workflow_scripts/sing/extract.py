@@ -189,7 +189,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
 
     from .data import class_index, sample_images
     from .provenance import provenance as build_provenance
-    from .storage import atomic_path, package_versions, write_embeddings
+    from .provenance import package_versions
+    from .storage import atomic_path, write_embeddings
 
     if kind not in ("classifier", "clip"):
         raise ValueError(f"kind must be 'classifier' or 'clip', got {kind!r}")
@@ -277,7 +278,8 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto", w
     """
     from .clip_spaces import load_space
     from .data import _class_rows, class_index
-    from .storage import package_versions, write_text_embeddings
+    from .provenance import package_versions
+    from .storage import write_text_embeddings
 
     allowed = {"class_prompt", "templates", "classes", "concepts", "concept_prompt", "targets"}
     unknown = set(text) - allowed

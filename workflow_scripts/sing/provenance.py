@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("sing", "torch", "torchvision", "timm", "open_clip_torch", "transformers", "numpy", "scipy",
-            "scikit-learn", "pyarrow", "polars", "safetensors")
+            "scikit-learn", "pyarrow", "polars", "safetensors", "pillow", "diffusers")
 
 
 def canonical_json(obj: Any) -> str:

@@ -35,6 +35,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .provenance import package_versions
+
 META_PREFIX = "sing."
 REQUIRED_META = ("kind", "model", "weights_id", "preprocess", "precision", "versions", "provenance")
 #: fixed writer configuration: the same table always gives the same bytes
@@ -74,20 +76,6 @@ def _remove(p: Path) -> None:
 
 
 # ---------------------------------------------------------------- metadata
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine the numbers (deterministic for a given environment)."""
-    import importlib.metadata as md
-
-    out = {}
-    for dist in ("sing", "torch", "torchvision", "timm", "open_clip_torch", "transformers", "numpy", "pillow",
-                 "pyarrow"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = "absent"
-    return out
-
-
 def _encode_metadata(metadata: Mapping[str, Any], kind_default: str | None = None) -> dict[bytes, bytes]:
     meta = {}
     for k, v in metadata.items():
@@ -95,7 +83,7 @@ def _encode_metadata(metadata: Mapping[str, Any], kind_default: str | None = Non
         meta[k] = v
     if kind_default is not None:
         meta.setdefault("kind", kind_default)
-    meta.setdefault("versions", package_versions())
+    meta.setdefault("versions", package_versions())  # from sing.provenance
     meta.setdefault("provenance", {})
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
@@ -305,3 +293,18 @@ def setup_logging(log_path=None, level=logging.INFO):
     root.addHandler(handler)
     root.setLevel(level)
     return stream
+
+
+def write_frame(df, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+    """Atomically write ``df`` as parquet with the storage module's fixed writer options and JSON
+    ``sing.*`` metadata (byte-identical for identical inputs)."""
+    import pyarrow.parquet as pq
+
+    table = df.to_arrow()
+    meta = {}
+    for k, v in sorted((metadata or {}).items()):
+        k = k if k.startswith("sing.") else f"sing.{k}"
+        meta[k.encode()] = json.dumps(v, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
