@@ -148,11 +148,31 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     logits_np = logits.cpu().numpy().astype(np.float64)[0]
     pred = int(np.argmax(logits_np))
 
+    text_cfg = cfg.get("text") or {}
+    class_template = text_cfg.get("class_prompt") or "an image of a {}"
+    clip = None
+
+    def embed(names: list[str], template: str) -> tuple[np.ndarray, list[str]]:
+        """Prompts the workflow's text table lacks, embedded with the same CLIP space."""
+        nonlocal clip
+        if clip is None:
+            from .clip_spaces import load_space
+
+            sp_entry = {k: v for k, v in (cfg.get("spaces") or {}).get(space, {}).items() if k != "display"}
+            clip = load_space(space, sp_entry, device=device, weights_dir=weights_dir)
+        Z, prompts = clip.encode_prompts(names, template, text_cfg.get("templates"))
+        return np.asarray(Z, dtype=np.float64), prompts
+
+    from .data import class_name, index_to_wnid
+
     classes, Zc = A.load_text(text_path, "class")
     by_index = {int(i): r for r, i in enumerate(classes["class_index"].to_list())}
     pred_row = by_index.get(pred)
-    pred_label = classes["prompt"][pred_row] if pred_row is not None else f"class {pred}"
-    pred_text = Zc[pred_row] if pred_row is not None else None
+    pred_label = class_name(index_to_wnid(pred))
+    if pred_row is not None:
+        pred_text = Zc[pred_row]
+    else:
+        pred_text = embed([pred_label], class_template)[0][0]
     if concepts:
         ctab, _ = A.load_text(text_path, "concept")
         have = set(ctab["key"].to_list())
@@ -165,16 +185,10 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
             kinds += ["concept"] * len(known)
             embs.append(Z)
         if missing:
-            from .clip_spaces import load_space
-
-            text_cfg = cfg.get("text") or {}
-            template = text_cfg.get("concept_prompt") or text_cfg.get("class_prompt") or "an image of a {}"
-            sp_entry = {k: v for k, v in (cfg.get("spaces") or {}).get(space, {}).items() if k != "display"}
-            clip = load_space(space, sp_entry, device=device, weights_dir=weights_dir)
-            Z, prompts = clip.encode_prompts(missing, template, text_cfg.get("templates"))
+            Z, prompts = embed(missing, text_cfg.get("concept_prompt") or class_template)
             labels += prompts
             kinds += ["concept"] * len(missing)
-            embs.append(np.asarray(Z, dtype=np.float64))
+            embs.append(Z)
         Z_all = np.vstack(embs)
     else:
         ctab, Zk = A.load_text(text_path, "concept")
