@@ -4,8 +4,8 @@
     python benchmarks/bench_extract.py --device cuda --models resnet50,vit_large_patch16_224 \
         --precision bf16 --batch-size 256 --num-workers 16 --n-images 4096
 
---models: "demo" (the demo registry entries), or comma-separated registry keys (sing.zoo PAPER_MODELS /
-ALTERNATIVE_MODELS / DEMO_MODELS) or timm names; all built with random weights. JPEGs are generated once
+--models: "demo" (the demo registry entries), or comma-separated registry keys (config.yaml / config.demo.yaml
+`models:`) or timm names; all built with random weights. JPEGs are generated once
 (ImageNet-like 500x375, quality 90) unless --data-dir points at a folder of images. Prints one table row per
 model: compute img/s on synthetic tensors, end-to-end img/s through sing.extract, and their ratio.
 """
@@ -19,11 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from sing.extract import autocast_context, extract_classifier, resolve_device
-from sing.zoo import ALTERNATIVE_MODELS, DEMO_MODELS, PAPER_MODELS, load_classifier
+from sing.zoo import load_classifier
+
+
+def registry() -> dict[str, dict]:
+    """Every classifier entry of the workflow configs (config.yaml, config.demo.yaml): the one registry."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    return {key: entry for name in ("config.yaml", "config.demo.yaml")
+            for key, entry in yaml.safe_load((repo / name).read_text())["models"].items()}
 
 
 def make_jpegs(d: Path, n: int, size=(500, 375)) -> list[str]:
@@ -40,7 +48,7 @@ def make_jpegs(d: Path, n: int, size=(500, 375)) -> list[str]:
 
 
 def entry_for(name: str) -> tuple[str, dict]:
-    reg = {**PAPER_MODELS, **ALTERNATIVE_MODELS, **DEMO_MODELS}
+    reg = registry()
     if name in reg:
         return name, {**reg[name], "pretrained": False, "seed": 0}
     return name, {"source": "timm", "name": name, "pretrained": False, "seed": 0}
@@ -88,7 +96,7 @@ def main(argv=None):
     seconds = a.seconds or (5.0 if cuda else 3.0)
     if cuda:
         torch.backends.cudnn.benchmark = True
-    names = list(DEMO_MODELS) if a.models == "demo" else [m.strip() for m in a.models.split(",") if m.strip()]
+    names = [k for k in registry() if k.startswith("demo_")] if a.models == "demo" else [m.strip() for m in a.models.split(",") if m.strip()]
     data_dir = Path(a.data_dir) if a.data_dir else Path(tempfile.gettempdir()) / "sing_bench_jpegs"
     ids = sorted(os.listdir(data_dir))[:n_img] if a.data_dir else make_jpegs(data_dir, n_img)
     print(f"device={device} ({torch.cuda.get_device_name(device) if cuda else f'{torch.get_num_threads()} threads'}) "

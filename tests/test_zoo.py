@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from sing import weights
-from sing.zoo import ALTERNATIVE_MODELS, DEMO_MODELS, PAPER_MODELS, load_classifier
+from sing.zoo import load_classifier
+from workflow_helpers import registry
+
+# The registry is the workflow config (config.yaml `models:`, config.demo.yaml for the demo models).
+PAPER_MODELS, ALTERNATIVE_MODELS, DEMO_MODELS = registry()
+DEMO_MODELS["demo_efficientnet_b0"] = {"source": "timm", "name": "efficientnet_b0", "pretrained": False, "seed": 0,
+                                       "display": "EfficientNet-B0 (random)"}
 
 SLOW = os.environ.get("SING_SLOW_TESTS") == "1"
 

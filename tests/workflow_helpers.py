@@ -14,6 +14,15 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles", "report", "envs", "config.yaml", "config.demo.yaml"]
 
 
+def registry() -> tuple[dict, dict, dict]:
+    """(paper models, documented alternatives, demo models) from the workflow configs: the one registry."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    demo = yaml.safe_load((REPO / "config.demo.yaml").read_text())
+    paper = {key: config["models"][key] for key in config["run_models"]}
+    alternatives = {key: entry for key, entry in config["models"].items() if key not in paper}
+    return paper, alternatives, dict(demo["models"])
+
+
 def make_workdir(path: Path) -> Path:
     """A working copy of the workflow (the library is shared via a symlink to workflow_scripts)."""
     path.mkdir(parents=True, exist_ok=True)

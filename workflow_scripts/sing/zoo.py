@@ -29,12 +29,11 @@ dinov2_hub the backbone file, with ``head`` a local path or URL), ``model_kwargs
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -44,43 +43,8 @@ from . import weights as _w
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- registry
-#: The 13 classifiers of the paper with the authors' choices (FACTS §1). Copy into config.yaml ``models:``.
-PAPER_MODELS: dict[str, dict[str, Any]] = {
-    "vgg16": {"source": "timm", "name": "vgg16.tv_in1k", "display": "VGG16"},
-    "vgg19": {"source": "timm", "name": "vgg19.tv_in1k", "display": "VGG19"},
-    "densenet": {"source": "timm", "name": "densenet121.tv_in1k", "display": "DenseNet121"},
-    "resnet": {"source": "timm", "name": "resnet50.tv_in1k", "display": "ResNet50"},
-    # the authors' "DinoViT" is timm's supervised AugReg ViT-L/16, not a DINO model (FACTS §3)
-    "dinovit1": {"source": "timm", "name": "vit_large_patch16_224.augreg_in21k_ft_in1k", "display": "DinoViT"},
-    "efficientnet": {"source": "timm", "name": "tf_efficientnet_b0.ns_jft_in1k", "display": "EfficientNet"},
-    "bitresnet": {"source": "timm", "name": "resnetv2_50x1_bit.goog_in21k_ft_in1k", "display": "BiTResNet"},
-    "resnext": {"source": "timm", "name": "resnext101_32x8d.fb_wsl_ig1b_ft_in1k", "display": "ResNeXt"},
-    "convnext": {"source": "timm", "name": "convnext_base.fb_in22k_ft_in1k", "display": "ConvNeXt"},
-    "swin_large": {"source": "timm", "name": "swin_large_patch4_window7_224.ms_in22k_ft_in1k", "display": "SwinLarge"},
-    "dinov2": {"source": "transformers", "name": "facebook/dinov2-large-imagenet1k-1-layer", "display": "DinoV2"},
-    "deit": {"source": "timm", "name": "deit3_large_patch16_224.fb_in1k", "display": "DeiT"},
-    "eva02_large": {"source": "timm", "name": "eva02_large_patch14_448.mim_in22k_ft_in22k_in1k", "display": "EVA02"},
-}
-
-#: Documented alternatives (FACTS §2-3): what the paper's text says, and true DINO heads.
-ALTERNATIVE_MODELS: dict[str, dict[str, Any]] = {
-    "efficientnet_b4": {"source": "timm", "name": "tf_efficientnet_b4.ns_jft_in1k", "display": "EfficientNet-B4"},
-    "deit3_384": {"source": "timm", "name": "deit3_large_patch16_384.fb_in22k_ft_in1k", "display": "DeiT-384"},
-    "dino_vitb16": {"source": "dino", "backbone": "dino_vitb16", "head": "dino_vitbase16_linearweights.pth",
-                    "n_last_blocks": 1, "avgpool_patchtokens": True, "display": "DINO-ViT-B/16"},
-    "dino_vits16": {"source": "dino", "backbone": "dino_vits16", "head": "dino_deitsmall16_linearweights.pth",
-                    "n_last_blocks": 4, "avgpool_patchtokens": False, "display": "DINO-ViT-S/16"},
-    "dinov2_lc": {"source": "dinov2_hub", "backbone": "dinov2_vitl14", "layers": 1, "display": "DINOv2-L (hub)"},
-}
-
-#: Small demo classifiers (random weights, in_dim > 1000 so the head has a null space).
-DEMO_MODELS: dict[str, dict[str, Any]] = {
-    "demo_resnet50": {"source": "timm", "name": "resnet50", "pretrained": False, "seed": 0, "display": "ResNet50 (random)"},
-    "demo_densenet121": {"source": "timm", "name": "densenet121", "pretrained": False, "seed": 0,
-                         "display": "DenseNet121 (random)"},
-    "demo_efficientnet_b0": {"source": "timm", "name": "efficientnet_b0", "pretrained": False, "seed": 0,
-                             "display": "EfficientNet-B0 (random)"},
-}
+# The registry of classifiers lives in the workflow config (config.yaml `models:`): one source of truth.
+# This module only knows how to build an entry of each `source`.
 
 DINO_BACKBONES = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vits8": "vit_small_patch8_224.dino",
                   "dino_vitb16": "vit_base_patch16_224.dino", "dino_vitb8": "vit_base_patch8_224.dino"}
@@ -104,10 +68,6 @@ DINOV2_LARGE_CONFIG = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attent
 KNOWN_HF_CONFIGS = {"facebook/dinov2-large-imagenet1k-1-layer": DINOV2_LARGE_CONFIG}
 
 _PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
-
-
-def all_models() -> dict[str, dict[str, Any]]:
-    return {**copy.deepcopy(PAPER_MODELS), **copy.deepcopy(ALTERNATIVE_MODELS), **copy.deepcopy(DEMO_MODELS)}
 
 
 # ---------------------------------------------------------------- adapter
