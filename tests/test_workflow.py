@@ -40,9 +40,9 @@ def test_demo_produces_every_table_and_figure(demo):
         frame = pl.read_parquet(tables / f"{table}.parquet")
         assert frame.height > 0, table
     figures = demo / RESULTS / "figures"
-    for figure in ["ratio_scatter", "ratio_scatter_all", "ratio_bars", "ratio_bars_all", "class_violins",
-                   "open_vocabulary", "validation", "space_crosscheck", "robustness", "spectra",
-                   "leakage_heatmap", "steering"]:
+    from sing.figures import FIGURES
+
+    for figure in FIGURES:
         for fmt in ["png", "svg", "html"]:
             path = figures / f"{figure}.{fmt}"
             assert path.stat().st_size > 500, path

@@ -32,12 +32,6 @@ KIND_COLORS = {"null": "#2ca02c", "random": "#7f7f7f", "principal": "#d62728"}
 LOG_FLOOR = 1e-12  # logit changes are drawn on a log axis; exact zeros (nullity 0) sit at this floor
 
 #: display names of the authors' model keys (paper text / supp. Table 3); config `display` overrides them
-DEFAULT_DISPLAY = {
-    "vgg16": "VGG16", "vgg19": "VGG19", "densenet": "DenseNet121", "resnet": "ResNet50", "dinovit1": "DinoViT",
-    "efficientnet": "EfficientNet", "bitresnet": "BiT-ResNetV2", "resnext": "ResNeXt101", "convnext": "ConvNeXt-B",
-    "swin_large": "Swin-L", "dinov2": "DINOv2-L", "deit": "DeiT3-L", "eva02_large": "EVA02-L",
-}
-
 FIGURES = ("ratio_scatter", "ratio_scatter_all", "ratio_bars", "ratio_bars_all", "class_violins", "open_vocabulary",
            "validation", "space_crosscheck", "robustness", "spectra", "leakage_heatmap", "steering")
 
@@ -47,7 +41,7 @@ FIGURES = ("ratio_scatter", "ratio_scatter_all", "ratio_bars", "ratio_bars_all",
 # ---------------------------------------------------------------------------------------------------------
 def display_name(key: str, settings: Mapping[str, Any] | None) -> str:
     names = dict((settings or {}).get("display") or {})
-    return str(names.get(key) or DEFAULT_DISPLAY.get(key) or key)
+    return str(names.get(key) or key)  # display names come from the registry (config `models:`)
 
 
 def space_name(key: str, settings: Mapping[str, Any] | None) -> str:
@@ -139,13 +133,21 @@ def _box_layers(base: alt.Chart, cat: alt.X | alt.Y, horizontal: bool, q: Sequen
 # ---------------------------------------------------------------------------------------------------------
 # Model level: Fig 3a / 3b / 12a / 12b
 # ---------------------------------------------------------------------------------------------------------
-def ratio_scatter(model_summary: pl.DataFrame, settings=None, subset: bool = True):
-    """Fig 3a: median |AS| vs median IS per model (cross = interquartile ranges over images)."""
-    space = primary_space(model_summary, settings)
+def _models_in_space(model_summary: pl.DataFrame, space: str, settings, subset: bool) -> tuple[pl.DataFrame, str]:
+    """The model-summary rows of one space (the paper's model subset if ``subset``), with display names, and
+    which models they are ("paper models" or "all models") for the subtitle."""
     df = model_summary.filter(pl.col("space") == space)
     models = sorted(df["model"].to_list())
     keep = model_subset(models, settings) if subset else models
-    df = _clean(_with_display(df.filter(pl.col("model").is_in(keep)), settings)).select(
+    which = "paper models" if subset and len(keep) < len(models) else "all models"
+    return _clean(_with_display(df.filter(pl.col("model").is_in(keep)), settings)), which
+
+
+def ratio_scatter(model_summary: pl.DataFrame, settings=None, subset: bool = True):
+    """Fig 3a: median |AS| vs median IS per model (cross = interquartile ranges over images)."""
+    space = primary_space(model_summary, settings)
+    df, which = _models_in_space(model_summary, space, settings, subset)
+    df = df.select(
         "model", "model_name", "space", "abs_as_median", "abs_as_q25", "abs_as_q75", "is_median", "is_q25", "is_q75",
         "ratio", "nullity", "n_images").sort("model")
     base = alt.Chart(df)
@@ -165,7 +167,6 @@ def ratio_scatter(model_summary: pl.DataFrame, settings=None, subset: bool = Tru
                                                                    text="model_name:N")
     labels = base.mark_text(align="left", dx=9, dy=-9, fontSize=13, fontWeight="bold", color="#222").encode(
         x="abs_as_median:Q", y="is_median:Q", text="model_name:N")
-    which = "paper models" if subset and len(keep) < len(models) else "all models"
     chart = alt.layer(xbar, ybar, pts, halo, labels).properties(
         width=520, height=400,
         title=_title(f"AS vs IS after null removal ({which})",
@@ -176,10 +177,8 @@ def ratio_scatter(model_summary: pl.DataFrame, settings=None, subset: bool = Tru
 def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
     """Fig 3b / 12b: IS/|AS| ratio per model, sorted, with the bootstrap CI."""
     space = primary_space(model_summary, settings)
-    df = model_summary.filter(pl.col("space") == space)
-    models = sorted(df["model"].to_list())
-    keep = model_subset(models, settings) if subset else models
-    df = _clean(_with_display(df.filter(pl.col("model").is_in(keep)), settings)).select(
+    df, which = _models_in_space(model_summary, space, settings, subset)
+    df = df.select(
         "model", "model_name", "space", "ratio", "ratio_ci_low", "ratio_ci_high", "bootstrap_unit", "nullity",
         "abs_as_median", "is_median").sort("ratio", "model", descending=[True, False], nulls_last=True)
     missing = df.filter(pl.col("ratio").is_null())["model_name"].to_list()
@@ -201,7 +200,6 @@ def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
            f"error bars: {int(round(100 * ci))}% percentile bootstrap CI (resampling: {unit})"]
     if missing:
         sub.append(f"no ratio (median |AS| = 0, e.g. nullity 0): {', '.join(missing)}")
-    which = "paper models" if subset and len(keep) < len(models) else "all models"
     chart = alt.layer(bars, err, text).properties(width=max(320, 46 * len(order)), height=340,
                                                   title=_title(f"IS/|AS| ratio ({which})", sub))
     return chart, df
