@@ -1,6 +1,7 @@
 # SING: how much class semantics each classifier leaks into the null space of its final linear head.
 # Layout: rules/*.smk hold the steps, rules/common.smk the helpers, workflow_scripts/ the thin scripts,
-# workflow_scripts/sing the library. Profiles: profiles/default (auto-loaded), profiles/slurm.
+# src/sing the library (sing.registry: figures, tables, models, spaces).
+# Profiles: profiles/default (auto-loaded), profiles/slurm.
 
 from snakemake.utils import min_version
 

@@ -84,6 +84,7 @@ rule validation:
         space="{space}",
         seeds=config["analyses"]["validation"]["seeds"],
         max_images=config["analyses"]["validation"]["max_images"],
+        seed=config["analyses"]["seed"],
     script:
         f"{SCRIPTS}/validation.py"
 

@@ -4,34 +4,32 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+# the library's light modules (stdlib only / no torch) are read at parse time; jobs import the installed package
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from sing.classes import (
-    group_by_chunk,
-    select_classes,
-)  # noqa: E402  (light: no torch import)
+from sing.data.classes import group_by_chunk, select_classes
+from sing.registry import (
+    FIGURES,
+    FIGURE_TABLES,
+    TABLES,
+    resolve_models,
+    resolve_spaces,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 R = config["results_dir"]
 SCRIPTS = "../workflow_scripts"
-MODELS = config["run_models"]
-SPACES = config["run_spaces"]
+# registry entries to run (catalogue merged with config models/spaces); errors name run_models / models.<key>
+MODEL_ENTRIES = resolve_models(config["run_models"], config["models"])
+SPACE_ENTRIES = resolve_spaces(config["run_spaces"], config["spaces"])
+MODELS = list(MODEL_ENTRIES)
+SPACES = list(SPACE_ENTRIES)
 CHUNK_SIZE = config["chunk_size"]
 
 
 def check_config():
     """Cross-references the schema cannot express; each error names the key."""
-    for key in MODELS:
-        if key not in config["models"]:
-            raise ValueError(
-                f"config run_models: {key!r} is not in config models ({sorted(config['models'])})"
-            )
-    for key in SPACES:
-        if key not in config["spaces"]:
-            raise ValueError(
-                f"config run_spaces: {key!r} is not in config spaces ({sorted(config['spaces'])})"
-            )
     steering = config["analyses"]["steering"]["source_class"]
     if steering not in ANALYSED:
         raise ValueError(
@@ -125,9 +123,10 @@ def write_manifests():
 
 
 def model_settings(key):
+    """What decides a model's outputs: its compute spec (never its display name) and the weight cache."""
     return {
         "key": key,
-        "entry": config["models"][key],
+        "entry": MODEL_ENTRIES[key].spec(),
         "weights_dir": config["weights_dir"],
     }
 
@@ -135,7 +134,7 @@ def model_settings(key):
 def space_settings(key):
     return {
         "key": key,
-        "entry": config["spaces"][key],
+        "entry": SPACE_ENTRIES[key].spec(),
         "weights_dir": config["weights_dir"],
     }
 
@@ -180,7 +179,7 @@ def extraction_params():
 def open_vocabulary_concepts():
     concepts = config["analyses"]["open_vocabulary"]["concepts"]
     if concepts == "default":
-        from sing.vocab import default_concepts  # light module: plain lists
+        from sing.analysis.concepts import default_concepts  # light module: plain lists
 
         concepts = default_concepts(OPENVOCAB)
     return {wnid: list(concepts[wnid]) for wnid in OPENVOCAB}
@@ -201,34 +200,6 @@ def text_settings():
             dict.fromkeys([config["analyses"]["steering"]["target"], *unclip_prompts()])
         ),
     }
-
-
-FIGURES = [
-    "ratio_scatter",
-    "ratio_scatter_all",
-    "ratio_bars",
-    "ratio_bars_all",
-    "class_violins",
-    "open_vocabulary",
-    "validation",
-    "space_crosscheck",
-    "robustness",
-    "spectra",
-    "leakage_heatmap",
-    "steering",
-]
-
-TABLES = [
-    "model_summary",
-    "class_summary",
-    "rank_correlation",
-    "space_crosscheck",
-    "steering",
-    "validation",
-    "robustness",
-    "open_vocabulary",
-    "translator_eval",
-]
 
 
 def all_targets():
@@ -253,17 +224,6 @@ def model_inputs(w):
         "head": f"{R}/heads/{w.model}/head.safetensors",
         "text": f"{R}/text/{w.space}.parquet",
     }
-
-
-FIGURE_TABLES = [
-    "model_summary",
-    "class_summary",
-    "open_vocabulary",
-    "validation",
-    "space_crosscheck",
-    "robustness",
-    "steering",
-]
 
 
 write_manifests()

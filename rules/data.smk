@@ -22,8 +22,8 @@ rule prefetch_weights:
     conda:
         "../envs/sing.yaml"
     params:
-        models={key: config["models"][key] for key in MODELS},
-        spaces={key: config["spaces"][key] for key in SPACES},
+        models={key: MODEL_ENTRIES[key].spec() for key in MODELS},
+        spaces={key: SPACE_ENTRIES[key].spec() for key in SPACES},
         unclip=config["unclip"]["model_id"] if config["unclip"]["enabled"] else None,
         weights_dir=lambda w, output: str(Path(output[0]).parent),
     script:

@@ -26,8 +26,8 @@ rule figures:
         figures=FIGURES,
         settings={
             **config["figures"],
-            "display": {key: config["models"][key]["display"] for key in MODELS},
-            "space_display": {key: config["spaces"][key]["display"] for key in SPACES},
+            "display": {key: MODEL_ENTRIES[key].display for key in MODELS},
+            "space_display": {key: SPACE_ENTRIES[key].display for key in SPACES},
             "models": MODELS,
             "steering_target": config["analyses"]["steering"]["target"],
         },

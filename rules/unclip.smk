@@ -32,7 +32,9 @@ rule unclip_pictures:
             "decoder_steps": config["unclip"]["decoder_steps"],
             "super_res_steps": config["unclip"]["super_res_steps"],
             "dtype": config["unclip"]["dtype"],
-            "cell_size": config["unclip"].get("cell_size"),
+            "batch_size": config["unclip"]["batch_size"],
+            "guidance_scale": config["unclip"]["guidance_scale"],
+            "cell_size": config["unclip"]["cell_size"],
         },
     script:
         f"{SCRIPTS}/unclip_pictures.py"

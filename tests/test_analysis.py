@@ -9,9 +9,18 @@ import polars as pl
 import pytest
 import scipy.stats as st
 
-from sing import analysis as A
-from sing.geometry import head_geometry
-from sing.translator import LinearTranslator
+from sing.analysis.comparisons import RANK_CORRELATION_COLUMNS, ROBUSTNESS_SUMMARY_COLUMNS, SPACE_CROSSCHECK_COLUMNS, rank_correlations, robustness_correlation, space_crosscheck
+from sing.analysis.open_vocabulary import OPEN_VOCABULARY_COLUMNS, open_vocabulary_scores
+from sing.analysis.robustness import ROBUSTNESS_COLUMNS, robustness_scores
+from sing.analysis.scores import RandomSubspaces, SCORE_COLUMNS, score_images, scores_frame
+from sing.analysis.stats import bootstrap_counts, bootstrap_ratio, kendall_tau, leakage_z, pearson, rankdata, spearman, weighted_medians
+from sing.analysis.steering import STEERING_COLUMNS, STEERING_SUMMARY_COLUMNS, steering_scores, steering_summary
+from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, MODEL_SUMMARY_COLUMNS, _geometry_stats, class_summary, model_summary
+from sing.analysis.validation import VALIDATION_COLUMNS, validation_scores
+from sing.io.storage import write_frame
+from sing.io.tables import load_text, read_manifest, read_scores, table_metadata
+from sing.core.geometry import head_geometry
+from sing.core.translator import LinearTranslator
 
 
 # ------------------------------------------------------------------------------------------------ references
@@ -42,7 +51,7 @@ def toy(m=20, c=8, d=12, n=30, seed=0):
 def test_score_images_matches_brute_force():
     W, T, F, Zt = toy()
     g = head_geometry(W)
-    out = A.score_images(F, Zt, g, T, W=W)
+    out = score_images(F, Zt, g, T, W=W)
     Pn = ref_null_projector(W)
     F_eq = F - F @ Pn
     z, z_eq = F @ T.weight.T + T.bias, F_eq @ T.weight.T + T.bias
@@ -62,17 +71,17 @@ def test_score_images_matches_brute_force():
 def test_score_images_single_text_vector_and_bad_input():
     W, T, F, Zt = toy()
     g = head_geometry(W)
-    out = A.score_images(F, Zt[0], g, T)
+    out = score_images(F, Zt[0], g, T)
     assert out["as_deg"].shape == (F.shape[0],)
     assert np.all(np.isnan(out["logit_change"]))
     with pytest.raises(ValueError, match="Z_text"):
-        A.score_images(F, Zt[:3], g, T)
+        score_images(F, Zt[:3], g, T)
     with pytest.raises(ValueError, match="F"):
-        A.score_images(F[:, :5], Zt, g, T)
+        score_images(F[:, :5], Zt, g, T)
     with pytest.raises(ValueError, match="F"):
         bad = F.copy()
         bad[0, 0] = np.nan
-        A.score_images(bad, Zt, g, T)
+        score_images(bad, Zt, g, T)
 
 
 def test_nullity_zero_is_all_zero_and_no_crash():
@@ -82,8 +91,8 @@ def test_nullity_zero_is_all_zero_and_no_crash():
     assert g.nullity == 0
     T = LinearTranslator(rng.standard_normal((6, 10)), np.zeros(6))
     F = rng.standard_normal((7, 10))
-    base = A.RandomSubspaces(10, 0, 3, seed=0)
-    out = A.score_images(F, rng.standard_normal(6), g, T, W=W, baseline=base)
+    base = RandomSubspaces(10, 0, 3, seed=0)
+    out = score_images(F, rng.standard_normal(6), g, T, W=W, baseline=base)
     for k in ("as_deg", "is_deg", "null_ratio", "logit_change", "baseline_as_mean", "baseline_is_std"):
         assert np.all(out[k] == 0), k
     assert out["baseline_abs_as_seeds"].shape == (7, 3)
@@ -91,7 +100,7 @@ def test_nullity_zero_is_all_zero_and_no_crash():
 
 @pytest.mark.parametrize("m,k", [(12, 3), (12, 9), (12, 6), (12, 12), (12, 0)])
 def test_random_subspaces_are_orthogonal_projections_of_dim_k(m, k):
-    rs = A.RandomSubspaces(m, k, 2, seed=3)
+    rs = RandomSubspaces(m, k, 2, seed=3)
     eye = np.eye(m)
     for s in range(2):
         removed = eye - rs.remove(eye, s)  # = projector onto the random subspace (symmetric, idempotent)
@@ -99,12 +108,12 @@ def test_random_subspaces_are_orthogonal_projections_of_dim_k(m, k):
         np.testing.assert_allclose(removed @ removed, removed, atol=1e-12)
         assert round(np.trace(removed)) == k
     # deterministic in (m, k, seed), independent of call order
-    np.testing.assert_array_equal(A.RandomSubspaces(m, k, 2, seed=3).remove(eye, 1), rs.remove(eye, 1))
+    np.testing.assert_array_equal(RandomSubspaces(m, k, 2, seed=3).remove(eye, 1), rs.remove(eye, 1))
 
 
 def test_random_subspaces_are_isotropic_on_average():
     m, k = 8, 6  # complement path
-    rs = A.RandomSubspaces(m, k, 400, seed=0)
+    rs = RandomSubspaces(m, k, 400, seed=0)
     eye = np.eye(m)
     mean = sum(eye - rs.remove(eye, s) for s in range(400)) / 400
     np.testing.assert_allclose(mean, (k / m) * eye, atol=0.06)  # E[P] = k/m I for a Haar subspace
@@ -113,11 +122,11 @@ def test_random_subspaces_are_isotropic_on_average():
 def test_scores_frame_schema_sorted():
     W, T, F, Zt = toy(n=5)
     g = head_geometry(W)
-    out = A.score_images(F, Zt, g, T, W=W, baseline=A.RandomSubspaces(20, g.nullity, 3, 0))
+    out = score_images(F, Zt, g, T, W=W, baseline=RandomSubspaces(20, g.nullity, 3, 0))
     meta = pl.DataFrame({"image_id": [f"val/n0/{i}.JPEG" for i in (4, 2, 0, 1, 3)], "wnid": ["n0"] * 5,
                          "class_index": [0] * 5, "pred_class": [0, 1, 0, 0, 2], "correct": [1, 0, 1, 1, 0]})
-    df = A.scores_frame(meta, out)
-    assert tuple(df.columns) == A.SCORE_COLUMNS
+    df = scores_frame(meta, out)
+    assert tuple(df.columns) == SCORE_COLUMNS
     assert df["image_id"].to_list() == sorted(df["image_id"].to_list())
     assert df.schema["baseline_abs_as_seeds"] == pl.Array(pl.Float32, 3)
     # rows moved with their image: image 0 was row 2
@@ -130,7 +139,7 @@ def test_weighted_medians_equal_expanded_median():
     v = rng.standard_normal(37)
     w = rng.integers(0, 4, size=(50, 37))
     w[:, 0] += 1
-    got = A.weighted_medians(v, w)
+    got = weighted_medians(v, w)
     ref = [np.median(np.repeat(v, row)) for row in w]
     np.testing.assert_allclose(got, ref, rtol=0, atol=0)
 
@@ -141,12 +150,12 @@ def test_bootstrap_ratio_equals_brute_force(unit):
     groups = np.repeat(np.arange(12), 7)
     is_deg = rng.gamma(3, 2, size=groups.size) + groups * 0.1
     abs_as = rng.gamma(2, 0.5, size=groups.size)
-    ratio, lo, hi, used, reps = A.bootstrap_ratio(is_deg, abs_as, groups, n_boot=200, ci=0.9, seed=5, unit=unit,
+    ratio, lo, hi, used, reps = bootstrap_ratio(is_deg, abs_as, groups, n_boot=200, ci=0.9, seed=5, unit=unit,
                                                   return_replicates=True)
     assert used == unit
     assert ratio == pytest.approx(np.median(is_deg) / np.median(abs_as), rel=1e-12)
     n_units = 12 if unit == "class" else groups.size
-    counts = A.bootstrap_counts(n_units, 200, 5)
+    counts = bootstrap_counts(n_units, 200, 5)
     brute = []
     for row in counts:
         if unit == "class":
@@ -160,20 +169,20 @@ def test_bootstrap_ratio_equals_brute_force(unit):
 
 
 def test_bootstrap_counts_are_uniform_resamples():
-    c = A.bootstrap_counts(5, 2000, 0)
+    c = bootstrap_counts(5, 2000, 0)
     assert np.all(c.sum(axis=1) == 5)
     np.testing.assert_allclose(c.mean(axis=0), 1.0, atol=0.08)
 
 
 def test_bootstrap_auto_unit_and_errors():
     x = np.linspace(1, 2, 40)
-    assert A.bootstrap_ratio(x, x, np.repeat(np.arange(4), 10), n_boot=10)[3] == "image"
-    assert A.bootstrap_ratio(x, x, np.repeat(np.arange(20), 2), n_boot=10)[3] == "class"
+    assert bootstrap_ratio(x, x, np.repeat(np.arange(4), 10), n_boot=10)[3] == "image"
+    assert bootstrap_ratio(x, x, np.repeat(np.arange(20), 2), n_boot=10)[3] == "class"
     with pytest.raises(ValueError, match="ci"):
-        A.bootstrap_ratio(x, x, ci=1.5)
+        bootstrap_ratio(x, x, ci=1.5)
     with pytest.raises(ValueError, match="unit"):
-        A.bootstrap_ratio(x, x, unit="bogus")
-    r = A.bootstrap_ratio(np.zeros(5), np.zeros(5), n_boot=5)
+        bootstrap_ratio(x, x, unit="bogus")
+    r = bootstrap_ratio(np.zeros(5), np.zeros(5), n_boot=5)
     assert np.isnan(r[0]) and np.isnan(r[1])
 
 
@@ -201,8 +210,8 @@ def synthetic_scores(n_classes=6, per_class=9, seeds=4, seed=0):
 
 def test_class_summary_matches_numpy():
     sc = synthetic_scores()
-    cs = A.class_summary(sc, "m", "s", class_names={})
-    assert tuple(cs.columns) == A.CLASS_SUMMARY_COLUMNS
+    cs = class_summary(sc, "m", "s", class_names={})
+    assert tuple(cs.columns) == CLASS_SUMMARY_COLUMNS
     assert cs["class_index"].to_list() == sorted(cs["class_index"].to_list())
     for row in cs.iter_rows(named=True):
         sub = sc.filter(pl.col("class_index") == row["class_index"])
@@ -225,12 +234,12 @@ def test_class_summary_matches_numpy():
 
 def test_leakage_z_reference_and_edge_cases():
     B = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0, 0, 0]])
-    z = A.leakage_z([4.0, 1.0, 2.0, 0.0], B)
+    z = leakage_z([4.0, 1.0, 2.0, 0.0], B)
     assert z[0] == pytest.approx((4 - 2) / 1.0)
     assert z[1] == 0.0 and np.isnan(z[2]) and z[3] == 0.0
-    assert np.all(np.isnan(A.leakage_z([1.0], [[1.0]])))
+    assert np.all(np.isnan(leakage_z([1.0], [[1.0]])))
     with pytest.raises(ValueError, match="baseline_stats"):
-        A.leakage_z([1.0, 2.0], [[1.0, 2.0]])
+        leakage_z([1.0, 2.0], [[1.0, 2.0]])
 
 
 def test_model_summary_geometry_translator_and_bootstrap():
@@ -240,8 +249,8 @@ def test_model_summary_geometry_translator_and_bootstrap():
     T = LinearTranslator(rng.standard_normal((4, 10)), np.zeros(4), alpha=3.0,
                          metrics={"heldout_r2": 0.5, "heldout_cosine_mean": 0.9})
     sc = synthetic_scores(n_classes=12)
-    ms = A.model_summary(sc, "m", "s", g, T, n_boot=300, ci=0.95, seed=1)
-    assert tuple(ms.columns) == A.MODEL_SUMMARY_COLUMNS
+    ms = model_summary(sc, "m", "s", g, T, n_boot=300, ci=0.95, seed=1)
+    assert tuple(ms.columns) == MODEL_SUMMARY_COLUMNS
     row = ms.row(0, named=True)
     assert (row["rank"], row["nullity"], row["in_dim"]) == (6, 4, 10)
     s = np.linalg.svd(W, compute_uv=False)
@@ -259,7 +268,7 @@ def test_model_summary_geometry_translator_and_bootstrap():
 def test_sv_rank_gap_with_a_deficient_head():
     rng = np.random.default_rng(0)
     W = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 10))  # rank 3 < min(c, m) = 6
-    stats = A._geometry_stats(head_geometry(W))
+    stats = _geometry_stats(head_geometry(W))
     assert stats["rank"] == 3 and stats["nullity"] == 7
     assert stats["sv_rank_gap"] > 1e6
 
@@ -289,13 +298,13 @@ def planted_model(planted=3, n_classes=8, per_class=12, m=64, c=56, d=32, seed=0
 
 def test_planted_leakage_class_ranks_first_in_z_table():
     W, g, T, texts, F, y = planted_model()
-    base = A.RandomSubspaces(g.in_dim, g.nullity, 12, seed=0)
-    out = A.score_images(F, texts[y], g, T, W=W, baseline=base)
+    base = RandomSubspaces(g.in_dim, g.nullity, 12, seed=0)
+    out = score_images(F, texts[y], g, T, W=W, baseline=base)
     meta = pl.DataFrame({"image_id": [f"i{j:04d}" for j in range(len(y))], "wnid": [f"n{k:08d}" for k in y],
                          "class_index": y.astype(np.int32), "pred_class": y.astype(np.int32),
                          "correct": np.ones(len(y), bool)})
-    sc = A.scores_frame(meta, out)
-    cs = A.class_summary(sc, "toy", "s", class_names={})
+    sc = scores_frame(meta, out)
+    cs = class_summary(sc, "toy", "s", class_names={})
     top = cs.sort("as_z", descending=True)
     assert top["class_index"][0] == 3
     assert top["as_z"][0] > 3 and top["as_z"][0] - top["as_z"][1] > 3
@@ -314,11 +323,11 @@ def test_spearman_pearson_match_scipy(ties):
         y = 0.5 * x + rng.standard_normal(n)
         if ties:
             x, y = np.round(x), np.round(y * 2)
-        rho, p = A.spearman(x, y)
+        rho, p = spearman(x, y)
         ref = st.spearmanr(x, y)
         assert rho == pytest.approx(ref.statistic, abs=1e-12)
         assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-14)
-        r, pp = A.pearson(x, y)
+        r, pp = pearson(x, y)
         ref = st.pearsonr(x, y)
         assert r == pytest.approx(ref.statistic, abs=1e-12)
         assert pp == pytest.approx(ref.pvalue, rel=1e-7, abs=1e-14)
@@ -326,7 +335,7 @@ def test_spearman_pearson_match_scipy(ties):
 
 def test_rankdata_matches_scipy():
     x = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 1.0])
-    np.testing.assert_array_equal(A.rankdata(x), st.rankdata(x))
+    np.testing.assert_array_equal(rankdata(x), st.rankdata(x))
 
 
 @pytest.mark.parametrize("n,ties", [(5, False), (13, False), (30, False), (40, False), (25, True), (8, True)])
@@ -336,18 +345,18 @@ def test_kendall_matches_scipy(n, ties):
     y = 0.4 * x + rng.standard_normal(n)
     if ties:
         x, y = np.round(x), np.round(y)
-    tau, p = A.kendall_tau(x, y)
+    tau, p = kendall_tau(x, y)
     ref = st.kendalltau(x, y)
     assert tau == pytest.approx(ref.statistic, abs=1e-12)
     assert p == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-14)
 
 
 def test_correlations_degenerate_inputs():
-    assert all(np.isnan(A.spearman([1, 1, 1], [1, 2, 3])))
-    assert all(np.isnan(A.pearson([1.0], [2.0])))
-    assert A.spearman([1, 2, np.nan, 4], [1, 2, 3, 4])[0] == pytest.approx(1.0)  # NaN pairs dropped
+    assert all(np.isnan(spearman([1, 1, 1], [1, 2, 3])))
+    assert all(np.isnan(pearson([1.0], [2.0])))
+    assert spearman([1, 2, np.nan, 4], [1, 2, 3, 4])[0] == pytest.approx(1.0)  # NaN pairs dropped
     with pytest.raises(ValueError, match="lengths"):
-        A.pearson([1, 2], [1, 2, 3])
+        pearson([1, 2], [1, 2, 3])
 
 
 def test_rank_correlations_against_scipy_per_pair():
@@ -359,8 +368,8 @@ def test_rank_correlations_against_scipy_per_pair():
                 continue  # c misses three classes: pairs use the intersection
             rows.append({"space": "s", "model": model, "wnid": f"n{k:03d}", "abs_as_median": float(rng.random())})
     cs = pl.DataFrame(rows)
-    rc = A.rank_correlations(cs)
-    assert tuple(rc.columns) == A.RANK_CORRELATION_COLUMNS
+    rc = rank_correlations(cs)
+    assert tuple(rc.columns) == RANK_CORRELATION_COLUMNS
     assert rc.select("model_a", "model_b").rows() == [("a", "b"), ("a", "c"), ("b", "c")]
     for r in rc.iter_rows(named=True):
         a = cs.filter(pl.col("model") == r["model_a"])
@@ -374,13 +383,13 @@ def test_rank_correlations_against_scipy_per_pair():
 def test_space_crosscheck_orderings():
     ms = pl.DataFrame({"model": ["a", "b", "c", "d", "e"] * 2, "space": ["x"] * 5 + ["y"] * 5,
                        "ratio": [5.0, 4, 3, 2, 1, 50, 40, 30, 20, 10]})
-    cc = A.space_crosscheck(ms)
-    assert tuple(cc.columns) == A.SPACE_CROSSCHECK_COLUMNS
+    cc = space_crosscheck(ms)
+    assert tuple(cc.columns) == SPACE_CROSSCHECK_COLUMNS
     assert cc.height == 5
     assert cc["kendall_tau"][0] == pytest.approx(1.0)
     assert cc["kendall_p"][0] == pytest.approx(st.kendalltau([5, 4, 3, 2, 1], [50, 40, 30, 20, 10]).pvalue)
     assert cc["rank_a"].to_list() == [1, 2, 3, 4, 5] == cc["rank_b"].to_list()
-    assert A.space_crosscheck(ms.filter(pl.col("space") == "x")).height == 0
+    assert space_crosscheck(ms.filter(pl.col("space") == "x")).height == 0
 
 
 def test_robustness_correlation_matches_scipy():
@@ -388,11 +397,11 @@ def test_robustness_correlation_matches_scipy():
                        "acc_principal": [0.9, 0.8, 0.7, 0.75, 0.6, 0.85],
                        "acc_translated": [0.85, 0.7, 0.66, 0.7, 0.5, 0.84],
                        "n_train": [8] * 6, "n_test": [2] * 6, "n_classes": [2] * 6})
-    out = A.robustness_correlation(rb)
+    out = robustness_correlation(rb)
     ref = st.pearsonr(rb["acc_principal"], rb["acc_translated"])
     assert out["pearson_r"][0] == pytest.approx(ref.statistic)
     assert out["pearson_p"][0] == pytest.approx(ref.pvalue)
-    assert tuple(out.columns) == A.ROBUSTNESS_SUMMARY_COLUMNS
+    assert tuple(out.columns) == ROBUSTNESS_SUMMARY_COLUMNS
 
 
 # ------------------------------------------------------------------------------------------------ robustness
@@ -404,13 +413,13 @@ def test_robustness_scores_principal_information_survives_translation():
     T = LinearTranslator(rng.standard_normal((d, m)), rng.standard_normal(d))
     y = np.repeat(np.arange(c), 30)
     F = W[y] * 2 + 0.5 * rng.standard_normal((len(y), m))  # class information lives in the principal space
-    out = A.robustness_scores(F, y, g, T, test_fraction=0.25, seed=0, max_iter=500)
+    out = robustness_scores(F, y, g, T, test_fraction=0.25, seed=0, max_iter=500)
     assert out["n_train"] + out["n_test"] == len(y) and out["n_test"] == 30 and out["n_classes"] == c
     assert out["acc_principal"] > 0.9 and out["acc_translated"] > 0.9
     with pytest.raises(ValueError, match="labels"):
-        A.robustness_scores(F, y[:-1], g, T)
+        robustness_scores(F, y[:-1], g, T)
     with pytest.raises(ValueError, match="test_fraction"):
-        A.robustness_scores(F, y, g, T, test_fraction=1.0)
+        robustness_scores(F, y, g, T, test_fraction=1.0)
 
 
 # ------------------------------------------------------------------------------------------------ open vocabulary
@@ -419,7 +428,7 @@ def test_open_vocabulary_scores_match_brute_force():
     g = head_geometry(W)
     rng = np.random.default_rng(5)
     Zc = rng.standard_normal((6, 12))  # as many concepts as images: must still be all pairs
-    df = A.open_vocabulary_scores(F, g, T, Zc, [f"c{i}" for i in range(6)])
+    df = open_vocabulary_scores(F, g, T, Zc, [f"c{i}" for i in range(6)])
     Pn = ref_null_projector(W)
     z, z_eq = T(F), T(F - F @ Pn)
     for j, row in enumerate(df.iter_rows(named=True)):
@@ -435,44 +444,44 @@ def test_open_vocabulary_scores_match_brute_force():
 
 # ------------------------------------------------------------------------------------------------ IO
 def test_load_text_and_missing_key(tmp_path):
-    from sing.storage import write_text_embeddings
+    from sing.io.storage import write_text_embeddings
 
     emb = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
     p = tmp_path / "text.parquet"
     write_text_embeddings(p, kind=["class", "class", "concept", "target"], key=["n1", "n2", "desert", "jelly"],
                           prompt=["a", "b", "c", "d"], class_index=[0, 1, -1, -1], embeddings=emb,
                           metadata={"model": "s", "weights_id": "x", "preprocess": {}, "precision": "fp32"})
-    t, e = A.load_text(p, "class", ["n2", "n1"])
+    t, e = load_text(p, "class", ["n2", "n1"])
     assert t["key"].to_list() == ["n2", "n1"]
     np.testing.assert_array_equal(e, emb[[1, 0]])
-    _, e = A.load_text(p, "target", "jelly")
+    _, e = load_text(p, "target", "jelly")
     np.testing.assert_array_equal(e[0], emb[3])
-    t, _ = A.load_text(p, "concept")
+    t, _ = load_text(p, "concept")
     assert t["key"].to_list() == ["desert"]
     with pytest.raises(ValueError, match="n9"):
-        A.load_text(p, "class", ["n9"])
+        load_text(p, "class", ["n9"])
     with pytest.raises(ValueError, match="kind"):
-        A.load_text(p, "bogus")
+        load_text(p, "bogus")
 
 
 def test_read_manifest_formats(tmp_path):
     (tmp_path / "a.json").write_text('{"sample": "analysis", "classes": ["n1", "n2"]}')
     (tmp_path / "b.txt").write_text("n3\n\nn4\n")
-    assert A.read_manifest(tmp_path / "a.json") == ["n1", "n2"]
-    assert A.read_manifest(tmp_path / "b.txt") == ["n3", "n4"]
+    assert read_manifest(tmp_path / "a.json") == ["n1", "n2"]
+    assert read_manifest(tmp_path / "b.txt") == ["n3", "n4"]
     with pytest.raises(FileNotFoundError, match="c.json"):
-        A.read_manifest(tmp_path / "c.json")
+        read_manifest(tmp_path / "c.json")
 
 
 def test_write_table_is_byte_identical_and_keeps_metadata(tmp_path):
     sc = synthetic_scores()
-    meta = A.table_metadata("scores", {"x": 1}, model="m")
-    A.write_table(sc, tmp_path / "a.parquet", meta)
-    A.write_table(sc, tmp_path / "b.parquet", meta)
+    meta = table_metadata("scores", {"x": 1}, model="m")
+    write_frame(sc, tmp_path / "a.parquet", meta)
+    write_frame(sc, tmp_path / "b.parquet", meta)
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     back = pl.read_parquet(tmp_path / "a.parquet")
     assert back.equals(sc)
-    from sing.storage import read_metadata
+    from sing.io.storage import read_metadata
 
     assert read_metadata(tmp_path / "a.parquet")["table"] == "scores"
 
@@ -481,15 +490,15 @@ def test_write_table_is_byte_identical_and_keeps_metadata(tmp_path):
 def test_steering_hits_target_is_and_moves_toward_the_prompt():
     W, g, T, texts, F, y = planted_model()
     ids = [f"i{j:04d}" for j in range(len(y))]
-    df = A.steering_scores(F, ids, g, T, texts[0], target_is_deg=40.0)
-    assert tuple(df.columns) == A.STEERING_COLUMNS[2:]
+    df = steering_scores(F, ids, g, T, texts[0], target_is_deg=40.0)
+    assert tuple(df.columns) == STEERING_COLUMNS[2:]
     ok = df.filter(pl.col("reachable"))
     assert ok.height > 0
     assert (ok["is_deg"] - 40.0).abs().max() < 1e-3
     assert ok["as_deg"].min() > 0  # the gradient step moves toward the prompt
     assert set(df["reason"].unique().to_list()) <= {"ok", "unreachable", "no_direction"}
     # independent check of one row: the steered feature keeps its logits
-    from sing.perturb import null_text_direction
+    from sing.core.perturb import null_text_direction
 
     D, _ = null_text_direction(F[:1], g, T, texts[0])
     row = df.filter(pl.col("image_id") == ids[0])
@@ -501,15 +510,15 @@ def test_steering_hits_target_is_and_moves_toward_the_prompt():
 
 def test_steering_unreachable_and_nullity_zero():
     W, g, T, texts, F, y = planted_model()
-    df = A.steering_scores(F[:5], [str(i) for i in range(5)], g, T, texts[0], target_is_deg=179.0)
+    df = steering_scores(F[:5], [str(i) for i in range(5)], g, T, texts[0], target_is_deg=179.0)
     assert not df["reachable"].any() and df["abs_as"].null_count() == 5
     rng = np.random.default_rng(0)
     W0 = rng.standard_normal((6, 6))
     g0 = head_geometry(W0)
     T0 = LinearTranslator(rng.standard_normal((4, 6)), np.zeros(4))
-    df = A.steering_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], g0, T0, np.ones(4))
+    df = steering_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], g0, T0, np.ones(4))
     assert df["reason"].to_list() == ["no_null_space"] * 3
-    summ = A.steering_summary(df.with_columns(pl.lit("m").alias("model"), pl.lit("s").alias("space")))
+    summ = steering_summary(df.with_columns(pl.lit("m").alias("model"), pl.lit("s").alias("space")))
     assert summ["n_unreachable"][0] == 3 and summ["abs_as_mean"][0] is None
 
 
@@ -518,8 +527,8 @@ def test_steering_summary_matches_numpy():
                        "eps": [1.0] * 6, "is_deg": [40.0] * 6, "as_deg": [1.0, -2.0, 3.0, None, 4.0, 5.0],
                        "abs_as": [1.0, 2.0, 3.0, None, 4.0, 5.0], "reachable": [True, True, True, False, True, True],
                        "reason": ["ok"] * 3 + ["unreachable"] + ["ok"] * 2})
-    s = A.steering_summary(df)
-    assert tuple(s.columns) == A.STEERING_SUMMARY_COLUMNS
+    s = steering_summary(df)
+    assert tuple(s.columns) == STEERING_SUMMARY_COLUMNS
     a = s.row(0, named=True)
     assert (a["n"], a["n_reachable"], a["n_unreachable"]) == (4, 3, 1)
     assert a["abs_as_mean"] == pytest.approx(2.0) and a["abs_as_std"] == pytest.approx(np.std([1, 2, 3], ddof=1))
@@ -529,8 +538,8 @@ def test_steering_summary_matches_numpy():
 def test_validation_null_is_invariant_others_are_not():
     W, T, F, _ = toy(n=10)
     g = head_geometry(W)
-    df = A.validation_scores(F, [f"i{j}" for j in range(10)], W, g, T, seeds=[0, 1])
-    assert tuple(df.columns) == A.VALIDATION_COLUMNS[2:]
+    df = validation_scores(F, [f"i{j}" for j in range(10)], W, g, T, seeds=[0, 1])
+    assert tuple(df.columns) == VALIDATION_COLUMNS[2:]
     assert df.height == 10 * 3 * 2
     Pn = ref_null_projector(W)
     norms = np.linalg.norm(F @ Pn, axis=1)
@@ -551,7 +560,7 @@ def test_validation_nullity_zero_rows_are_zero():
     W = rng.standard_normal((6, 6))
     g = head_geometry(W)
     T = LinearTranslator(rng.standard_normal((4, 6)), np.zeros(4))
-    df = A.validation_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], W, g, T, seeds=[0])
+    df = validation_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], W, g, T, seeds=[0])
     assert df["norm"].max() == 0 and df["logit_change"].max() == 0 and df["clip_drift_deg"].max() == 0
 
 
@@ -578,7 +587,7 @@ def mini_results(tmp_path_factory):
     """A tiny results tree: one model with a planted leaking class, one CLIP space, two chunks."""
     from safetensors.numpy import save_file
 
-    from sing.storage import write_embeddings, write_text_embeddings
+    from sing.io.storage import write_embeddings, write_text_embeddings
 
     R = tmp_path_factory.mktemp("results")
     W, g, T, texts, F, y = planted_model(n_classes=4, per_class=10)
@@ -637,8 +646,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
         score_dirs.append(d)
         for w in wnids[2 * c:2 * c + 2]:
             assert (d / f"{w}.parquet").read_bytes() == (out / f"rerun/chunk-{c:03d}/{w}.parquet").read_bytes()
-    scores = A.read_scores(score_dirs)
-    assert tuple(scores.columns) == A.SCORE_COLUMNS and scores.height == 40
+    scores = read_scores(score_dirs)
+    assert tuple(scores.columns) == SCORE_COLUMNS and scores.height == 40
     assert scores["logit_change_rel"].max() <= 1e-4 and scores["is_deg"].min() >= 0
 
     agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet"}
@@ -647,7 +656,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"bootstrap": 200, "ci": 0.95, "seed": 0, "model": "toy", "space": "s"})
     ms = pl.read_parquet(agg["model_summary"])
     cs = pl.read_parquet(agg["class_summary"])
-    assert tuple(ms.columns) == A.MODEL_SUMMARY_COLUMNS and tuple(cs.columns) == A.CLASS_SUMMARY_COLUMNS
+    assert tuple(ms.columns) == MODEL_SUMMARY_COLUMNS and tuple(cs.columns) == CLASS_SUMMARY_COLUMNS
     r = ms.row(0, named=True)
     assert r["ratio_ci_low"] <= r["ratio"] <= r["ratio_ci_high"]
     assert cs.sort("as_z", descending=True)["wnid"][0] == wnids[3]  # the planted class
@@ -666,22 +675,22 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"source_wnid": wnids[2], "target": "an image of a jellyfish", "target_is_deg": 40.0, "model": "toy",
                 "space": "s"})
     st_ = pl.read_parquet(steer)
-    assert tuple(st_.columns) == A.STEERING_COLUMNS
+    assert tuple(st_.columns) == STEERING_COLUMNS
     ok = st_.filter(pl.col("reachable"))
     assert ok.height > 0 and (ok["is_deg"] - 40).abs().max() < 1e-3
 
     val = out / "validation.parquet"
     run_script("validation", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
-               {"validation": val}, {"seeds": 2, "max_images": 25, "model": "toy", "space": "s"})
+               {"validation": val}, {"seeds": 2, "max_images": 25, "seed": 0, "model": "toy", "space": "s"})
     v = pl.read_parquet(val)
-    assert tuple(v.columns) == A.VALIDATION_COLUMNS and v.height == 25 * 3 * 2
+    assert tuple(v.columns) == VALIDATION_COLUMNS and v.height == 25 * 3 * 2
     assert v.filter(pl.col("kind") == "null")["logit_change_rel"].max() < 1e-4
 
     rob = out / "robustness.parquet"
     run_script("robustness", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
                {"robustness": rob}, {"test_fraction": 0.25, "seed": 0, "max_iter": 300, "model": "toy", "space": "s"})
     rb = pl.read_parquet(rob)
-    assert tuple(rb.columns) == A.ROBUSTNESS_COLUMNS and rb["n_test"][0] == 10
+    assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 10
     pl.concat([rb, rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)]).write_parquet(
         out / "rob2.parquet")
 
@@ -693,7 +702,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"open_vocabulary": ov}, {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]},
                                          "model": "toy", "space": "s"})
     o = pl.read_parquet(ov)
-    assert tuple(o.columns) == A.OPEN_VOCABULARY_COLUMNS
+    assert tuple(o.columns) == OPEN_VOCABULARY_COLUMNS
     assert o.select("wnid", "kind", "concept").rows() == [
         (wnids[0], "class", f"an image of a {wnids[0]}"), (wnids[0], "concept", "desert"),
         (wnids[0], "concept", "ocean"), (wnids[3], "class", f"an image of a {wnids[3]}"),
@@ -711,7 +720,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     assert pl.read_parquet(cmp_out["robustness"])["pearson_r"][0] == pytest.approx(1.0)
 
     col = out / "collected.parquet"
-    run_script("collect", tmp_path, {"tables": [steer, steer]}, {"table": col})
+    run_script("collect", tmp_path, {"tables": [steer, steer]}, {"table": col}, wildcards={"table": "steering"})
     assert pl.read_parquet(col).height == 2 * st_.height
 
     fig = {f"ratio_bars_all_{k}": out / f"fig.{k}" for k in ("png", "svg", "html")}

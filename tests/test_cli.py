@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sing import cli
-from sing.geometry import head_geometry
-from sing.translator import LinearTranslator
+from sing.core.geometry import head_geometry
+from sing.core.translator import LinearTranslator
 
 
 def test_explain_feature_ranks_gained_and_lost_concepts():
@@ -46,15 +46,16 @@ def tiny_workflow(tmp_path_factory):
     from PIL import Image
     from safetensors.numpy import save_file
 
-    from sing.data import imagenet_classes
-    from sing.storage import write_text_embeddings
-    from sing.zoo import load_classifier
+    from sing.data.imagenet import imagenet_classes
+    from sing.io.storage import write_text_embeddings
+    from sing.models.classifiers import load_classifier
 
     root = tmp_path_factory.mktemp("cli")
     # 100 classes on 512-d features: nullity 412
     entry = {"source": "timm", "name": "resnet18", "pretrained": False, "seed": 0, "model_kwargs": {"num_classes": 100}}
     cfg = {"models": {"tiny": {**entry, "display": "Tiny"}}, "run_spaces": ["sp"],
-           "spaces": {"sp": {"model": "ViT-S-32", "pretrained": None, "seed": 0}}, "weights_dir": str(root / "w")}
+           "spaces": {"sp": {"model": "ViT-S-32", "pretrained": None, "seed": 0, "display": "SP"}},
+           "weights_dir": str(root / "w")}
     (root / "config.yaml").write_text(yaml.safe_dump(cfg))
     adapter = load_classifier("tiny", entry)
     W, b = adapter.head()

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sing import data
-from sing.data import BadImageError, class_files, load_rgb, sample_class
-from sing.synthetic import BAD_KINDS, DEFAULT_WNIDS, SPECIAL_KINDS, _encode, _render, make_synthetic_imagenet
+from sing.data import imagenet as data
+from sing.data.classes import class_index
+from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.synthetic import BAD_KINDS, DEFAULT_WNIDS, SPECIAL_KINDS, _encode, _render, make_synthetic_imagenet
 
 A, B, C = "n01440764", "n02123045", "n03888257"
 
@@ -19,12 +20,12 @@ def test_imagenet_classes():
     df = data.imagenet_classes()
     assert df.height == 1000 and df["wnid"].n_unique() == 1000
     assert df.row(0)[:3] == (0, "n01440764", "tench")
-    assert data.class_index("n15075141") == 999 and data.index_to_wnid(999) == "n15075141"
+    assert class_index("n15075141") == 999 and data.index_to_wnid(999) == "n15075141"
     assert data.class_name("n02123045") == "tabby cat"
     for w in DEFAULT_WNIDS:
-        data.class_index(w)
+        class_index(w)
     with pytest.raises(ValueError, match="n00000000"):
-        data.class_index("n00000000")
+        class_index("n00000000")
 
 
 def _digest(root):

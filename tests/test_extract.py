@@ -13,11 +13,11 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from sing.data import BadImageError, class_files, load_rgb, sample_class
-from sing.extract import extract_classifier, extract_clip, run_extraction
-from sing.storage import read_embeddings, read_text_embeddings
-from sing.synthetic import make_synthetic_imagenet
-from sing.zoo import head_sha256, load_classifier
+from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.extraction import extract_classifier, extract_clip, run_extraction
+from sing.io.storage import read_embeddings, read_text_embeddings
+from sing.data.synthetic import make_synthetic_imagenet
+from sing.models.classifiers import head_sha256, load_classifier
 
 A, B = "n01440764", "n02123045"
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow_scripts"
@@ -120,7 +120,7 @@ def test_run_extraction_clip_single(root, tmp_path):
 
 @pytest.fixture(scope="module")
 def space():
-    from sing.clip_spaces import load_space
+    from sing.models.clip_spaces import load_space
 
     return load_space("demo", SPACE)
 
@@ -191,14 +191,14 @@ def test_scripts_end_to_end(tmp_path):
                 params=_NL(space=space, imagenet_root=str(ds), extraction=ext), log=tmp_path / "em.log")
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
     text = tmp_path / "text.parquet"
-    _run_script("embed_texts.py", output=_NL(str(text)), log=tmp_path / "tx.log",
+    _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / "tx.log",
                 params=_NL(space=space, extraction=ext,
                            text={"class_prompt": "an image of a {}", "templates": None, "classes": [A, B],
                                  "concepts": ["desert", "hump"], "targets": ["an image of a jellyfish"]}))
     df, E, meta = read_text_embeddings(text)
     assert df["kind"].to_list() == ["class", "class", "concept", "concept", "target"]
     assert df["prompt"].to_list()[:3] == ["an image of a tench", "an image of a tabby cat", "an image of a desert"]
-    from sing.clip_spaces import load_space
+    from sing.models.clip_spaces import load_space
 
     np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
     t = load_file(head)  # written by the translator-sample extraction, from the same model load
@@ -210,7 +210,7 @@ def test_scripts_end_to_end(tmp_path):
     np.testing.assert_array_equal(t["weight"], W)
     np.testing.assert_array_equal(t["bias"], b)
     assert meta["sha256"] == head_sha256(W) and meta["model"] == "r18"
-    from sing.geometry import weight_sha256
+    from sing.core.geometry import weight_sha256
 
     assert meta["sha256"] == weight_sha256(W)  # same digest as the head-SVD step
 

@@ -8,9 +8,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sing import analysis as A
-from sing import figures as FIG
-from sing.geometry import head_geometry
+from sing.analysis.comparisons import robustness_correlation, space_crosscheck
+from sing.analysis.open_vocabulary import OPEN_VOCABULARY_COLUMNS
+from sing.analysis.stats import leakage_z
+from sing.analysis.steering import STEERING_COLUMNS
+from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, MODEL_SUMMARY_COLUMNS, STAT_COLUMNS
+from sing.analysis.validation import VALIDATION_COLUMNS
+from sing.figures.render import build, make
+from sing.figures.theme import finalize
+from sing.registry import FIGURES
+from sing.core.geometry import head_geometry
 
 MODELS = ["resnet", "dinovit1", "resnext", "efficientnet", "bitresnet", "vgg16", "densenet"]
 SPACES = ["openai_vitl14", "eva02_l14"]
@@ -44,12 +51,12 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                 "accuracy": rng.random(n_classes), "null_ratio_median": rng.random(n_classes),
                 "max_logit_change_rel": rng.random(n_classes) * 1e-7,
                 "baseline_abs_as_mean": b.mean(1), "baseline_is_mean": b.mean(1) * 3,
-                "as_z": A.leakage_z(med * 1.1, b), "is_z": rng.normal(0, 2, n_classes)})
-            cs_frames.append(cs.select(A.CLASS_SUMMARY_COLUMNS))
+                "as_z": leakage_z(med * 1.1, b), "is_z": rng.normal(0, 2, n_classes)})
+            cs_frames.append(cs.select(CLASS_SUMMARY_COLUMNS))
             ratio = float(np.median(is_med) / np.median(med))
             ms_rows.append({"model": model, "space": space, "rank": 1000, "nullity": nullity, "in_dim": 1000 + nullity,
                             "sv_max": 3.0, "sv_min_nonzero": 0.1, "sv_rank_gap": float("nan"), "n_images": 50 * n_classes,
-                            "n_classes": n_classes, **{c: float(cs[c].median()) for c in A.STAT_COLUMNS},
+                            "n_classes": n_classes, **{c: float(cs[c].median()) for c in STAT_COLUMNS},
                             "ratio": ratio, "ratio_ci_low": ratio * 0.9, "ratio_ci_high": ratio * 1.12,
                             "bootstrap_unit": "class", "alpha": 10.0, "r2": 0.6, "cosine_mean": 0.8, "accuracy": 0.7,
                             "max_logit_change_rel": 1e-7, "null_ratio_median": 0.4, "baseline_abs_as_mean": 1.0,
@@ -82,15 +89,15 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                                         "concept": [f"an image of a {wnid}"] + concepts, "angle_orig_mean": a0,
                                         "angle_eq_mean": a0 - as_, "as_mean": as_, "as_std": np.abs(as_) / 2,
                                         "abs_as_mean": np.abs(as_), "n": 130}))
-    ms = pl.DataFrame(ms_rows).select(A.MODEL_SUMMARY_COLUMNS)
+    ms = pl.DataFrame(ms_rows).select(MODEL_SUMMARY_COLUMNS)
     return {
         "model_summary": ms,
         "class_summary": pl.concat(cs_frames),
-        "validation": pl.concat(val).select(A.VALIDATION_COLUMNS),
-        "steering": pl.concat(steer).select(A.STEERING_COLUMNS),
-        "robustness": A.robustness_correlation(pl.DataFrame(rob)),
-        "open_vocabulary": pl.concat(ov).select(A.OPEN_VOCABULARY_COLUMNS),
-        "space_crosscheck": A.space_crosscheck(ms),
+        "validation": pl.concat(val).select(VALIDATION_COLUMNS),
+        "steering": pl.concat(steer).select(STEERING_COLUMNS),
+        "robustness": robustness_correlation(pl.DataFrame(rob)),
+        "open_vocabulary": pl.concat(ov).select(OPEN_VOCABULARY_COLUMNS),
+        "space_crosscheck": space_crosscheck(ms),
     }
 
 
@@ -130,34 +137,34 @@ def check_outputs(out):
     assert data.height > 0
 
 
-@pytest.mark.parametrize("figure", FIG.FIGURES)
+@pytest.mark.parametrize("figure", FIGURES)
 def test_every_figure_renders(figure, inputs, tmp_path):
     out = {fmt: tmp_path / f"{figure}.{fmt}" for fmt in ("png", "svg", "html")}
     out["data"] = tmp_path / f"{figure}.data.parquet"
-    FIG.make(figure, inputs, out, SETTINGS)
+    make(figure, inputs, out, SETTINGS)
     check_outputs(out)
 
 
 def test_figure_data_is_deterministic(inputs, tmp_path):
     for i in range(2):
-        FIG.make("ratio_bars", inputs, {"data": tmp_path / f"d{i}.parquet", "svg": tmp_path / f"f{i}.svg"}, SETTINGS)
+        make("ratio_bars", inputs, {"data": tmp_path / f"d{i}.parquet", "svg": tmp_path / f"f{i}.svg"}, SETTINGS)
     assert (tmp_path / "d0.parquet").read_bytes() == (tmp_path / "d1.parquet").read_bytes()
     assert (tmp_path / "f0.svg").read_bytes() == (tmp_path / "f1.svg").read_bytes()
 
 
 def test_paper_subset_and_display_names(inputs):
-    chart, data = FIG.build("ratio_bars", inputs, SETTINGS)
+    chart, data = build("ratio_bars", inputs, SETTINGS)
     assert set(data["model"].to_list()) == set(SETTINGS["paper_models"])
     assert data["ratio"].to_list() == sorted(data["ratio"].to_list(), reverse=True)
     assert "DinoViT" in data["model_name"].to_list()
-    _, data = FIG.build("ratio_bars_all", inputs, SETTINGS)
+    _, data = build("ratio_bars_all", inputs, SETTINGS)
     assert set(data["model"].to_list()) == set(MODELS)
-    spec = json.dumps(FIG.finalize(chart).to_dict())
+    spec = json.dumps(finalize(chart).to_dict())
     assert "IS / |AS|" in spec
 
 
 def test_class_violins_cap_classes_per_model(inputs):
-    _, data = FIG.build("class_violins", {"class_summary": inputs["class_summary"]},
+    _, data = build("class_violins", {"class_summary": inputs["class_summary"]},
                         {**SETTINGS, "violin_k": 5})
     per_model = data.group_by("model").len()
     assert per_model["len"].max() == 10  # 5 highest + 5 lowest of 60 classes
@@ -167,15 +174,15 @@ def test_class_violins_cap_classes_per_model(inputs):
 
 
 def test_leakage_heatmap_caps_and_sorts_classes(inputs):
-    _, data = FIG.build("leakage_heatmap", {"class_summary": inputs["class_summary"]}, {**SETTINGS,
+    _, data = build("leakage_heatmap", {"class_summary": inputs["class_summary"]}, {**SETTINGS,
                                                                                          "heatmap_classes": 12})
     assert data["wnid"].n_unique() == 12
 
 
 def test_unknown_figure_and_missing_input(inputs):
     with pytest.raises(ValueError, match="unknown figure"):
-        FIG.build("nope", inputs, SETTINGS)
+        build("nope", inputs, SETTINGS)
     with pytest.raises(ValueError, match="model_summary"):
-        FIG.build("ratio_bars", {}, SETTINGS)
+        build("ratio_bars", {}, SETTINGS)
     with pytest.raises(ValueError, match="geometries"):
-        FIG.build("spectra", {"model_summary": inputs["model_summary"]}, SETTINGS)
+        build("spectra", {"model_summary": inputs["model_summary"]}, SETTINGS)

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sing.geometry import HeadGeometry, head_geometry, weight_sha256
+from sing.core.geometry import HeadGeometry, head_geometry, weight_sha256
 
 
 def planted_head(c: int, m: int, rank: int, seed: int = 0, scale: float = 1.0):

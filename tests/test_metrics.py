@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sing.geometry import head_geometry
-from sing.metrics import angle_deg, attribute_score, image_score
-from sing.translator import LinearTranslator
+from sing.core.geometry import head_geometry
+from sing.core.metrics import angle_deg, attribute_score, image_score
+from sing.core.translator import LinearTranslator
 
 
 def mp_angle_deg(x: np.ndarray, y: np.ndarray, dps: int = 60) -> float:

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from sing.classes import chunk_of, class_index, group_by_chunk, imagenet_wnids, select_classes
-from sing.pairs import align_pairs, fit_translator_from_pairs, translation_errors
-from sing.provenance import provenance, settings_hash
-from sing.translator import fit_ridge
+from sing.data.classes import chunk_of, class_index, group_by_chunk, imagenet_wnids, select_classes
+from sing.analysis.translation import fit_translator_from_pairs, translation_errors
+from sing.io.pairs import align_pairs
+from sing.io.provenance import provenance, settings_hash
+from sing.core.translator import fit_ridge
 
 
 def _pairs(n=60, m=12, d=5, seed=0):

@@ -9,16 +9,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sing.geometry import head_geometry
-from sing.metrics import image_score
-from sing.perturb import (
+from sing.core.geometry import head_geometry
+from sing.core.metrics import image_score
+from sing.core.perturb import (
     equal_norm_perturbation,
     logit_change,
     null_text_direction,
     steer,
     text_gradient,
 )
-from sing.translator import LinearTranslator
+from sing.core.translator import LinearTranslator
 
 M, C, N_OUT = 24, 10, 12
 

@@ -9,7 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sing import storage
+from sing.core.files import atomic_path
+from sing.io import storage
+from sing.io.logs import setup_logging
 
 META = {"kind": "classifier", "model": "demo_resnet50", "weights_id": "random:timm:resnet50:seed=0",
         "preprocess": {"input_size": [3, 224, 224]}, "precision": "fp32", "provenance": {"sample": {"seed": 0}}}
@@ -61,15 +63,15 @@ def test_byte_identical_and_atomic(tmp_path):
 
 def test_atomic_path_dir_and_failure(tmp_path):
     target = tmp_path / "out"
-    with storage.atomic_path(target) as t:
+    with atomic_path(target) as t:
         t.mkdir()
         (t / "x.txt").write_text("1")
-    with storage.atomic_path(target) as t:  # replaces an existing directory
+    with atomic_path(target) as t:  # replaces an existing directory
         t.mkdir()
         (t / "y.txt").write_text("2")
     assert os.listdir(target) == ["y.txt"]
     with pytest.raises(RuntimeError):
-        with storage.atomic_path(tmp_path / "f") as t:
+        with atomic_path(tmp_path / "f") as t:
             t.write_text("partial")
             raise RuntimeError("boom")
     assert sorted(os.listdir(tmp_path)) == ["out"]
@@ -114,7 +116,7 @@ def test_empty_and_text_table(tmp_path):
 def test_setup_logging(tmp_path):
     import logging
 
-    stream = storage.setup_logging(tmp_path / "logs" / "job.log")
+    stream = setup_logging(tmp_path / "logs" / "job.log")
     logging.getLogger("sing.test").info("hello")
     stream.write("progress\n")
     stream.flush()

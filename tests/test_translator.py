@@ -13,7 +13,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
-from sing.translator import (
+from sing.core.translator import (
     LinearTranslator,
     RidgeStats,
     fit_ridge,

@@ -40,7 +40,7 @@ def test_demo_produces_every_table_and_figure(demo):
         frame = pl.read_parquet(tables / f"{table}.parquet")
         assert frame.height > 0, table
     figures = demo / RESULTS / "figures"
-    from sing.figures import FIGURES
+    from sing.registry import FIGURES
 
     for figure in FIGURES:
         for fmt in ["png", "svg", "html"]:

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from sing import weights
-from sing.zoo import load_classifier
+from sing.models import weights
+from sing.models.classifiers import load_classifier
+from sing.registry import MODELS
 from workflow_helpers import registry
 
-# The registry is the workflow config (config.yaml `models:`, config.demo.yaml for the demo models).
+# The registry is sing.registry's catalogue (config.demo.yaml adds the demo models); entries here are specs.
 PAPER_MODELS, ALTERNATIVE_MODELS, DEMO_MODELS = registry()
-DEMO_MODELS["demo_efficientnet_b0"] = {"source": "timm", "name": "efficientnet_b0", "pretrained": False, "seed": 0,
-                                       "display": "EfficientNet-B0 (random)"}
+DEMO_MODELS["demo_efficientnet_b0"] = {"source": "timm", "name": "efficientnet_b0", "pretrained": False, "seed": 0}
 
 SLOW = os.environ.get("SING_SLOW_TESTS") == "1"
 
@@ -73,7 +73,8 @@ def test_registry_self_check(key, entry):
 def test_registry_shape():
     assert len(PAPER_MODELS) == 13
     for key, e in REGISTRY.items():
-        assert e["source"] in {"timm", "dino", "dinov2_hub", "transformers"} and e["display"], key
+        assert e["source"] in {"timm", "dino", "dinov2_hub", "transformers"} and "display" not in e, key
+    assert all(entry.display for entry in MODELS.values())
     assert {e["name"] for e in PAPER_MODELS.values() if e["source"] == "timm"} >= {
         "vgg16.tv_in1k", "resnet50.tv_in1k", "eva02_large_patch14_448.mim_in22k_ft_in22k_in1k"}
 
@@ -212,19 +213,15 @@ def test_bad_entries():
 
 # ---------------------------------------------------------------- offline weights
 @pytest.fixture
-def offline(tmp_path, monkeypatch):
+def offline(tmp_path):
+    """The weight cache of a compute job: an empty weights_dir, offline. Loading with it must change no process-wide
+    state (environment, huggingface_hub's offline flag and cache, torch.hub's directory)."""
     import huggingface_hub.constants as c
     import torch.hub
 
-    for var in ("HF_HOME", "HF_HUB_CACHE", "TORCH_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(var, os.environ.get(var, "")) if var in os.environ else monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(c, "HF_HUB_OFFLINE", c.HF_HUB_OFFLINE)
-    monkeypatch.setattr(c, "HF_HUB_CACHE", c.HF_HUB_CACHE)
-    monkeypatch.setattr(weights, "_STATE", dict(weights._STATE))
-    old_hub = torch.hub.get_dir()
-    weights.configure(tmp_path / "weights", offline=True)
-    yield tmp_path / "weights"
-    torch.hub.set_dir(old_hub)
+    before = (dict(os.environ), c.HF_HUB_OFFLINE, c.HF_HUB_CACHE, torch.hub.get_dir())
+    yield weights.WeightsCache(tmp_path / "weights", offline=True)
+    assert (dict(os.environ), c.HF_HUB_OFFLINE, c.HF_HUB_CACHE, torch.hub.get_dir()) == before
 
 
 def _assert_missing(excinfo, key):
@@ -234,7 +231,7 @@ def _assert_missing(excinfo, key):
 
 def test_offline_timm_missing_weights(offline):
     with pytest.raises(weights.MissingWeightsError) as ei:
-        load_classifier("resnet", PAPER_MODELS["resnet"], weights_dir=offline)
+        load_classifier("resnet", PAPER_MODELS["resnet"], weights=offline)
     _assert_missing(ei, "resnet")
     assert "resnet50.tv_in1k" in str(ei.value)
 
@@ -244,19 +241,19 @@ def test_offline_dino_head_missing(offline):
     entry["checkpoint"] = None
     # backbone random, head from the DINO URL: not cached -> clear error naming the URL
     with pytest.raises(weights.MissingWeightsError) as ei:
-        load_classifier("dino_vits16", {**entry, "pretrained": True}, weights_dir=offline)
+        load_classifier("dino_vits16", {**entry, "pretrained": True}, weights=offline)
     _assert_missing(ei, "dino_vits16")
 
 
 def test_offline_transformers_missing(offline):
     with pytest.raises(weights.MissingWeightsError) as ei:
-        load_classifier("dinov2", PAPER_MODELS["dinov2"], weights_dir=offline)
+        load_classifier("dinov2", PAPER_MODELS["dinov2"], weights=offline)
     _assert_missing(ei, "dinov2")
 
 
 def test_offline_open_clip_missing(offline):
-    from sing.clip_spaces import load_space
+    from sing.models.clip_spaces import load_space
 
     with pytest.raises(weights.MissingWeightsError) as ei:
-        load_space("rn50_openai", {"model": "RN50", "pretrained": "openai"}, weights_dir=offline)
+        load_space("rn50_openai", {"model": "RN50", "pretrained": "openai"}, weights=offline)
     _assert_missing(ei, "rn50_openai")

@@ -12,19 +12,22 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles", "report", "envs", "config.yaml", "config.demo.yaml"]
+SHARED = ["workflow_scripts", "src"]  # job scripts and the library: symlinked, not copied
 
 
 def registry() -> tuple[dict, dict, dict]:
-    """(paper models, documented alternatives, demo models) from the workflow configs: the one registry."""
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    demo = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    paper = {key: config["models"][key] for key in config["run_models"]}
-    alternatives = {key: entry for key, entry in config["models"].items() if key not in paper}
-    return paper, alternatives, dict(demo["models"])
+    """(paper models, documented alternatives, demo models) as key -> compute spec: the catalogue of
+    sing.registry and the demo's user entries (config.demo.yaml `models:`)."""
+    from sing.registry import MODELS, PAPER_MODELS, ModelEntry
+
+    demo = yaml.safe_load((REPO / "config.demo.yaml").read_text())["models"]
+    paper = {key: MODELS[key].spec() for key in PAPER_MODELS}
+    alternatives = {key: entry.spec() for key, entry in MODELS.items() if key not in PAPER_MODELS}
+    return paper, alternatives, {key: ModelEntry.from_config(key, entry).spec() for key, entry in demo.items()}
 
 
 def make_workdir(path: Path) -> Path:
-    """A working copy of the workflow (the library is shared via a symlink to workflow_scripts)."""
+    """A working copy of the workflow (job scripts and the library are shared via symlinks)."""
     path.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
@@ -32,9 +35,10 @@ def make_workdir(path: Path) -> Path:
             shutil.copytree(src, path / name, dirs_exist_ok=True)
         else:
             shutil.copy2(src, path / name)
-    link = path / "workflow_scripts"
-    if not link.exists():
-        link.symlink_to(REPO / "workflow_scripts")
+    for name in SHARED:
+        link = path / name
+        if not link.exists():
+            link.symlink_to(REPO / name)
     return path
 
 

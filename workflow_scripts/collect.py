@@ -1,23 +1,20 @@
-"""Concatenate per-(model, space) tables into one, sorted by its key columns.
+"""Concatenate the per-(model, space) tables of one kind into the global table, sorted by its key columns.
 
-input: tables (list of parquet)     params (optional): sort_by (list of columns)     output: table
+input: tables (list of parquet)     wildcards: table     output: table
 """
 
 import logging
 
 import polars as pl
 
-from sing import analysis as A
-from sing.storage import setup_logging
+from sing.io.logs import setup_logging
+from sing.io.storage import write_frame
+from sing.io.tables import sort_table, table_metadata
 
-setup_logging(snakemake.log[0])  # noqa: F821
-log = logging.getLogger("collect")
-inp, out = snakemake.input, snakemake.output  # noqa: F821
-sort_by = getattr(snakemake.params, "sort_by", None)  # noqa: F821
-
-paths = list(inp.tables)
+setup_logging(snakemake.log[0])
+paths = list(snakemake.input.tables)
 if not paths:
     raise ValueError("collect: input 'tables' is empty")
-table = A.sort_table(pl.concat([pl.read_parquet(p) for p in paths], how="vertical"), sort_by)
-A.write_table(table, out.table, A.table_metadata(str(out.table).rsplit("/", 1)[-1].removesuffix(".parquet")))
-log.info("%d tables -> %d rows: %s", len(paths), table.height, out.table)
+table = sort_table(pl.concat([pl.read_parquet(p) for p in paths], how="vertical"))
+write_frame(table, snakemake.output.table, table_metadata(snakemake.wildcards.table))
+logging.info("%d tables -> %d rows: %s", len(paths), table.height, snakemake.output.table)

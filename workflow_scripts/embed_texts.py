@@ -1,24 +1,22 @@
-"""Text embeddings of one CLIP space: the 1000 class prompts, the concept vocabulary, the steering targets.
+"""Text embeddings of one CLIP space: the class prompts, the concept vocabulary, the steering targets.
 
-params.space: {"key", "entry", "weights_dir"}; params.text: {"class_prompt": "an image of a {}",
-"templates": null | "openai" | "simple", "concepts": [str] (prompted with concept_prompt, default
-class_prompt), "targets": [full prompts][, "concept_prompt", "classes"]}; params.extraction: {device, ...}.
-output[0]: text parquet (kind, key, prompt, class_index, embedding).
+params.space: {"key", "entry" (the space's spec), "weights_dir"}; params.text: {"class_prompt", "templates",
+"classes", "concepts", "targets"}; params.extraction: {"device", ...}.
+output.text: text parquet (kind, key, prompt, class_index, embedding).
 """
 
 import logging
 
 import torch
 
-from sing import weights
-from sing.extract import embed_text_table
-from sing.storage import setup_logging
+from sing.data.text import embed_text_table
+from sing.io.logs import setup_logging
+from sing.models.weights import WeightsCache
 
-setup_logging(snakemake.log[0] if snakemake.log else None)
+setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
 space = snakemake.params.space
-ext = dict(snakemake.params.extraction)
-weights.configure(space.get("weights_dir"), offline=ext.get("offline", True))
-n = embed_text_table(space["key"], space["entry"], dict(snakemake.params.text), str(snakemake.output[0]),
-                     device=ext.get("device", "auto"), weights_dir=space.get("weights_dir"))
+n = embed_text_table(space["key"], space["entry"], dict(snakemake.params.text), snakemake.output.text,
+                     device=snakemake.params.extraction["device"],
+                     weights=WeightsCache(space["weights_dir"], offline=True))
 logging.info("wrote %d text embeddings", n)

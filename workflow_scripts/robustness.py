@@ -8,21 +8,21 @@ import logging
 
 import polars as pl
 
-from sing import analysis as A
-from sing.geometry import HeadGeometry
-from sing.storage import setup_logging
-from sing.translator import LinearTranslator
+from sing.analysis.robustness import ROBUSTNESS_COLUMNS, robustness_scores
+from sing.core.geometry import HeadGeometry
+from sing.core.translator import LinearTranslator
+from sing.io.logs import setup_logging
+from sing.io.storage import write_frame
+from sing.io.tables import read_features, table_metadata
 
-setup_logging(snakemake.log[0])  # noqa: F821
-log = logging.getLogger("robustness")
-inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-
-table, F = A.read_features(inp.features)
-geometry = HeadGeometry.load(inp.geometry)
-translator = LinearTranslator.load(inp.translator)
-res = A.robustness_scores(F, table["class_index"].to_numpy(), geometry, translator,
-                          test_fraction=float(par.test_fraction), seed=int(par.seed), max_iter=int(par.max_iter))
-df = pl.DataFrame([{"model": par.model, "space": par.space, **res}]).select(A.ROBUSTNESS_COLUMNS)
-settings = {k: getattr(par, k) for k in ("test_fraction", "seed", "max_iter", "model", "space")}
-A.write_table(df, out.robustness, A.table_metadata("robustness", settings, model=par.model, space=par.space))
-log.info("%s/%s: %s", par.model, par.space, res)
+setup_logging(snakemake.log[0])
+params = snakemake.params
+table, F = read_features(snakemake.input.features)
+res = robustness_scores(F, table["class_index"].to_numpy(), HeadGeometry.load(snakemake.input.geometry),
+                        LinearTranslator.load(snakemake.input.translator), test_fraction=params.test_fraction,
+                        seed=params.seed, max_iter=params.max_iter)
+df = pl.DataFrame([{"model": params.model, "space": params.space, **res}]).select(ROBUSTNESS_COLUMNS)
+settings = {k: params[k] for k in ("test_fraction", "seed", "max_iter", "model", "space")}
+write_frame(df, snakemake.output.robustness, table_metadata("robustness", settings, model=params.model,
+                                                            space=params.space))
+logging.info("%s/%s: %s", params.model, params.space, res)

@@ -9,27 +9,27 @@ from pathlib import Path
 
 import polars as pl
 
-from sing import analysis as A
-from sing.geometry import HeadGeometry
-from sing.storage import setup_logging
-from sing.translator import LinearTranslator
+from sing.analysis.steering import STEERING_COLUMNS, steering_scores, steering_summary
+from sing.core.geometry import HeadGeometry
+from sing.core.translator import LinearTranslator
+from sing.io.logs import setup_logging
+from sing.io.storage import write_frame
+from sing.io.tables import load_text, read_features, table_metadata
 
-setup_logging(snakemake.log[0])  # noqa: F821
-log = logging.getLogger("steering")
-inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-
-path = Path(inp.features) / f"{par.source_wnid}.parquet"
+setup_logging(snakemake.log[0])
+params = snakemake.params
+path = Path(snakemake.input.features) / f"{params.source_wnid}.parquet"
 if not path.is_file():
-    raise FileNotFoundError(f"steering source class {par.source_wnid}: no features at {path}")
-table, F = A.read_features(path)
-geometry = HeadGeometry.load(inp.geometry)
-translator = LinearTranslator.load(inp.translator)
-_, z_target = A.load_text(inp.text, "target", par.target)
-df = A.steering_scores(F, table["image_id"].to_list(), geometry, translator, z_target[0],
-                       target_is_deg=float(par.target_is_deg))
-df = df.with_columns(pl.lit(par.model).alias("model"), pl.lit(par.space).alias("space")).select(A.STEERING_COLUMNS)
-settings = {k: getattr(par, k) for k in ("source_wnid", "target", "target_is_deg", "model", "space")}
-A.write_table(df, out.steering, A.table_metadata("steering", settings, model=par.model, space=par.space))
-s = A.steering_summary(df).row(0, named=True)
-log.info("%s/%s: |AS| %s ± %s over %d reachable, %d unreachable", par.model, par.space, s["abs_as_mean"],
-         s["abs_as_std"], s["n_reachable"], s["n_unreachable"])
+    raise FileNotFoundError(f"steering source class {params.source_wnid}: no features at {path}")
+table, F = read_features(path)
+_, z_target = load_text(snakemake.input.text, "target", params.target)
+df = steering_scores(F, table["image_id"].to_list(), HeadGeometry.load(snakemake.input.geometry),
+                     LinearTranslator.load(snakemake.input.translator), z_target[0],
+                     target_is_deg=params.target_is_deg)
+df = df.with_columns(pl.lit(params.model).alias("model"), pl.lit(params.space).alias("space")).select(STEERING_COLUMNS)
+settings = {k: params[k] for k in ("source_wnid", "target", "target_is_deg", "model", "space")}
+write_frame(df, snakemake.output.steering, table_metadata("steering", settings, model=params.model,
+                                                          space=params.space))
+s = steering_summary(df).row(0, named=True)
+logging.info("%s/%s: |AS| %s ± %s over %d reachable, %d unreachable", params.model, params.space, s["abs_as_mean"],
+             s["abs_as_std"], s["n_reachable"], s["n_unreachable"])

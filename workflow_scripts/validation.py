@@ -1,38 +1,35 @@
 """Supp. §2 / Fig 9: logit change and CLIP drift of equal-norm null / random / principal perturbations.
 
 input: features (translator-sample parquet), head, geometry, translator
-params: seeds (int n -> 0..n-1, or a list), max_images, model, space     output: validation
+params: seeds (n -> seeds 0..n-1), max_images, seed (of the image subsample), model, space     output: validation
 """
 
 import logging
 
-import numpy as np
 import polars as pl
 
-from sing import analysis as A
-from sing.geometry import HeadGeometry
-from sing.storage import setup_logging
-from sing.translator import LinearTranslator
+from sing.analysis.validation import VALIDATION_COLUMNS, subsample, validation_scores
+from sing.core.geometry import HeadGeometry
+from sing.core.translator import LinearTranslator
+from sing.io.logs import setup_logging
+from sing.io.storage import write_frame
+from sing.io.tables import read_features, read_head, table_metadata
 
-setup_logging(snakemake.log[0])  # noqa: F821
-log = logging.getLogger("validation")
-inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-
-seeds = list(range(int(par.seeds))) if isinstance(par.seeds, (int, np.integer)) else [int(s) for s in par.seeds]
-table, F = A.read_features(inp.features)
-max_images = int(par.max_images)
-if max_images < 1:
-    raise ValueError(f"params max_images: must be >= 1, got {max_images}")
-if table.height > max_images:  # a fixed random subset that spans the classes, not the first few classes
-    keep = np.sort(np.random.default_rng(0).choice(table.height, size=max_images, replace=False))
+setup_logging(snakemake.log[0])
+params = snakemake.params
+seeds = list(range(params.seeds))
+table, F = read_features(snakemake.input.features)
+keep = subsample(table.height, params.max_images, params.seed)
+if keep is not None:
     table, F = table[keep.tolist()], F[keep]
-W, _ = A.read_head(inp.head)
-geometry = HeadGeometry.load(inp.geometry)
-translator = LinearTranslator.load(inp.translator)
-pred = table["pred_class"].to_numpy() if "pred_class" in table.columns else None
-df = A.validation_scores(F, table["image_id"].to_list(), W, geometry, translator, seeds, pred=pred)
-df = df.with_columns(pl.lit(par.model).alias("model"), pl.lit(par.space).alias("space")).select(A.VALIDATION_COLUMNS)
-settings = {"seeds": seeds, "max_images": max_images, "model": par.model, "space": par.space}
-A.write_table(df, out.validation, A.table_metadata("validation", settings, model=par.model, space=par.space))
-log.info("%s/%s: median logit change per kind %s", par.model, par.space,
-         df.group_by("kind").agg(pl.col("logit_change").median()).sort("kind").rows())
+W, _ = read_head(snakemake.input.head)
+df = validation_scores(F, table["image_id"].to_list(), W, HeadGeometry.load(snakemake.input.geometry),
+                       LinearTranslator.load(snakemake.input.translator), seeds, pred=table["pred_class"].to_numpy())
+df = df.with_columns(pl.lit(params.model).alias("model"), pl.lit(params.space).alias("space")).select(
+    VALIDATION_COLUMNS)
+settings = {"seeds": seeds, "max_images": params.max_images, "seed": params.seed, "model": params.model,
+            "space": params.space}
+write_frame(df, snakemake.output.validation, table_metadata("validation", settings, model=params.model,
+                                                            space=params.space))
+logging.info("%s/%s: median logit change per kind %s", params.model, params.space,
+             df.group_by("kind").agg(pl.col("logit_change").median()).sort("kind").rows())

@@ -1,0 +1,135 @@
+"""Default open-vocabulary concept lists (paper §4.3, Fig 5 and supp. Figs 15-16).
+
+The paper analyses "Arabian camel" (n02437312) and "jellyfish" (n01910747) against ~30 concepts each,
+ranging from strongly related (desert, tentacles) to loosely related or unrelated ones (a spurious
+correlation shows up as a small angle or a large |AS| for a loosely related concept). Any other class gets
+`GENERIC_CONCEPTS`. The strings are concepts, not prompts: the text-embedding step turns each into a prompt.
+
+This module is imported by the Snakefile at DAG-build time: keep it free of heavy imports (plain lists;
+separate from :mod:`sing.analysis.open_vocabulary` for that reason).
+"""
+
+from __future__ import annotations
+
+ARABIAN_CAMEL = "n02437312"
+JELLYFISH = "n01910747"
+
+CAMEL_CONCEPTS: tuple[str, ...] = (
+    "desert",
+    "sand dunes",
+    "hump",
+    "dromedary",
+    "caravan",
+    "saddle",
+    "Bedouin",
+    "oasis",
+    "palm tree",
+    "pyramids",
+    "Sahara",
+    "long neck",
+    "fur",
+    "hooves",
+    "rider",
+    "rope halter",
+    "dry heat",
+    "blue sky",
+    "sunset",
+    "tent",
+    "horse",
+    "llama",
+    "giraffe",
+    "cow",
+    "zoo",
+    "fence",
+    "road",
+    "snow",
+    "ocean",
+    "city street",
+)
+
+JELLYFISH_CONCEPTS: tuple[str, ...] = (
+    "tentacles",
+    "ocean",
+    "underwater",
+    "deep sea",
+    "translucent",
+    "bioluminescence",
+    "glowing",
+    "aquarium",
+    "blue water",
+    "coral reef",
+    "plankton",
+    "sting",
+    "medusa",
+    "bell shape",
+    "floating",
+    "sea anemone",
+    "octopus",
+    "squid",
+    "fish",
+    "starfish",
+    "bubbles",
+    "darkness",
+    "pink",
+    "purple",
+    "beach",
+    "plastic bag",
+    "balloon",
+    "lamp",
+    "desert",
+    "car",
+)
+
+GENERIC_CONCEPTS: tuple[str, ...] = (
+    "outdoors",
+    "indoors",
+    "grass",
+    "water",
+    "sky",
+    "snow",
+    "sand",
+    "forest",
+    "city",
+    "road",
+    "a person",
+    "a hand",
+    "a dog",
+    "a car",
+    "text",
+    "darkness",
+    "bright light",
+    "close-up",
+    "blurry",
+    "a drawing",
+)
+
+DEFAULT_CONCEPTS: dict[str, tuple[str, ...]] = {
+    ARABIAN_CAMEL: CAMEL_CONCEPTS,
+    JELLYFISH: JELLYFISH_CONCEPTS,
+}
+
+
+def default_concepts(wnids=None) -> dict[str, list[str]]:
+    """Concept list per WordNet id: the curated list where one exists, else `GENERIC_CONCEPTS`.
+
+    `wnids`: iterable of WordNet ids (default: the two classes of the paper). Returns a new dict of new
+    lists in the order of `wnids`.
+    """
+    if wnids is None:
+        wnids = list(DEFAULT_CONCEPTS)
+    if isinstance(wnids, str):
+        wnids = [wnids]
+    out: dict[str, list[str]] = {}
+    for wnid in wnids:
+        if not isinstance(wnid, str) or not wnid:
+            raise ValueError(f"default_concepts: wnids must be non-empty strings, got {wnid!r}")
+        out[wnid] = list(DEFAULT_CONCEPTS.get(wnid, GENERIC_CONCEPTS))
+    return out
+
+
+def all_default_concepts() -> list[str]:
+    """Every distinct default concept (sorted): what the text-embedding step may embed up front."""
+    seen = set(GENERIC_CONCEPTS)
+    for concepts in DEFAULT_CONCEPTS.values():
+        seen.update(concepts)
+    return sorted(seen)

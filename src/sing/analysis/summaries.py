@@ -1,0 +1,214 @@
+"""Class and model level (the paper's tables 2 and 3): medians, means, IQRs and quantiles of AS/IS, the IS/|AS|
+ratio with its bootstrap CI, and leakage z-scores against the random-subspace baseline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import polars as pl
+
+from .stats import bootstrap_ratio, leakage_z, nan_ratio
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CLASS_SUMMARY_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_names_for", "class_summary",
+           "model_summary"]
+
+STAT_COLUMNS = (
+    "as_median", "as_mean", "as_iqr", "abs_as_median", "abs_as_mean",
+    "abs_as_q05", "abs_as_q25", "abs_as_q75", "abs_as_q95",
+    "is_median", "is_mean", "is_iqr", "is_q25", "is_q75", "ratio",
+)
+
+
+MODEL_SUMMARY_COLUMNS = (
+    "model", "space", "rank", "nullity", "in_dim", "sv_max", "sv_min_nonzero", "sv_rank_gap",
+    "n_images", "n_classes",
+    *STAT_COLUMNS, "ratio_ci_low", "ratio_ci_high", "bootstrap_unit",
+    "alpha", "r2", "cosine_mean", "accuracy", "max_logit_change_rel",
+    "null_ratio_median", "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
+)
+
+
+CLASS_SUMMARY_COLUMNS = (
+    "model", "space", "wnid", "class_index", "class_name", "n",
+    *STAT_COLUMNS, "accuracy", "null_ratio_median", "max_logit_change_rel",
+    "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
+)
+
+
+def _stat_exprs() -> list[pl.Expr]:
+    a = pl.col("as_deg")
+    aa = pl.col("as_deg").abs()
+    i = pl.col("is_deg")
+
+    def q(e, p):
+        return e.quantile(p, interpolation="linear")
+
+    return [
+        a.median().alias("as_median"),
+        a.mean().alias("as_mean"),
+        (q(a, 0.75) - q(a, 0.25)).alias("as_iqr"),
+        aa.median().alias("abs_as_median"),
+        aa.mean().alias("abs_as_mean"),
+        q(aa, 0.05).alias("abs_as_q05"),
+        q(aa, 0.25).alias("abs_as_q25"),
+        q(aa, 0.75).alias("abs_as_q75"),
+        q(aa, 0.95).alias("abs_as_q95"),
+        i.median().alias("is_median"),
+        i.mean().alias("is_mean"),
+        (q(i, 0.75) - q(i, 0.25)).alias("is_iqr"),
+        q(i, 0.25).alias("is_q25"),
+        q(i, 0.75).alias("is_q75"),
+    ]
+
+
+def _ratio_col(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(pl.Series("ratio", nan_ratio(df["is_median"].to_numpy(), df["abs_as_median"].to_numpy())))
+
+
+def _group_means(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per-group means of the columns of ``values`` (N,) or (N, S)."""
+    cnt = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    if values.ndim == 1:
+        return np.bincount(codes, weights=values, minlength=n_groups) / cnt
+    return np.stack([np.bincount(codes, weights=values[:, s], minlength=n_groups) for s in
+                     range(values.shape[1])], axis=1) / cnt[:, None]
+
+
+def _seed_matrix(scores: pl.DataFrame, column: str) -> np.ndarray:
+    s = scores[column]
+    if s.dtype == pl.Object or s.len() == 0:
+        return np.zeros((s.len(), 0))
+    arr = s.to_numpy()
+    if arr.dtype == object:
+        arr = np.stack([np.asarray(v, dtype=np.float64) for v in arr]) if len(arr) else np.zeros((0, 0))
+    return np.asarray(arr, dtype=np.float64).reshape(scores.height, -1)
+
+
+def _leakage(scores: pl.DataFrame, codes: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    abs_as = np.abs(scores["as_deg"].to_numpy().astype(np.float64))
+    is_deg = scores["is_deg"].to_numpy().astype(np.float64)
+    b_as = _seed_matrix(scores, "baseline_abs_as_seeds")
+    b_is = _seed_matrix(scores, "baseline_is_seeds")
+    m_as = _group_means(abs_as, codes, n_groups)
+    m_is = _group_means(is_deg, codes, n_groups)
+    if b_as.shape[1] == 0:
+        nan = np.full(n_groups, np.nan)
+        return {"baseline_abs_as_mean": nan, "baseline_is_mean": nan.copy(), "as_z": nan.copy(), "is_z": nan.copy()}
+    g_as = _group_means(b_as, codes, n_groups)
+    g_is = _group_means(b_is, codes, n_groups)
+    return {
+        "baseline_abs_as_mean": g_as.mean(axis=1),
+        "baseline_is_mean": g_is.mean(axis=1),
+        "as_z": leakage_z(m_as, g_as),
+        "is_z": leakage_z(m_is, g_is),
+    }
+
+
+def class_names_for(indices: Iterable[int], wnids: Iterable[str]) -> list[str]:
+    """Human-readable ImageNet class names (sing.data), falling back to the wnid."""
+    indices, wnids = list(indices), list(wnids)
+    try:
+        from ..data.imagenet import imagenet_classes
+
+        table = imagenet_classes()
+        if isinstance(table, pl.DataFrame):
+            rows = table.select(table.columns[:3]).rows()
+        elif hasattr(table, "to_pylist"):
+            rows = [tuple(r.values()) for r in table.to_pylist()]
+        else:
+            rows = list(table)
+        by_wnid = {str(r[1]): str(r[2]) for r in rows}
+    except Exception as e:  # noqa: BLE001 - names are cosmetic; never fail an analysis on them
+        log.warning("class names unavailable (%s); using WordNet ids", e)
+        by_wnid = {}
+    return [by_wnid.get(w, w) for w in wnids]
+
+
+def class_summary(scores: pl.DataFrame, model: str, space: str, class_names: Mapping[str, str] | None = None
+                  ) -> pl.DataFrame:
+    """Per-class statistics of table 1 rows (one model, one space); sorted by class_index."""
+    if scores.height == 0:
+        raise ValueError("scores: no rows to summarise")
+    stats = (scores.group_by("class_index", "wnid")
+             .agg(pl.len().alias("n"), *_stat_exprs(),
+                  pl.col("correct").cast(pl.Float64).mean().alias("accuracy"),
+                  pl.col("null_ratio").median().alias("null_ratio_median"),
+                  pl.col("logit_change_rel").max().alias("max_logit_change_rel"))
+             .sort("class_index", "wnid"))
+    stats = _ratio_col(stats)
+    keys = stats.select("class_index", "wnid").with_row_index("code")
+    codes = scores.select("class_index", "wnid").join(keys, on=["class_index", "wnid"], how="left",
+                                                      maintain_order="left")["code"].to_numpy()
+    lk = _leakage(scores, codes.astype(np.int64), stats.height)
+    wnids = stats["wnid"].to_list()
+    names = ([class_names.get(w, w) for w in wnids] if class_names is not None
+             else class_names_for(stats["class_index"].to_list(), wnids))
+    stats = stats.with_columns(
+        pl.lit(model).alias("model"), pl.lit(space).alias("space"),
+        pl.Series("class_name", names, dtype=pl.String),
+        pl.col("n").cast(pl.Int64),
+        *(pl.Series(k, v) for k, v in lk.items()),
+    )
+    return stats.select(CLASS_SUMMARY_COLUMNS)
+
+
+def _mean_or_nan(s: pl.Series) -> float:
+    v = s.mean()
+    return float("nan") if v is None else float(v)
+
+
+def _geometry_stats(geometry: Any) -> dict[str, Any]:
+    sv = np.asarray(geometry.singular_values, dtype=np.float64)
+    rank = int(geometry.rank)
+    sv_max = float(sv[0]) if sv.size else float("nan")
+    sv_min = float(sv[rank - 1]) if rank > 0 else float("nan")
+    if rank < sv.size:
+        nxt = float(sv[rank])
+        gap = float("inf") if nxt == 0 else sv_min / nxt
+    else:
+        gap = float("nan")  # no singular value below the threshold (rank = min(c, m))
+    return {"rank": rank, "nullity": int(geometry.nullity), "in_dim": int(geometry.in_dim), "sv_max": sv_max,
+            "sv_min_nonzero": sv_min, "sv_rank_gap": gap}
+
+
+def _translator_stats(translator: Any) -> dict[str, float]:
+    metrics = dict(getattr(translator, "metrics", None) or {})
+
+    def num(*keys):
+        for k in keys:
+            v = metrics.get(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return float(v)
+        return float("nan")
+
+    alpha = getattr(translator, "alpha", None)
+    return {"alpha": float(alpha) if alpha is not None else float("nan"),
+            "r2": num("heldout_r2", "r2", "train_r2"),
+            "cosine_mean": num("heldout_cosine_mean", "cosine_mean", "train_cosine_mean")}
+
+
+def model_summary(scores: pl.DataFrame, model: str, space: str, geometry: Any, translator: Any,
+                  n_boot: int = 1000, ci: float = 0.95, seed: int = 0, unit: str = "auto") -> pl.DataFrame:
+    """One-row table 2 for (model, space) from all its table-1 rows."""
+    if scores.height == 0:
+        raise ValueError("scores: no rows to summarise")
+    stats = _ratio_col(scores.select(*_stat_exprs()))
+    ratio, lo, hi, used = bootstrap_ratio(scores["is_deg"].to_numpy(), np.abs(scores["as_deg"].to_numpy()),
+                                          scores["class_index"].to_numpy(), n_boot=n_boot, ci=ci, seed=seed,
+                                          unit=unit)
+    lk = _leakage(scores, np.zeros(scores.height, dtype=np.int64), 1)
+    row: dict[str, Any] = {"model": model, "space": space, **_geometry_stats(geometry),
+                           "n_images": scores.height, "n_classes": scores["class_index"].n_unique()}
+    row.update({k: stats[k][0] for k in stats.columns})
+    row.update({"ratio_ci_low": lo, "ratio_ci_high": hi, "bootstrap_unit": used, **_translator_stats(translator),
+                "accuracy": _mean_or_nan(scores["correct"].cast(pl.Float64)),
+                "max_logit_change_rel": float(scores["logit_change_rel"].max()),
+                "null_ratio_median": float(scores["null_ratio"].median()),
+                **{k: float(v[0]) for k, v in lk.items()}})
+    df = pl.DataFrame([row], schema_overrides={"rank": pl.Int64, "nullity": pl.Int64, "in_dim": pl.Int64,
+                                               "n_images": pl.Int64, "n_classes": pl.Int64})
+    return df.select(MODEL_SUMMARY_COLUMNS)

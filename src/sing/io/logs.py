@@ -1,0 +1,39 @@
+"""The one logging setup of the workflow's job scripts: every record and every Python warning of the job goes
+to its log file (``snakemake.log[0]``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["setup_logging"]
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(log_path: str | os.PathLike | None = None, level: int = logging.INFO) -> TextIO:
+    """Send the root logger's records to ``log_path`` (appended; stderr when None) and route Python ``warnings``
+    into logging (``logging.captureWarnings``: library warnings land in the job log as ``py.warnings``).
+
+    Calling it again replaces the handler it installed before. Returns the line-buffered text stream, usable
+    as a tqdm ``file`` so progress bars go to the same log.
+    """
+    if log_path is None:
+        stream = sys.stderr
+    else:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "a", buffering=1)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_sing", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(stream)
+    handler._sing = True
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    return stream

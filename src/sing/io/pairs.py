@@ -1,0 +1,66 @@
+"""Paired data: classifier features and CLIP embeddings of the same images, joined by image id.
+
+Feature and embedding tables are written by separate jobs (one per model, one per CLIP space); the image
+id is the only key that ties them, so every consumer goes through :func:`align_pairs`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .storage import read_embeddings
+
+log = logging.getLogger(__name__)
+
+SKIPPED_TABLE = "skipped.parquet"
+
+
+def align_pairs(feature_ids: Sequence[str], features: np.ndarray, target_ids: Sequence[str],
+                targets: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rows of ``features`` and ``targets`` for the image ids both have, in sorted id order.
+
+    Images present on one side only (e.g. a bad image skipped by one job) are dropped and logged;
+    duplicated ids or an empty intersection are errors.
+    """
+    for name, ids, mat in (("feature_ids", feature_ids, features), ("target_ids", target_ids, targets)):
+        if len(ids) != len(mat):
+            raise ValueError(f"{name}: {len(ids)} ids for {len(mat)} rows")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{name}: duplicated image ids")
+    f_pos = {image_id: i for i, image_id in enumerate(feature_ids)}
+    t_pos = {image_id: i for i, image_id in enumerate(target_ids)}
+    common = sorted(f_pos.keys() & t_pos.keys())
+    if not common:
+        raise ValueError("features and CLIP embeddings share no image id: were they made from the same sample?")
+    dropped = len(f_pos) + len(t_pos) - 2 * len(common)
+    if dropped:
+        log.warning("%d images present on one side only were dropped", dropped)
+    return (common, np.asarray(features)[[f_pos[i] for i in common]],
+            np.asarray(targets)[[t_pos[i] for i in common]])
+
+
+def class_tables(directory: str | Path) -> list[Path]:
+    """The per-class parquet files of a chunk directory, in name order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no such chunk directory: {directory}")
+    return sorted(p for p in directory.glob("*.parquet") if p.name != SKIPPED_TABLE)
+
+
+def read_chunk_dirs(directories: Sequence[str | Path]):
+    """Concatenate every class table of the given chunk directories: (polars frame, float32 matrix)."""
+    import polars as pl
+
+    frames, matrices = [], []
+    for directory in directories:
+        for path in class_tables(directory):
+            frame, matrix, _ = read_embeddings(path)
+            frames.append(frame)
+            matrices.append(matrix)
+    if not frames:
+        raise ValueError(f"no class tables in {list(map(str, directories))}")
+    return pl.concat(frames, how="vertical"), np.concatenate(matrices)

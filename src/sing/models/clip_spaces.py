@@ -1,0 +1,141 @@
+"""CLIP embedding spaces (open_clip): unnormalised image and text embeddings.
+
+Entries (:class:`sing.registry.SpaceEntry`, or a config's ``spaces:``): ``{model: <open_clip name>,
+pretrained: <tag> | null, seed: 0, checkpoint: <path>}``.
+``openai_vitl14`` = ("ViT-L-14-quickgelu", "openai") is the space of Karlo's UnCLIP prior/decoder (768-d);
+``eva02_l14`` = ("EVA02-L-14", "merged2b_s4b_b131k") a second, different 768-d space.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .weights import WeightsCache, file_sha256
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_SETS = ("openai", "simple")
+
+
+def templates(name: str | None):
+    """Prompt templates (callables str -> str): None = none, "openai" (80) or "simple" (open_clip's lists)."""
+    import open_clip
+
+    if name is None:
+        return None
+    if name == "openai":
+        return list(open_clip.OPENAI_IMAGENET_TEMPLATES)
+    if name == "simple":
+        return list(open_clip.SIMPLE_IMAGENET_TEMPLATES)
+    raise ValueError(f"unknown template ensemble {name!r} (one of {TEMPLATE_SETS} or null)")
+
+
+class ClipSpace:
+    def __init__(self, key, entry, model, transform, tokenizer, weights_id, device):
+        self.key, self.entry = key, dict(entry)
+        self.model, self.transform, self.tokenizer = model, transform, tokenizer
+        self.weights_id = weights_id
+        self.device = torch.device(device)
+        self.model.eval().to(self.device)
+        vis = model.visual
+        size = getattr(vis, "image_size", (224, 224))
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        self.input_size = (3, *size)
+        with torch.inference_mode():
+            self.dim = int(self.encode_text(["a"]).shape[1])
+
+    @property
+    def preprocess(self) -> dict:
+        return {"open_clip_model": self.entry.get("model"), "transform": repr(self.transform)}
+
+    def to(self, device) -> "ClipSpace":
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    def channels_last(self) -> "ClipSpace":
+        self.model.visual.to(memory_format=torch.channels_last)
+        return self
+
+    def encode_images(self, x: torch.Tensor) -> torch.Tensor:
+        """Unnormalised image embeddings [B, d]."""
+        return self.model.encode_image(x.to(self.device), normalize=False)
+
+    @torch.inference_mode()
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Unnormalised text embeddings, float32 [P, d]."""
+        texts = list(texts)
+        out = []
+        for i in range(0, len(texts), batch_size):
+            tok = self.tokenizer(texts[i:i + batch_size]).to(self.device)
+            out.append(self.model.encode_text(tok, normalize=False).float().cpu().numpy())
+        if not out:
+            return np.zeros((0, getattr(self, "dim", 0)), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    def encode_prompts(self, names: Sequence[str], template: str = "an image of a {}",
+                       ensemble: str | None = None, batch_size: int = 256) -> tuple[np.ndarray, list[str]]:
+        """Embeddings for ``names`` with one template, or a template ensemble.
+
+        Ensemble (as CLIP zero-shot): mean of the L2-normalised embeddings of every template, rescaled to the
+        mean norm of those embeddings (so its scale matches single-prompt embeddings). Returns
+        (float32 [len(names), d], prompt strings — for an ensemble a description like "ensemble:openai(<name>)").
+        """
+        tpls = templates(ensemble)
+        if tpls is None:
+            prompts = [template.format(n) for n in names]
+            return self.encode_text(prompts, batch_size), prompts
+        embs = []
+        for n in names:
+            e = self.encode_text([t(n) for t in tpls], batch_size).astype(np.float64)
+            norms = np.linalg.norm(e, axis=1, keepdims=True)
+            m = (e / np.maximum(norms, 1e-12)).mean(axis=0)
+            m = m / max(np.linalg.norm(m), 1e-12) * norms.mean()
+            embs.append(m.astype(np.float32))
+        d = self.dim
+        return (np.stack(embs) if embs else np.zeros((0, d), np.float32)), [f"ensemble:{ensemble}({n})" for n in names]
+
+
+def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None = None) -> ClipSpace:
+    """Build the CLIP space of an entry's spec (:meth:`sing.registry.SpaceEntry.spec`): open_clip model, its
+    image transform and tokenizer. ``weights`` as in :func:`sing.models.classifiers.load_classifier`.
+
+    Raises ValueError naming ``key`` for an unknown architecture, FileNotFoundError for a missing checkpoint,
+    :class:`sing.models.weights.MissingWeightsError` when offline and not cached.
+    """
+    import open_clip
+
+    weights = weights or WeightsCache()
+
+    if not isinstance(entry, dict) or not entry.get("model"):
+        raise ValueError(f"space {key!r}: entry needs a 'model' (open_clip architecture name)")
+    name = entry["model"]
+    if name not in open_clip.list_models():
+        raise ValueError(f"space {key!r}: unknown open_clip model {name!r}")
+    kwargs = dict(entry.get("model_kwargs") or {})
+    ckpt, tag = entry.get("checkpoint"), entry.get("pretrained")
+    if ckpt:
+        path = Path(ckpt).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"space {key!r}: checkpoint {path} does not exist")
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path), **kwargs)
+        wid = f"file:{path.name}:sha256:{file_sha256(path)}"
+    elif tag:
+        with weights.loading(key, f"open_clip {name} / {tag}"):
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=tag, cache_dir=weights.hf_cache, **kwargs)
+        wid = f"open_clip:{name}:{tag}"
+    else:
+        seed = int(entry.get("seed", 0))
+        torch.manual_seed(seed)
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None, **kwargs)
+        wid = f"random:open_clip:{name}:seed={seed}"
+    with weights.loading(key, f"open_clip tokenizer of {name}"):
+        tokenizer = open_clip.get_tokenizer(name, cache_dir=weights.hf_cache)
+    return ClipSpace(key, entry, model, preprocess, tokenizer, wid, device)
+
