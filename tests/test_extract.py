@@ -1,6 +1,7 @@
 """Extraction: features equal the adapter on the same decoded images, bad-image policies, byte-identical
 reruns, the thin workflow scripts with a stand-in `snakemake` object."""
 
+import hashlib
 import json
 import os
 import runpy
@@ -17,7 +18,8 @@ from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_clas
 from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.io.storage import read_embeddings, read_text_embeddings
 from sing.data.synthetic import make_synthetic_imagenet
-from sing.models.classifiers import head_sha256, load_classifier
+from sing.core.geometry import weight_sha256
+from sing.models.classifiers import load_classifier
 
 A, B = "n01440764", "n02123045"
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow_scripts"
@@ -209,10 +211,8 @@ def test_scripts_end_to_end(tmp_path):
     W, b = load_classifier("r18", SMALL, self_check=False).head()
     np.testing.assert_array_equal(t["weight"], W)
     np.testing.assert_array_equal(t["bias"], b)
-    assert meta["sha256"] == head_sha256(W) and meta["model"] == "r18"
-    from sing.core.geometry import weight_sha256
-
-    assert meta["sha256"] == weight_sha256(W)  # same digest as the head-SVD step
+    assert meta["sha256"] == weight_sha256(W) and meta["model"] == "r18"  # same digest as the head-SVD step
+    assert meta["head_sha256"] == hashlib.sha256(W.astype("<f4").tobytes() + b.astype("<f4").tobytes()).hexdigest()
 
 
 def test_template_ensemble(space):

@@ -23,12 +23,15 @@ __all__ = ["HeadGeometry", "head_geometry", "weight_sha256"]
 FORMAT_VERSION = 1
 
 
-def weight_sha256(W: Any) -> str:
-    """sha256 hex digest of ``W`` as C-contiguous little-endian float32 bytes (shape not included)."""
-    if hasattr(W, "detach"):  # torch tensor (possibly bfloat16 / on a GPU)
-        W = W.detach().float().cpu().numpy()
-    arr = np.asarray(W)
-    return hashlib.sha256(np.ascontiguousarray(arr, dtype="<f4").tobytes()).hexdigest()
+def weight_sha256(W: Any, bias: Any = None) -> str:
+    """sha256 hex digest of ``W`` as C-contiguous little-endian float32 bytes (shape not included), followed by
+    the bytes of ``bias`` when given (the digest of a whole head (W, b))."""
+    h = hashlib.sha256()
+    for arr in (W,) if bias is None else (W, bias):
+        if hasattr(arr, "detach"):  # torch tensor (possibly bfloat16 / on a GPU)
+            arr = arr.detach().float().cpu().numpy()
+        h.update(np.ascontiguousarray(np.asarray(arr), dtype="<f4").tobytes())
+    return h.hexdigest()
 
 
 def default_rtol(out_dim: int, in_dim: int) -> float:

@@ -20,7 +20,8 @@ from ..core.files import atomic_path
 from ..io.provenance import package_versions
 from ..io.provenance import provenance as build_provenance
 from ..io.storage import write_embeddings, write_skipped
-from ..models.classifiers import head_sha256, load_classifier
+from ..core.geometry import weight_sha256
+from ..models.classifiers import load_classifier
 from ..models.clip_spaces import load_space
 from ..models.devices import autocast_context, resolve_device
 from ..models.weights import WeightsCache
@@ -242,7 +243,7 @@ def write_head(adapter, out) -> dict:
 
     err = adapter.self_check()
     W, b = adapter.head()
-    meta = {"sha256": head_sha256(W), "head_sha256": head_sha256(W, b), "model": adapter.key,
+    meta = {"sha256": weight_sha256(W), "head_sha256": weight_sha256(W, b), "model": adapter.key,
             "weights_id": str(adapter.weights_id), "in_dim": str(adapter.in_dim),
             "num_classes": str(adapter.num_classes), "self_check_max_abs_error": f"{err:.3g}"}
     log.info("model %s: self-check max |W f + b - logits| = %.3g", adapter.key, err)

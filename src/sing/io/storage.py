@@ -45,9 +45,13 @@ PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=F
 
 
 # ---------------------------------------------------------------- metadata
+def _unprefixed(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {(k[len(META_PREFIX):] if k.startswith(META_PREFIX) else k): v for k, v in metadata.items()}
+
+
 def _encode_metadata(metadata: Mapping[str, Any]) -> dict[bytes, bytes]:
     """``sing.<key>`` -> JSON value (sorted keys): the one metadata encoding of every sing parquet file."""
-    meta = {(k[len(META_PREFIX):] if k.startswith(META_PREFIX) else k): v for k, v in metadata.items()}
+    meta = _unprefixed(metadata)
     try:
         return {(META_PREFIX + k).encode(): json.dumps(v, sort_keys=True, default=_json_default).encode()
                 for k, v in sorted(meta.items())}
@@ -58,7 +62,7 @@ def _encode_metadata(metadata: Mapping[str, Any]) -> dict[bytes, bytes]:
 def _embedding_metadata(metadata: Mapping[str, Any], kind_default: str | None = None) -> dict[bytes, bytes]:
     """Metadata of a feature / embedding file: the keys of :data:`REQUIRED_META` (versions and provenance are
     filled in when absent)."""
-    meta = {(k[len(META_PREFIX):] if k.startswith(META_PREFIX) else k): v for k, v in metadata.items()}
+    meta = _unprefixed(metadata)
     if kind_default is not None:
         meta.setdefault("kind", kind_default)
     meta.setdefault("versions", package_versions())  # from sing.io.provenance

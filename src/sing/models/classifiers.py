@@ -405,13 +405,3 @@ def load_classifier(key: str, entry: dict, device="cpu", weights: WeightsCache |
                  adapter.weights_id, err, adapter.in_dim, adapter.num_classes)
     return adapter
 
-
-def head_sha256(W: np.ndarray, b: np.ndarray | None = None) -> str:
-    """sha256 of the head's float32 C-order bytes (W, then b when given)."""
-    import hashlib
-
-    h = hashlib.sha256(np.ascontiguousarray(W, dtype=np.float32).tobytes())
-    if b is not None:
-        h.update(np.ascontiguousarray(b, dtype=np.float32).tobytes())
-    return h.hexdigest()
-
