@@ -4,10 +4,10 @@
     python benchmarks/bench_extract.py --device cuda --models resnet50,vit_large_patch16_224 \
         --precision bf16 --batch-size 256 --num-workers 16 --n-images 4096
 
---models: "demo" (the demo registry entries), or comma-separated registry keys (config.yaml / config.demo.yaml
-`models:`) or timm names; all built with random weights. JPEGs are generated once
+--models: "demo" (the demo's entries, config.demo.yaml `models:`), or comma-separated keys of the catalogue
+(sing.registry.MODELS) or timm names; all built with random weights. JPEGs are generated once
 (ImageNet-like 500x375, quality 90) unless --data-dir points at a folder of images. Prints one table row per
-model: compute img/s on synthetic tensors, end-to-end img/s through sing.extract, and their ratio.
+model: compute img/s on synthetic tensors, end-to-end img/s through sing.data.extraction, and their ratio.
 """
 
 from __future__ import annotations
@@ -21,21 +21,23 @@ from pathlib import Path
 
 import torch
 
-from sing.extract import autocast_context, extract_classifier, resolve_device
-from sing.zoo import load_classifier
+from sing.data.extraction import extract_classifier
+from sing.models.classifiers import load_classifier
+from sing.models.devices import autocast_context, resolve_device
+from sing.registry import MODELS, ModelEntry
 
 
 def registry() -> dict[str, dict]:
-    """Every classifier entry of the workflow configs (config.yaml, config.demo.yaml): the one registry."""
+    """key -> compute spec of every classifier: the catalogue (sing.registry) and the demo's entries."""
     import yaml
 
-    repo = Path(__file__).resolve().parents[1]
-    return {key: entry for name in ("config.yaml", "config.demo.yaml")
-            for key, entry in yaml.safe_load((repo / name).read_text())["models"].items()}
+    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.demo.yaml").read_text())["models"]
+    return {**{key: entry.spec() for key, entry in MODELS.items()},
+            **{key: ModelEntry.from_config(key, entry).spec() for key, entry in demo.items()}}
 
 
 def make_jpegs(d: Path, n: int, size=(500, 375)) -> list[str]:
-    from sing.synthetic import DEFAULT_WNIDS, _encode, _render
+    from sing.data.synthetic import DEFAULT_WNIDS, _encode, _render
 
     d.mkdir(parents=True, exist_ok=True)
     ids = []

@@ -86,7 +86,7 @@ def peak_rss_mb() -> float:
 # Roles (each run in its own subprocess)
 # ---------------------------------------------------------------------------------------------
 def run_streaming(args: argparse.Namespace, out: Path) -> None:
-    from sing.translator import RidgeStats
+    from sing.core.translator import RidgeStats
 
     rss_start = peak_rss_mb()
     data = SyntheticData(args.n, args.m, args.d, args.chunk, args.seed)
@@ -147,9 +147,9 @@ def spawn(role: str, args: argparse.Namespace, out: Path, n: int | None = None) 
 # Scoring throughput
 # ---------------------------------------------------------------------------------------------
 def scoring_throughput(args: argparse.Namespace, weight: np.ndarray, bias: np.ndarray) -> dict:
-    from sing.geometry import head_geometry
-    from sing.metrics import attribute_score, image_score
-    from sing.translator import LinearTranslator
+    from sing.core.geometry import head_geometry
+    from sing.core.metrics import attribute_score, image_score
+    from sing.core.translator import LinearTranslator
 
     rng = np.random.default_rng(args.seed + 1)
     W = rng.standard_normal((min(1000, args.m), args.m)).astype(np.float32)
