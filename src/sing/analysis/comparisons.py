@@ -12,15 +12,14 @@ from .stats import kendall_tau, pearson, spearman
 __all__ = ["RANK_CORRELATION_COLUMNS", "ROBUSTNESS_SUMMARY_COLUMNS", "SPACE_CROSSCHECK_COLUMNS", "rank_correlations",
            "robustness_correlation", "space_crosscheck"]
 
+#: one row per (space, pair of models) (``tables/rank_correlation.parquet``)
 RANK_CORRELATION_COLUMNS = ("space", "model_a", "model_b", "n_classes", "spearman_rho", "spearman_p")
-
-
+#: one row per (model, pair of spaces) (``tables/space_crosscheck.parquet``)
 SPACE_CROSSCHECK_COLUMNS = (
     "model", "space_a", "space_b", "ratio_a", "ratio_b", "rank_a", "rank_b", "n_models",
     "kendall_tau", "kendall_p", "spearman_rho", "spearman_p",
 )
-
-
+#: the per-model robustness rows with the Pearson r of their space (``tables/robustness.parquet``)
 ROBUSTNESS_SUMMARY_COLUMNS = (*ROBUSTNESS_COLUMNS, "pearson_r", "pearson_p", "n_models")
 
 

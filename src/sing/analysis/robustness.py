@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ROBUSTNESS_COLUMNS", "robustness_scores"]
 
+#: one row per (model, space) (``tables/per_model/<model>/<space>/robustness.parquet``)
 ROBUSTNESS_COLUMNS = ("model", "space", "acc_principal", "acc_translated", "n_train", "n_test", "n_classes")
 
 

@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 __all__ = ["CLASS_SUMMARY_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_names_for", "class_summary",
            "model_summary"]
 
+#: per-group statistics of AS/IS shared by the class and model summaries
 STAT_COLUMNS = (
     "as_median", "as_mean", "as_iqr", "abs_as_median", "abs_as_mean",
     "abs_as_q05", "abs_as_q25", "abs_as_q75", "abs_as_q95",
     "is_median", "is_mean", "is_iqr", "is_q25", "is_q75", "ratio",
 )
-
-
+#: one row per (model, space) (``tables/model_summary.parquet``)
 MODEL_SUMMARY_COLUMNS = (
     "model", "space", "rank", "nullity", "in_dim", "sv_max", "sv_min_nonzero", "sv_rank_gap",
     "n_images", "n_classes",
@@ -30,8 +30,7 @@ MODEL_SUMMARY_COLUMNS = (
     "alpha", "r2", "cosine_mean", "accuracy", "max_logit_change_rel",
     "null_ratio_median", "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
 )
-
-
+#: one row per (model, space, class) (``tables/class_summary.parquet``)
 CLASS_SUMMARY_COLUMNS = (
     "model", "space", "wnid", "class_index", "class_name", "n",
     *STAT_COLUMNS, "accuracy", "null_ratio_median", "max_logit_change_rel",
