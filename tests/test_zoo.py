@@ -219,9 +219,13 @@ def offline(tmp_path):
     import huggingface_hub.constants as c
     import torch.hub
 
-    before = (dict(os.environ), c.HF_HUB_OFFLINE, c.HF_HUB_CACHE, torch.hub.get_dir())
+    def state():  # the hub settings a weights configuration could touch (torch sets unrelated variables itself)
+        env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "HUGGINGFACE", "TRANSFORMERS", "TORCH_HOME"))}
+        return env, c.HF_HUB_OFFLINE, c.HF_HUB_CACHE, torch.hub.get_dir()
+
+    before = state()
     yield weights.WeightsCache(tmp_path / "weights", offline=True)
-    assert (dict(os.environ), c.HF_HUB_OFFLINE, c.HF_HUB_CACHE, torch.hub.get_dir()) == before
+    assert state() == before
 
 
 def _assert_missing(excinfo, key):
