@@ -2,6 +2,7 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
@@ -11,12 +12,25 @@ from sing.classes import (
     select_classes,
 )  # noqa: E402  (light: no torch import)
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Fills every default, nested ones included: the schema is the only place defaults live.
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+
+def run_selection(key):
+    """run_models / run_spaces as a list: the keyword `paper` means the schema's definitions.paper_*."""
+    value = config[key]
+    if value != "paper":
+        return list(value)
+    schema = yaml.safe_load(
+        (Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text()
+    )
+    return list(schema["definitions"][key.replace("run_", "paper_")]["const"])
+
 
 R = config["results_dir"]
 SCRIPTS = "../workflow_scripts"
-MODELS = config["run_models"]
-SPACES = config["run_spaces"]
+MODELS = run_selection("run_models")
+SPACES = run_selection("run_spaces")
 CHUNK_SIZE = config["chunk_size"]
 
 
@@ -67,12 +81,10 @@ OPENVOCAB = select_classes(
     what="config analyses.open_vocabulary.classes",
 )
 TRANSLATOR_CLASSES = select_classes(
-    config["samples"]["translator"].get("classes", "all"),
+    config["samples"]["translator"]["classes"],
     what="config samples.translator.classes",
 )
-TEXT_CLASSES = select_classes(
-    config["text"].get("classes", "all"), what="config text.classes"
-)
+TEXT_CLASSES = select_classes(config["text"]["classes"], what="config text.classes")
 check_config()
 
 CHUNKS = {
