@@ -12,20 +12,33 @@ from sing.classes import (
     select_classes,
 )  # noqa: E402  (light: no torch import)
 
-# Fills every default, nested ones included: the schema is the only place defaults live.
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+SCHEMA_FILE = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
+
+
+def in_schema_order(value, node):
+    """`value` with each schema object's keys in the schema's order (registry entries untouched): job params
+    are compared by repr, so they must not depend on the order a config writes its keys in.
+    """
+    node = node.get("then", node)
+    if not isinstance(value, dict) or "properties" not in node:
+        return value
+    props = node["properties"]
+    ordered = {k: in_schema_order(value[k], props[k]) for k in props if k in value}
+    return {**ordered, **{k: v for k, v in value.items() if k not in props}}
 
 
 def run_selection(key):
     """run_models / run_spaces as a list: the keyword `paper` means the schema's definitions.paper_*."""
     value = config[key]
-    if value != "paper":
-        return list(value)
-    schema = yaml.safe_load(
-        (Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text()
-    )
-    return list(schema["definitions"][key.replace("run_", "paper_")]["const"])
+    if value == "paper":
+        return list(SCHEMA["definitions"][key.replace("run_", "paper_")]["const"])
+    return list(value)
 
+
+# Fills every default, nested ones included: the schema is the only place defaults live.
+validate(config, schema=str(SCHEMA_FILE), set_default=True)
+config.update(in_schema_order(config, SCHEMA))
 
 R = config["results_dir"]
 SCRIPTS = "../workflow_scripts"

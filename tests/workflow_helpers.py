@@ -18,7 +18,8 @@ def registry() -> tuple[dict, dict, dict]:
     """(paper models, documented alternatives, demo models) from the workflow configs: the one registry."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     demo = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    paper = {key: config["models"][key] for key in config["run_models"]}
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    paper = {key: config["models"][key] for key in schema["definitions"]["paper_models"]["const"]}
     alternatives = {key: entry for key, entry in config["models"].items() if key not in paper}
     return paper, alternatives, dict(demo["models"])
 
