@@ -12,8 +12,8 @@ from sing.classes import (
     select_classes,
 )  # noqa: E402  (light: no torch import)
 
-SCHEMA_FILE = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
-SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
+SCHEMA_FILE = "../schemas/config.schema.yaml"
+SCHEMA = yaml.safe_load(Path(workflow.source_path(SCHEMA_FILE)).read_text())
 
 
 def in_schema_order(value, node):
@@ -37,7 +37,7 @@ def run_selection(key):
 
 
 # Fills every default, nested ones included: the schema is the only place defaults live.
-validate(config, schema=str(SCHEMA_FILE), set_default=True)
+validate(config, schema=SCHEMA_FILE, set_default=True)
 config.update(in_schema_order(config, SCHEMA))
 
 R = config["results_dir"]
