@@ -88,8 +88,8 @@ def type_text(node: dict, schema: dict) -> str:
     text = " or ".join(t for t in types if t != "null")
     if node.get("pattern") == "^n[0-9]{8}$":
         text = "WordNet id (`n` + 8 digits)"
-    bounds = [f"{sign} {flow(node[key])}" for key, sign in
-              (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<")) if key in node]
+    signs = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
+    bounds = [f"{sign} {flow(node[key])}" for key, sign in signs.items() if key in node]
     if bounds:
         text += " " + ", ".join(bounds)
     if "array" in types and "items" in node:
