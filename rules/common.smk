@@ -2,6 +2,7 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
 # the library's light modules (stdlib only / no torch) are read at parse time; jobs import the installed package
@@ -16,7 +17,25 @@ from sing.registry import (
     resolve_spaces,
 )
 
-validate(config, schema="../schemas/config.schema.yaml")
+SCHEMA_FILE = "../schemas/config.schema.yaml"
+SCHEMA = yaml.safe_load(Path(workflow.source_path(SCHEMA_FILE)).read_text())
+
+
+def in_schema_order(value, node):
+    """`value` with each schema object's keys in the schema's order (registry entries untouched): job params
+    are compared by repr, so they must not depend on the order a config writes its keys in.
+    """
+    node = node.get("then", node)
+    if not isinstance(value, dict) or "properties" not in node:
+        return value
+    props = node["properties"]
+    ordered = {k: in_schema_order(value[k], props[k]) for k in props if k in value}
+    return {**ordered, **{k: v for k, v in value.items() if k not in props}}
+
+
+# Fills every default, nested ones included: the schema is the only place defaults live.
+validate(config, schema=SCHEMA_FILE, set_default=True)
+config.update(in_schema_order(config, SCHEMA))
 
 R = config["results_dir"]
 SCRIPTS = "../workflow_scripts"
@@ -65,12 +84,10 @@ OPENVOCAB = select_classes(
     what="config analyses.open_vocabulary.classes",
 )
 TRANSLATOR_CLASSES = select_classes(
-    config["samples"]["translator"].get("classes", "all"),
+    config["samples"]["translator"]["classes"],
     what="config samples.translator.classes",
 )
-TEXT_CLASSES = select_classes(
-    config["text"].get("classes", "all"), what="config text.classes"
-)
+TEXT_CLASSES = select_classes(config["text"]["classes"], what="config text.classes")
 check_config()
 
 CHUNKS = {

@@ -174,7 +174,8 @@ def test_scripts_end_to_end(tmp_path):
     manifest = tmp_path / "chunk-000.json"
     manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
                                     "take_all_if_fewer": False, "classes": [A, B]}))
-    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail"}
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
+           "channels_last": False}
     model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
     out = tmp_path / "features" / "chunk-000"
     _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(out)),

@@ -137,6 +137,16 @@ def test_interrupted_run_resumes_to_identical_tables(demo, tmp_path):
     assert not different, f"tables differ between runs: {different[:10]}"
 
 
+def test_config_overrides_in_part_or_reordered_rerun_nothing(demo):
+    """Nested defaults fill what an override leaves out, and job params do not depend on key order."""
+    extra = write_config(demo, "same_values.yaml", {
+        "text": {"templates": None, "class_prompt": "an image of a {}"},  # the defaults, other order
+        "extraction": {"on_bad_image": "skip", "device": "cpu"},  # the demo's values, other order
+        "analyses": {"steering": {"target_is_deg": 40.0}},
+    })
+    assert planned_jobs(demo, configfiles=("config.demo.yaml", str(extra))) == {}
+
+
 def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     workdir = make_workdir(tmp_path / "paper")
     overrides = write_config(workdir, "paths.yaml", {"results_dir": str(tmp_path / "results"),
@@ -153,6 +163,7 @@ def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     [
         ({"chunk_size": 0}, "chunk_size"),
         ({"run_models": ["no_such_model"]}, "run_models"),
+        ({"run_models": "papers"}, "run_models"),
         ({"classes": ["n99999999"]}, "n99999999"),
         ({"extraction": {"precision": "fp8", "device": "cpu", "batch_size": 1, "num_workers": 0,
                          "on_bad_image": "fail"}}, "precision"),

@@ -1,0 +1,215 @@
+"""The config schema: every key documented with a default, defaults filled by Snakemake's own `validate` (nested
+objects too, whole or in part), today's configs resolving to the values they had before the schema held the
+defaults, and README's config reference generated from the schema."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "schemas" / "config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+MINIMAL = {"imagenet_root": "/data/imagenet", "models": {}, "spaces": {}}
+
+
+def _reference_module():
+    spec = importlib.util.spec_from_file_location("config_reference", REPO / ".ci" / "config_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REFERENCE = _reference_module()
+
+
+def resolved(*configs: dict) -> dict:
+    """What the workflow sees: config files merged in order as Snakemake merges them, then the schema's
+    defaults filled by the `validate` call of rules/common.smk."""
+    config: dict = {}
+    for c in configs:
+        update_config(config, copy.deepcopy(c))
+    validate(config, str(SCHEMA_PATH), set_default=True)
+    return config
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO / name).read_text())
+
+
+def rejected(overrides: dict) -> str:
+    with pytest.raises(WorkflowError) as err:
+        resolved(MINIMAL, overrides)
+    return str(err.value) + str(err.value.args)
+
+
+# ----------------------------------------------------------------------------------------------- documentation
+def test_every_key_has_a_description_and_a_default_or_is_required():
+    rows = list(REFERENCE.rows(SCHEMA))
+    assert REFERENCE.undocumented(SCHEMA) == []
+    keys = {key for key, _, _ in rows}
+    assert {"extraction.device", "samples.translator.per_class", "analyses.steering.target_is_deg",
+            "unclip.batch_size", "unclip.guidance_scale", "extraction.channels_last",
+            "models.<key>.n_last_blocks", "spaces.<key>.pretrained"} <= keys
+    without_default = {key for key, node, _ in rows if "default" not in node}
+    # site-specific or catalogue keys, and registry entry fields (their library defaults are described)
+    assert {k for k in without_default if ".<key>." not in k} == {"imagenet_root",
+                                                                  "synthetic_imagenet.classes"}
+
+
+def test_the_documentation_check_catches_a_missing_description_or_default():
+    schema = copy.deepcopy(SCHEMA)
+    del schema["properties"]["extraction"]["properties"]["device"]["description"]
+    del schema["properties"]["analyses"]["properties"]["steering"]["properties"]["target"]["default"]
+    assert REFERENCE.undocumented(schema) == ["extraction.device: no description",
+                                              "analyses.steering.target: no default and not required"]
+
+
+# ----------------------------------------------------------------------------------------------- defaults
+def test_absent_objects_get_every_nested_default():
+    config = resolved(MINIMAL)
+    assert config["extraction"] == {"device": "auto", "precision": "bf16", "batch_size": 128, "num_workers": 8,
+                                    "on_bad_image": "fail", "channels_last": False}
+    assert config["analyses"]["steering"] == {"source_class": "n04285008", "target": "an image of a jellyfish",
+                                              "target_is_deg": 40.0}
+    assert config["samples"]["openvocab"] == {"split": "train", "per_class": 1300, "seed": 0,
+                                              "take_all_if_fewer": True}
+    assert config["unclip"]["batch_size"] == 8 and config["unclip"]["guidance_scale"] == 8.0
+    assert config["run_models"] == "paper" and config["synthetic_imagenet"] is None
+    # every schema default is in place (the walk of the README generator, checked against the filled config)
+    for key, node, _ in REFERENCE.rows(SCHEMA):
+        if "default" not in node or ".<key>." in key:
+            continue
+        parent = config
+        for part in key.split(".")[:-1]:
+            parent = parent[part] if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):  # children of a null synthetic_imagenet have nothing to fill
+            continue
+        value = parent[key.split(".")[-1]]
+        if node["default"] == {}:  # an object: its fields are checked in their own rows
+            assert isinstance(value, dict), key
+        else:
+            assert value == node["default"], key
+
+
+def test_a_partly_given_object_keeps_the_other_defaults():
+    config = resolved(MINIMAL, {"extraction": {"device": "cpu"},
+                                "samples": {"analysis": {"per_class": 3}},
+                                "analyses": {"steering": {"target": "an image of a jeep"}}})
+    assert config["extraction"] == {"device": "cpu", "precision": "bf16", "batch_size": 128, "num_workers": 8,
+                                    "on_bad_image": "fail", "channels_last": False}
+    assert config["samples"]["analysis"] == {"per_class": 3, "split": "val", "seed": 0, "take_all_if_fewer": False}
+    assert config["samples"]["translator"]["per_class"] == 10
+    assert config["analyses"]["steering"] == {"target": "an image of a jeep", "source_class": "n04285008",
+                                              "target_is_deg": 40.0}
+    assert config["analyses"]["bootstrap"] == 1000
+
+
+def test_synthetic_imagenet_is_null_or_filled():
+    assert resolved(MINIMAL)["synthetic_imagenet"] is None
+    synthetic = resolved(MINIMAL, {"synthetic_imagenet": {"classes": ["n01440764"], "image_size": 64}})
+    assert synthetic["synthetic_imagenet"] == {"classes": ["n01440764"], "image_size": 64, "train_per_class": 6,
+                                               "val_per_class": 5, "size_range": [96, 192], "seed": 0,
+                                               "flat_val": False, "bad_per_split": 0, "special_every": 3}
+    assert "classes" in rejected({"synthetic_imagenet": {"image_size": 64}})
+
+
+def test_defaults_are_not_shared_between_keys_or_runs():
+    first = resolved(MINIMAL)
+    first["translator"]["alphas"].append(1e9)
+    first["samples"]["analysis"]["seed"] = 7
+    second = resolved(MINIMAL)
+    assert len(second["translator"]["alphas"]) == 8
+    assert second["samples"]["translator"]["seed"] == second["samples"]["openvocab"]["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"extraction": {"precision": "fp8"}}, "precision"),
+        ({"extraction": {"devices": "cpu"}}, "devices"),
+        ({"run_models": "papers"}, "run_models"),
+        ({"run_spaces": []}, "run_spaces"),
+        ({"samples": {"analysis": {"classes": "all"}}}, "classes"),  # only the translator sample has classes
+        ({"unclip": {"guidance_scale": -1}}, "guidance_scale"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(overrides, needle):
+    assert needle in rejected(overrides)
+
+
+def test_paper_keyword_names_registry_entries():
+    from sing.registry import MODELS, PAPER_MODELS, PAPER_SPACES, SPACES
+
+    assert len(PAPER_MODELS) == 13 and set(PAPER_MODELS) <= set(MODELS)
+    assert set(PAPER_SPACES) <= set(SPACES)
+    defaults = resolved(load("config.yaml"))
+    assert defaults["run_models"] == defaults["run_spaces"] == "paper"
+    assert set(defaults["figures"]["paper_models"]) <= set(PAPER_MODELS)
+    assert defaults["unclip"]["space"] in PAPER_SPACES
+    assert resolved(MINIMAL, {"run_models": ["resnet"]})["run_models"] == ["resnet"]
+
+
+# ----------------------------------------------------------------------------------------------- equivalence
+# Keys the configs did not set before: each value is what the code used when the key was absent.
+ADDED = {
+    ("extraction", "channels_last"): False,  # workflow_scripts/extract_features.py: ext.get("channels_last", False)
+    ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
+    ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
+}
+ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3}  # sing.synthetic.DEFAULTS
+
+
+@pytest.mark.parametrize(("name", "files"), [("paper", ["config.yaml"]), ("demo", ["config.yaml", "config.demo.yaml"])])
+def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(name, files):
+    before = yaml.safe_load((REPO / "tests" / "data" / "configs_before_schema_defaults.yaml").read_text())[name]
+    now = resolved(*(load(f) for f in files))
+    from sing.registry import PAPER_MODELS, PAPER_SPACES
+
+    # the catalogue moved to sing.registry (tests/test_registry.py checks its entries)
+    if name == "paper":
+        assert now["models"] == now["spaces"] == {}
+    del now["models"], now["spaces"]
+    for key, paper in (("run_models", PAPER_MODELS), ("run_spaces", PAPER_SPACES)):
+        if now[key] == "paper":
+            now[key] = list(paper)
+    expected = copy.deepcopy(before)
+    for (section, key), value in ADDED.items():
+        expected[section][key] = value
+    if expected["synthetic_imagenet"] is not None:
+        expected["synthetic_imagenet"].update(ADDED_SYNTHETIC)
+    if name == "demo":
+        # the demo no longer repeats the open-vocabulary classes: the default lists the same two classes in the
+        # paper's order, and the workflow reads the list only as a set (select_classes sorts it by class index)
+        ov_now, ov_before = now["analyses"]["open_vocabulary"], expected["analyses"]["open_vocabulary"]
+        assert sorted(ov_now["classes"]) == sorted(ov_before["classes"])
+        ov_now["classes"] = ov_before["classes"]
+    assert now == expected
+
+
+# ----------------------------------------------------------------------------------------------- README
+def test_readme_config_reference_is_generated_from_the_schema():
+    proc = subprocess.run([sys.executable, str(REPO / ".ci" / "config_reference.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_config_reference_check_fails_on_drift(tmp_path):
+    readme = tmp_path / "README.md"
+    text = (REPO / "README.md").read_text()
+    assert "| `chunk_size` | integer ≥ 1, ≤ 1000 | `100` |" in text
+    readme.write_text(text.replace("| `chunk_size` | integer ≥ 1, ≤ 1000 | `100` |",
+                                   "| `chunk_size` | integer ≥ 1, ≤ 1000 | `50` |"))
+    script = str(REPO / ".ci" / "config_reference.py")
+    proc = subprocess.run([sys.executable, script, "--check", "--readme", str(readme)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "out of date" in proc.stderr and "`50`" in proc.stderr
+    subprocess.run([sys.executable, script, "--readme", str(readme)], check=True, capture_output=True)
+    assert readme.read_text() == text
