@@ -11,7 +11,6 @@ import pytest
 
 from sing import registry as reg
 from sing.registry import MODELS, PAPER_MODELS, PAPER_SPACES, SPACES, ModelEntry, SpaceEntry, resolve_models
-from workflow_helpers import REPO
 
 
 def test_catalogue_holds_the_paper_models_in_paper_order():

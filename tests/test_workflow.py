@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from workflow_helpers import make_workdir, planned_job_list, planned_jobs, snakemake, write_config
+from workflow_helpers import make_workdir, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
