@@ -19,12 +19,12 @@
 # ---------------------------------------------------------------------------------------------------
 import atexit
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
 import yaml
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 # the library's light modules (stdlib only / no torch) are read at parse time; jobs import the installed package
@@ -113,6 +113,15 @@ def figure_models():
         )
     if len(set(wanted)) != len(wanted):
         raise config_error("figures.paper_models", wanted, "lists a model twice")
+    not_run = [m for m in wanted if m not in MODELS]
+    if (
+        not_run
+        and wanted
+        != SCHEMA["properties"]["figures"]["properties"]["paper_models"]["default"]
+    ):
+        logger.warning(
+            f"config figures.paper_models: {not_run} are not in run_models; the 5-model figures leave them out"
+        )
     return [m for m in wanted if m in MODELS]
 
 
@@ -166,11 +175,11 @@ def check_config():
             check_classes(
                 key, wnids, synthetic["classes"], "in synthetic_imagenet.classes"
             )
-    figure_models()
     open_vocabulary_concepts()
 
 
 check_config()
+FIGURE_MODELS = figure_models()
 
 CHUNKS = {
     "analysis": group_by_chunk(ANALYSED, CHUNK_SIZE),
@@ -211,7 +220,7 @@ RESOLVED = {
     "text.classes": lambda w: TEXT_CLASSES,
     "run_models": lambda w: MODELS,
     "run_spaces": lambda w: SPACES,
-    "figures.paper_models": lambda w: figure_models(),
+    "figures.paper_models": lambda w: FIGURE_MODELS,
     "unclip.model_id": lambda w: (
         config["unclip"]["model_id"] if config["unclip"]["enabled"] else None
     ),

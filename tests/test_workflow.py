@@ -170,3 +170,12 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path, overrides, needles):
     assert proc.returncode != 0
     for needle in needles:
         assert needle in proc.stdout + proc.stderr, needle
+
+
+def test_figure_models_that_are_not_run_are_named(tmp_path):
+    """A configured figures.paper_models key of a known model that this run does not run is left out of the
+    5-model figures, with a warning naming it (the schema default, the paper's five, is meant for any subset)."""
+    workdir = make_workdir(tmp_path / "subset")
+    extra = write_config(workdir, "subset.yaml", {"figures": {"paper_models": ["demo_resnet50", "resnet"]}})
+    proc = snakemake(workdir, "-n", configfiles=("config.demo.yaml", str(extra)))
+    assert "figures.paper_models: ['resnet'] are not in run_models" in proc.stdout + proc.stderr
