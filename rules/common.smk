@@ -16,6 +16,12 @@
 #     snakemake.config.
 # Rules compute with config only through settings(name) / manifest(name): adding a config key means
 # annotating it, and the walking test makes that impossible to forget.
+#
+# Adding a key: annotate it; if a job computes with something other than its raw value (its chunk's part of a
+# list, a keyword expanded), add a RESOLVED entry; for a new annotation, add a case to CASES in
+# tests/test_reruns.py (it fails until you do). Adding a rule: `input: settings=manifest("<rule>")` and
+# `params: settings=settings("<rule>")` (tests/test_reruns.py checks every rule has both), and a script that
+# reads config only from params.settings (cosmetic keys from snakemake.config).
 # ---------------------------------------------------------------------------------------------------
 import atexit
 import json

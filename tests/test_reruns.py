@@ -273,3 +273,22 @@ def test_a_changed_weights_lock_entry_reruns_that_model_only(demo, tmp_path):
         assert planned - {("all", ())} == expected, triggers
     manifest = work / "results/demo/manifests/extract_translator_features/demo_densenet121.json"
     assert json.loads(manifest.read_text())["weights"]["models"]["demo_densenet121"]["files"][0]["sha256"] == "a" * 64
+
+
+def test_every_rule_takes_its_manifest_and_settings():
+    """A rule without its manifest input would rerun on nothing under `--rerun-triggers mtime`."""
+    for name, block in _RULE.findall("".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))):
+        if name == "all":
+            continue
+        assert f'settings=manifest("{name}")' in block and f'settings=settings("{name}")' in block, name
+
+
+def test_job_scripts_read_config_only_through_their_settings():
+    """params.settings is the only param; snakemake.config is read only for cosmetic keys."""
+    cosmetic = {key for key, node in leaves(SCHEMA) if COSMETIC in node}
+    for script in sorted((REPO / "workflow_scripts").glob("*.py")):
+        text = script.read_text()
+        assert set(re.findall(r"snakemake\.params\.(\w+)", text)) <= {"settings"}, script.name
+        for parts in re.findall(r"snakemake\.config((?:\[\"\w+\"\])+)", text):
+            key = ".".join(re.findall(r"\"(\w+)\"", parts))
+            assert key in cosmetic, f"{script.name} reads config {key!r}, which is not x-cosmetic"
