@@ -295,8 +295,9 @@ def bind_data_paths():
 
     Snakemake mounts the working directory as the container's home, so only folders that resolve
     outside it (absolute paths, symlinks) are added, through APPTAINER_BIND / SINGULARITY_BIND (read by
-    apptainer itself and appended to the user's own binds). Folders that do not exist yet are skipped:
-    apptainer refuses to bind a missing source.
+    apptainer itself and appended to the user's own binds). A folder a job has yet to create (the demo's
+    imagenet_root, a new weights_dir) is bound through its nearest existing parent: apptainer refuses a
+    missing source.
     """
     from snakemake.settings.types import DeploymentMethod
 
@@ -307,12 +308,11 @@ def bind_data_paths():
         binds = [b for b in os.environ.get(var, "").split(",") if b]
         for key in ("imagenet_root", "weights_dir", "results_dir"):
             path = Path(config[key]).resolve()
-            if (
-                path.exists()
-                and not path.is_relative_to(cwd)
-                and str(path) not in binds
-            ):
-                binds.append(str(path))
+            while not path.exists():
+                path = path.parent
+            if path.is_relative_to(cwd) or path == Path("/") or str(path) in binds:
+                continue
+            binds.append(str(path))
         if binds:
             os.environ[var] = ",".join(binds)
 
