@@ -5,7 +5,8 @@ Inputs: --jobs: `scontrol -o -d show job` sampled every few seconds (each line p
 --ctld-log: slurmctld's log. The latest sample of each job id is its record.
 
 Checks (exit 1 with the reasons on failure):
-- every job of a GPU rule asked for a GPU (TresPerJob gres:gpu) and was allocated one (GRES=gpu:1),
+- every job of a GPU rule asked for a GPU (TresPerJob=gres:gpu:1) and was allocated one (JOB_GRES=gpu:1;
+  the GPU index from GRES=gpu:1(IDX:n) of a running sample),
   and its tasks saw CUDA_VISIBLE_DEVICES; no job of a CPU-only rule did either;
 - at no time were more GPU jobs running than --gpus, and no GPU index was shared by two running jobs;
 - jobs ran on more than one node; every job carried --account and --partition;
@@ -38,7 +39,8 @@ FIELDS = {
     "end": r"\bEndTime=(\S+)",
     "tres_per_job": r"\bTresPerJob=(\S+)",
     "tres": r"\bTRES=(\S+)",
-    "gres_alloc": r"(?<![A-Z_])GRES=(\S+)",
+    "gres_alloc": r"\bJOB_GRES=(\S+)",  # allocated GRES; the per-node GRES=gpu:1(IDX:n) only while running
+    "gres_idx": r"(?<![A-Z_])GRES=\S*IDX:(\d+)",
     "comment": r"\bComment=(\S+)",
 }
 
@@ -53,8 +55,7 @@ def parse_jobs(path):
             t, _, rest = line.partition(" ")
             rec = {k: (m.group(1) if (m := re.search(p, rest)) else None) for k, p in FIELDS.items()}
             rec["rule"] = rule_of(rec["comment"])
-            idx = re.search(r"IDX:(\d+)", rec["gres_alloc"] or "")
-            rec["gpu_index"] = idx.group(1) if idx else records.get(rec["id"], {}).get("gpu_index")
+            rec["gpu_index"] = rec.pop("gres_idx") or records.get(rec["id"], {}).get("gpu_index")
             records[rec["id"]] = rec
             samples.append((int(t), rec["id"], rec["state"], rec["reason"]))
     return records, samples
