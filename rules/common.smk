@@ -322,16 +322,21 @@ def patch_slurm_account_lookup():
 
     With no slurm_account resource the plugin guesses one by running `sacct`, and it validates a given
     account with `sacctmgr`, then `sshare`. A missing binary raises FileNotFoundError, which aborts every
-    submission; with accounting off, validation of a given account raises WorkflowError; and
-    --slurm-no-account is declared but never read in 2.8.0. Here: --slurm-no-account or a missing `sacct`
-    means no -A (sbatch uses the user's default account); an account the tools cannot check is passed to
-    sbatch unchecked (sbatch itself rejects an invalid one). An account the tools report invalid still
-    fails as before. Runs only where the plugin is loaded (the submitting process).
+    submission (checked with SLURM 22.05: "No such file or directory: 'sacct'"); when both tools fail,
+    validation raises WorkflowError; and --slurm-no-account is declared but never read in 2.8.0. Here:
+    --slurm-no-account or a missing `sacct` means no -A (sbatch uses the user's default account); an
+    account the tools cannot check is passed to sbatch unchecked (sbatch itself rejects an invalid one).
+    An account the tools report invalid still fails as before. Runs only where the plugin is loaded (the
+    submitting process) and has the two functions.
     """
     from snakemake_interface_common.exceptions import WorkflowError
 
     plugin = sys.modules.get("snakemake_executor_plugin_slurm")
-    if plugin is None or getattr(plugin, "_sing_patched", False):
+    if (
+        plugin is None
+        or getattr(plugin, "_sing_patched", False)
+        or not all(hasattr(plugin, f) for f in ("get_account", "validate_account"))
+    ):
         return
     guess_account, check_account = plugin.get_account, plugin.validate_account
 
