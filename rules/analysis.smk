@@ -20,6 +20,11 @@ rule score_chunk:
         "score"
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         baseline_seeds=config["analyses"]["baseline_seeds"],
         seed=config["analyses"]["seed"],
@@ -59,6 +64,11 @@ rule steering:
         f"{R}/logs/steering/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         model="{model}",
         space="{space}",
@@ -79,6 +89,11 @@ rule validation:
         f"{R}/logs/validation/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         model="{model}",
         space="{space}",
@@ -99,6 +114,11 @@ rule robustness:
         f"{R}/logs/robustness/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        runtime=60,
+        cpus_per_task=cpus_per_task,
     params:
         model="{model}",
         space="{space}",
@@ -123,6 +143,11 @@ rule open_vocabulary:
         f"{R}/logs/open_vocabulary/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         model="{model}",
         space="{space}",

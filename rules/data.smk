@@ -7,6 +7,11 @@ if config.get("synthetic_imagenet"):
             f"{R}/logs/synthetic_imagenet.log",
         conda:
             "../envs/sing.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+            cpus_per_task=cpus_per_task,
         params:
             settings=config["synthetic_imagenet"],
         script:
@@ -21,6 +26,11 @@ rule prefetch_weights:
         f"{R}/logs/prefetch_weights.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         models={key: MODEL_ENTRIES[key].spec() for key in MODELS},
         spaces={key: SPACE_ENTRIES[key].spec() for key in SPACES},

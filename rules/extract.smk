@@ -19,6 +19,12 @@ rule extract_translator_features:
         f"{R}/benchmarks/extract_features/{{model}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         model=lambda w: model_settings(w.model),
         imagenet_root=config["imagenet_root"],
@@ -40,6 +46,12 @@ rule extract_features:
         f"{R}/benchmarks/extract_features/{{model}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
     params:
         model=lambda w: model_settings(w.model),
         imagenet_root=config["imagenet_root"],
@@ -61,6 +73,12 @@ rule embed_translator_images:
         f"{R}/benchmarks/embed_images/{{space}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         space=lambda w: space_settings(w.space),
         imagenet_root=config["imagenet_root"],
@@ -82,6 +100,12 @@ rule embed_images:
         f"{R}/benchmarks/embed_images/{{space}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
     params:
         space=lambda w: space_settings(w.space),
         imagenet_root=config["imagenet_root"],
@@ -101,6 +125,12 @@ rule embed_texts:
         f"{R}/benchmarks/embed_texts/{{space}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 2
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         space=lambda w: space_settings(w.space),
         text=text_settings(),

@@ -18,6 +18,12 @@ rule unclip_pictures:
         f"{R}/benchmarks/unclip_pictures/{{model}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 4
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=60,
+        cpus_per_task=cpus_per_task,
     params:
         model="{model}",
         source_wnid=config["unclip"]["source_class"],
