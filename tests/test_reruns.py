@@ -43,7 +43,8 @@ def test_every_leaf_key_says_what_it_decides():
     keys = dict(leaves(SCHEMA))
     assert len(keys) >= 90
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
-    assert cosmetic == {"results_dir", "weights_dir", "chunk_size", "extraction.num_workers"}
+    assert cosmetic == {"results_dir", "weights_dir", "chunk_size", "extraction.num_workers", "container",
+                        "slurm_gpu.model", "slurm_gpu.partition"}
 
 
 def _node(schema, dotted):
@@ -127,8 +128,11 @@ CASES: dict[str, tuple[dict, dict]] = {
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
     "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: no chunk changes
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
+    "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
+    "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
 }
-NOT_CASES = {"results_dir"}
+# results_dir: test_a_moved_results_folder_reruns_nothing; container: Snakemake's own software-env trigger
+NOT_CASES = {"results_dir", "container"}
 
 
 def annotation_groups() -> dict[tuple, list[str]]:
