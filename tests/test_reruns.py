@@ -222,11 +222,13 @@ def _copy(demo: Path, target: Path) -> Path:
 def test_a_moved_results_folder_reruns_nothing(demo, tmp_path):
     from workflow_helpers import planned_jobs, write_config
 
+    """As at a real site, the dataset is an input from outside the results folder: the demo's generated one
+    stays where it is and is no longer generated (synthetic_imagenet: null decides only that generator)."""
     work = _copy(demo, tmp_path / "moved")
     (work / "results" / "demo").rename(work / "results" / "moved")
     (work / "results" / "demo").mkdir()
-    (work / "results" / "moved" / "imagenet").rename(work / "results" / "demo" / "imagenet")  # the dataset stays
-    extra = write_config(work, "moved.yaml", {"results_dir": "results/moved"})
+    (work / "results" / "moved" / "imagenet").rename(work / "results" / "demo" / "imagenet")
+    extra = write_config(work, "moved.yaml", {"results_dir": "results/moved", "synthetic_imagenet": None})
     for triggers in (("--rerun-triggers", "mtime"), ()):
         assert planned_jobs(work, *triggers, configfiles=("config.demo.yaml", str(extra))) == {}, triggers
 
