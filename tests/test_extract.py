@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.imagenet import class_files
+from sing.data.images import BadImageError, load_rgb, sample_class
 from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.io.storage import read_embeddings, read_text_embeddings
 from sing.data.synthetic import make_synthetic_imagenet
@@ -113,8 +114,13 @@ def test_run_extraction_clip_single(root, tmp_path):
     df, F, meta = read_embeddings(out)
     assert meta["kind"] == "clip" and F.shape[1] == 384 and df["wnid"].to_list()[0] == B
     assert "pred_class" not in df.columns
-    expected = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
-    assert set(df["image_id"]) <= set(expected) and df.height + s["skipped"] == 6
+    # the first 3 readable images of each class in sample order: an unreadable one is replaced by the next
+    readable = set(_good(root, "train", A) + _good(root, "train", B))
+    expected = [i for w in (B, A)
+                for i in [j for j in sample_class(class_files(root, "train", w), "all", 1, w) if j in readable][:3]]
+    assert df["image_id"].to_list() == expected and df.height == 6
+    first3 = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
+    assert s["skipped"] == len(set(first3) - readable) > 0  # the refill was exercised
     with pytest.raises(ValueError, match=f"class {A}: asked for 50"):
         run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[A], out=tmp_path / "x.parquet",
                        sample={"split": "train", "per_class": 50, "seed": 0}, mode="single", progress=False)
@@ -175,7 +181,7 @@ def test_scripts_end_to_end(tmp_path):
     manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
                                     "take_all_if_fewer": False, "classes": [A, B]}))
     ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
-           "channels_last": False}
+           "on_missing_image": "fail", "channels_last": False}
     model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
     out = tmp_path / "features" / "chunk-000"
     _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(out)),
