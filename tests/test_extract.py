@@ -81,10 +81,45 @@ def test_bad_image_policies(root, adapter):
         extract_classifier(adapter, ids, root, on_bad_image="ignore", progress=False)
 
 
-def test_bf16_autocast_close_to_fp32(root, adapter):
+def test_reduced_precision_only_on_cuda(root, adapter, tmp_path, caplog):
+    """bf16 on a CPU is an emulation many times slower than fp32: the CPU runs fp32 and says so (issue 9.12)."""
+    from sing.models.devices import effective_dtype, effective_precision
+
+    assert effective_precision("bf16", "cpu") == effective_precision("fp16", "cpu") == "fp32"
+    assert effective_precision("bf16", "cuda") == "bf16" and effective_precision("fp32", "cuda") == "fp32"
+    assert effective_dtype(torch.float16, "cpu") == torch.float32 and effective_dtype(torch.float16, "cuda:0") == \
+        torch.float16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        effective_precision("int8", "cpu")
     ids = _good(root, "train", A)[:4]
     a = extract_classifier(adapter, ids, root, device="cpu", precision="fp32", progress=False)["features"]
     b = extract_classifier(adapter, ids, root, device="cpu", precision="bf16", progress=False)["features"]
+    np.testing.assert_array_equal(a, b)  # main: bf16 autocast on the CPU (different numbers, ~20x slower)
+    with caplog.at_level("WARNING", logger="sing.data.extraction"):
+        run_extraction("classifier", "r18", SMALL, imagenet_root=root, wnids=[A], out=tmp_path / "o",
+                       sample={"split": "val", "per_class": 2, "seed": 0}, device="cpu", precision="bf16",
+                       on_bad_image="skip", progress=False)
+    _, _, meta = read_embeddings(tmp_path / "o" / f"{A}.parquet")
+    assert meta["precision"] == "fp32" and meta["provenance"]["precision_requested"] == "bf16"
+    assert any("precision bf16 requested" in r.getMessage() and "running fp32 on cpu" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_unclip_half_dtype_runs_float32_on_cpu(caplog):
+    from sing.unclip.pipeline import TINY_MODEL_ID, load_unclip
+
+    with caplog.at_level("WARNING", logger="sing.unclip.pipeline"):
+        pipe = load_unclip(TINY_MODEL_ID, device="cpu", dtype=torch.float16, embedding_dim=32)
+    assert pipe.sing_dtype == "float32" and next(pipe.decoder.parameters()).dtype == torch.float32
+    assert any("UnCLIP dtype float16 requested" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bf16_autocast_on_cuda_close_to_fp32(root, adapter):
+    ids = _good(root, "train", A)[:4]
+    a = extract_classifier(adapter, ids, root, device="cuda", precision="fp32", progress=False)["features"]
+    b = extract_classifier(adapter, ids, root, device="cuda", precision="bf16", progress=False)["features"]
+    adapter.to("cpu")
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99 and not np.array_equal(a, b)
 

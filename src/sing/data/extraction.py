@@ -1,6 +1,6 @@
 """Batched feature / embedding extraction: image files -> DataLoader (decode + model transform) -> model.
 
-GPU path: ``torch.inference_mode``, bf16/fp16 autocast (or fp32), optional channels_last, DataLoader workers
+GPU path: ``torch.inference_mode``, bf16/fp16 autocast on CUDA (fp32 elsewhere), optional channels_last, DataLoader workers
 with pinned memory and prefetching, non-blocking host->device copies. Predictions are always computed in
 fp32 from the returned features: pred = argmax(W f + b).
 """
@@ -24,7 +24,7 @@ from ..io.storage import write_embeddings, write_skipped
 from ..core.geometry import weight_sha256
 from ..models.classifiers import load_classifier
 from ..models.clip_spaces import load_space
-from ..models.devices import autocast_context, resolve_device
+from ..models.devices import autocast_context, effective_precision, resolve_device
 from ..models.weights import WeightsCache
 from .images import BadImageError, load_rgb_noting, sample_class, sample_order
 from .imagenet import ON_MISSING, class_index, list_classes
@@ -240,7 +240,9 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
     mode "per_class": ``out`` is a directory with one ``{wnid}.parquet`` per class (+ ``skipped.parquet`` when
     images were skipped); mode "single": ``out`` is one parquet of all classes (skipped images go to
     ``<out without .parquet>.skipped.parquet``). ``head_out`` (classifiers): also write the self-checked head
-    (see :func:`write_head`) from the same model load. Returns a small summary dict.
+    (see :func:`write_head`) from the same model load. ``precision`` bf16 / fp16 applies on CUDA only: on a CPU
+    the job runs fp32, logs it, and records the effective precision as ``sing.precision`` (the requested one as
+    ``precision_requested`` in the provenance). Returns a small summary dict.
     """
     if kind not in ("classifier", "clip"):
         raise ValueError(f"kind must be 'classifier' or 'clip', got {kind!r}")
@@ -250,6 +252,10 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
         raise ValueError(f"on_bad_image must be one of {ON_BAD}, got {on_bad_image!r}")
     if on_missing_image not in ON_MISSING:
         raise ValueError(f"on_missing_image must be one of {ON_MISSING}, got {on_missing_image!r}")
+    requested, precision = precision, effective_precision(precision, resolve_device(device))
+    if precision != requested:
+        log.warning("precision %s requested, but reduced precision is used only on CUDA: running %s on %s",
+                    requested, precision, resolve_device(device))
     unknown = set(sample) - {"split", "per_class", "seed", "take_all_if_fewer"}
     if unknown:
         raise ValueError(f"unknown sample setting(s) {sorted(unknown)}")
@@ -305,7 +311,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
             "versions": package_versions(),
             "provenance": build_provenance(
                 {"entry": entry, "sample": sample, "wnids": wnids, "precision": precision},
-                entry=entry, sample=sample, on_bad_image=on_bad_image, on_missing_image=on_missing_image,
+                entry=entry, sample=sample, precision_requested=requested, on_bad_image=on_bad_image,
+                on_missing_image=on_missing_image,
                 batch_size=batch_size, channels_last=channels_last, **(provenance or {}))}
 
     def write(path, sel):
