@@ -10,7 +10,8 @@ from PIL import Image
 
 from sing.data import imagenet as data
 from sing.data.classes import class_index
-from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.imagenet import class_files
+from sing.data.images import BadImageError, load_rgb, sample_class
 from sing.data.synthetic import BAD_KINDS, DEFAULT_WNIDS, SPECIAL_KINDS, _encode, _render, make_synthetic_imagenet
 
 A, B, C = "n01440764", "n02123045", "n03888257"

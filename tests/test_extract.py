@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.imagenet import class_files
+from sing.data.images import BadImageError, load_rgb, sample_class
 from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.io.storage import read_embeddings, read_text_embeddings
 from sing.data.synthetic import make_synthetic_imagenet
@@ -80,10 +81,45 @@ def test_bad_image_policies(root, adapter):
         extract_classifier(adapter, ids, root, on_bad_image="ignore", progress=False)
 
 
-def test_bf16_autocast_close_to_fp32(root, adapter):
+def test_reduced_precision_only_on_cuda(root, adapter, tmp_path, caplog):
+    """bf16 on a CPU is an emulation many times slower than fp32: the CPU runs fp32 and says so (issue 9.12)."""
+    from sing.models.devices import effective_dtype, effective_precision
+
+    assert effective_precision("bf16", "cpu") == effective_precision("fp16", "cpu") == "fp32"
+    assert effective_precision("bf16", "cuda") == "bf16" and effective_precision("fp32", "cuda") == "fp32"
+    assert effective_dtype(torch.float16, "cpu") == torch.float32 and effective_dtype(torch.float16, "cuda:0") == \
+        torch.float16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        effective_precision("int8", "cpu")
     ids = _good(root, "train", A)[:4]
     a = extract_classifier(adapter, ids, root, device="cpu", precision="fp32", progress=False)["features"]
     b = extract_classifier(adapter, ids, root, device="cpu", precision="bf16", progress=False)["features"]
+    np.testing.assert_array_equal(a, b)  # main: bf16 autocast on the CPU (different numbers, ~20x slower)
+    with caplog.at_level("WARNING", logger="sing.data.extraction"):
+        run_extraction("classifier", "r18", SMALL, imagenet_root=root, wnids=[A], out=tmp_path / "o",
+                       sample={"split": "val", "per_class": 2, "seed": 0}, device="cpu", precision="bf16",
+                       on_bad_image="skip", progress=False)
+    _, _, meta = read_embeddings(tmp_path / "o" / f"{A}.parquet")
+    assert meta["precision"] == "fp32" and meta["provenance"]["precision_requested"] == "bf16"
+    assert any("precision bf16 requested" in r.getMessage() and "running fp32 on cpu" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_unclip_half_dtype_runs_float32_on_cpu(caplog):
+    from sing.unclip.pipeline import TINY_MODEL_ID, load_unclip
+
+    with caplog.at_level("WARNING", logger="sing.unclip.pipeline"):
+        pipe = load_unclip(TINY_MODEL_ID, device="cpu", dtype=torch.float16, embedding_dim=32)
+    assert pipe.sing_dtype == "float32" and next(pipe.decoder.parameters()).dtype == torch.float32
+    assert any("UnCLIP dtype float16 requested" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bf16_autocast_on_cuda_close_to_fp32(root, adapter):
+    ids = _good(root, "train", A)[:4]
+    a = extract_classifier(adapter, ids, root, device="cuda", precision="fp32", progress=False)["features"]
+    b = extract_classifier(adapter, ids, root, device="cuda", precision="bf16", progress=False)["features"]
+    adapter.to("cpu")
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99 and not np.array_equal(a, b)
 
@@ -113,8 +149,13 @@ def test_run_extraction_clip_single(root, tmp_path):
     df, F, meta = read_embeddings(out)
     assert meta["kind"] == "clip" and F.shape[1] == 384 and df["wnid"].to_list()[0] == B
     assert "pred_class" not in df.columns
-    expected = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
-    assert set(df["image_id"]) <= set(expected) and df.height + s["skipped"] == 6
+    # the first 3 readable images of each class in sample order: an unreadable one is replaced by the next
+    readable = set(_good(root, "train", A) + _good(root, "train", B))
+    expected = [i for w in (B, A)
+                for i in [j for j in sample_class(class_files(root, "train", w), "all", 1, w) if j in readable][:3]]
+    assert df["image_id"].to_list() == expected and df.height == 6
+    first3 = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
+    assert s["skipped"] == len(set(first3) - readable) > 0  # the refill was exercised
     with pytest.raises(ValueError, match=f"class {A}: asked for 50"):
         run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[A], out=tmp_path / "x.parquet",
                        sample={"split": "train", "per_class": 50, "seed": 0}, mode="single", progress=False)
@@ -175,7 +216,7 @@ def test_scripts_end_to_end(tmp_path):
     manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
                                     "take_all_if_fewer": False, "classes": [A, B]}))
     ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
-           "channels_last": False}
+           "on_missing_image": "fail", "channels_last": False}
     model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
     out = tmp_path / "features" / "chunk-000"
     _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(out)),

@@ -3,7 +3,8 @@
 
 input.manifest: JSON {"sample", "split", "per_class", "seed", "take_all_if_fewer", "classes": [wnids]}
 params.model (classifier) or params.space (CLIP space): {"key", "entry" (its spec), "weights_dir"};
-params.imagenet_root; params.extraction: {device, precision, batch_size, num_workers, on_bad_image, channels_last}.
+params.imagenet_root; params.extraction: {device, precision, batch_size, num_workers, on_bad_image, on_missing_image,
+channels_last}.
 output.features: a directory (one {wnid}.parquet per class, + skipped.parquet) or a single *.parquet (all classes);
 output.head (classifiers, translator sample): the self-checked head (W, b) of the same model load.
 """
@@ -32,7 +33,7 @@ summary = run_extraction(
     mode="single" if out.endswith(".parquet") else "per_class",
     batch_size=extraction["batch_size"], precision=extraction["precision"], device=extraction["device"],
     num_workers=extraction["num_workers"], on_bad_image=extraction["on_bad_image"],
-    channels_last=extraction["channels_last"],
+    on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
     weights=WeightsCache(encoder["weights_dir"], offline=True), provenance={"sample_name": manifest["sample"]},
     progress=stream, head_out=getattr(snakemake.output, "head", None))
 logging.info("done: %s", summary)

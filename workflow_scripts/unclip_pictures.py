@@ -63,5 +63,7 @@ for r in records:
 with atomic_path(snakemake.output.png) as tmp:
     sheet.save(tmp, format="PNG")
 settings = {k: params[k] for k in ("model", "source_wnid", "n_images", "prompts", "target_is_deg", "seed", "unclip")}
-write_frame(pl.DataFrame(records), snakemake.output.cells, table_metadata("unclip_cells", settings, model=params.model))
+# dtype: the one the pipeline ran in (float32 on a CPU whatever unclip.dtype asks)
+meta = table_metadata("unclip_cells", settings, model=params.model, dtype=pipeline.sing_dtype)
+write_frame(pl.DataFrame(records), snakemake.output.cells, meta)
 logging.info("wrote %s (%dx%d)", snakemake.output.png, *sheet.size)

@@ -112,7 +112,8 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
 
     from .core.geometry import HeadGeometry
     from .core.translator import LinearTranslator
-    from .data.imagenet import class_name, index_to_wnid, load_rgb
+    from .data.imagenet import class_name, index_to_wnid
+    from .data.images import load_rgb
     from .figures.render import save
     from .io.tables import load_text, read_head
     from .models.classifiers import load_classifier
