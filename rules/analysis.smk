@@ -42,6 +42,7 @@ rule aggregate_model:
     params:
         model="{model}",
         space="{space}",
+        class_names=display_names(ANALYSED),
         bootstrap=config["analyses"]["bootstrap"],
         ci=config["analyses"]["ci"],
         seed=config["analyses"]["seed"],
@@ -62,7 +63,7 @@ rule steering:
     params:
         model="{model}",
         space="{space}",
-        source_wnid=config["analyses"]["steering"]["source_class"],
+        source_class=config["analyses"]["steering"]["source_class"],
         target=config["analyses"]["steering"]["target"],
         target_is_deg=config["analyses"]["steering"]["target_is_deg"],
     script:

@@ -5,14 +5,36 @@ wildcard_constraints:
     space="|".join(SPACES),
 
 
+rule export_head:
+    """Load the model on the CPU, check its head against the dataset's classes (count, label-map order) and
+    W f + b against its logits, and export (W, b): every GPU job of the model waits for this check.
+    """
+    input:
+        model_files,
+        dataset=f"{R}/manifests/dataset.json",
+        model=f"{R}/manifests/models/{{model}}.json",
+    output:
+        head=f"{R}/heads/{{model}}/head.safetensors",
+    log:
+        f"{R}/logs/export_head/{{model}}.log",
+    conda:
+        "../envs/sing.yaml"
+    params:
+        model=lambda w: model_settings(w.model),
+    script:
+        f"{SCRIPTS}/export_head.py"
+
+
 rule extract_translator_features:
     input:
         dataset_ready(),
+        model_files,
+        dataset=f"{R}/manifests/dataset.json",
         manifest=f"{R}/manifests/translator.json",
         model=f"{R}/manifests/models/{{model}}.json",
+        head=f"{R}/heads/{{model}}/head.safetensors",
     output:
         features=f"{R}/features/{{model}}/translator.parquet",
-        head=f"{R}/heads/{{model}}/head.safetensors",
     log:
         f"{R}/logs/extract_features/{{model}}/translator.log",
     benchmark:
@@ -21,7 +43,7 @@ rule extract_translator_features:
         "../envs/sing.yaml"
     params:
         model=lambda w: model_settings(w.model),
-        imagenet_root=config["imagenet_root"],
+        dataset=dataset_location(),
         extraction=extraction_params(),
     script:
         f"{SCRIPTS}/extract_features.py"
@@ -30,8 +52,11 @@ rule extract_translator_features:
 rule extract_features:
     input:
         dataset_ready(),
+        model_files,
+        dataset=f"{R}/manifests/dataset.json",
         manifest=manifest("{sample}"),
         model=f"{R}/manifests/models/{{model}}.json",
+        head=f"{R}/heads/{{model}}/head.safetensors",
     output:
         features=directory(f"{R}/features/{{model}}/{{sample}}/chunk-{{chunk}}"),
     log:
@@ -42,7 +67,7 @@ rule extract_features:
         "../envs/sing.yaml"
     params:
         model=lambda w: model_settings(w.model),
-        imagenet_root=config["imagenet_root"],
+        dataset=dataset_location(),
         extraction=extraction_params(),
     script:
         f"{SCRIPTS}/extract_features.py"
@@ -63,7 +88,7 @@ rule embed_translator_images:
         "../envs/sing.yaml"
     params:
         space=lambda w: space_settings(w.space),
-        imagenet_root=config["imagenet_root"],
+        dataset=dataset_location(),
         extraction=extraction_params(),
     script:
         f"{SCRIPTS}/extract_features.py"
@@ -84,7 +109,7 @@ rule embed_images:
         "../envs/sing.yaml"
     params:
         space=lambda w: space_settings(w.space),
-        imagenet_root=config["imagenet_root"],
+        dataset=dataset_location(),
         extraction=extraction_params(),
     script:
         f"{SCRIPTS}/extract_features.py"

@@ -28,6 +28,7 @@ rule figures:
             **config["figures"],
             "display": {key: MODEL_ENTRIES[key].display for key in MODELS},
             "space_display": {key: SPACE_ENTRIES[key].display for key in SPACES},
+            "class_names": display_names(sorted({*ANALYSED, *OPENVOCAB})),
             "models": MODELS,
             "steering_target": config["analyses"]["steering"]["target"],
         },

@@ -20,7 +20,7 @@ rule unclip_pictures:
         "../envs/sing.yaml"
     params:
         model="{model}",
-        source_wnid=config["unclip"]["source_class"],
+        source_class=config["unclip"]["source_class"],
         n_images=config["unclip"]["n_images"],
         prompts=config["unclip"]["prompts"],
         target_is_deg=config["unclip"]["target_is_deg"],

@@ -55,7 +55,7 @@ def test_synthetic_deterministic_and_kinds(ds, tmp_path):
 
     kinds = {f["kind"] for f in json.loads((ds / "synthetic.json").read_text())["files"]["train"]}
     assert kinds == set(SPECIAL_KINDS)
-    with pytest.raises(ValueError, match="unknown synthetic_imagenet settings"):
+    with pytest.raises(ValueError, match="unknown synthetic dataset settings"):
         make_synthetic_imagenet(tmp_path / "x", {"bogus": 1})
 
 

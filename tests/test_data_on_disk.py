@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from sing.data import extraction
+from sing.data.datasets import open_dataset
 from sing.data.extraction import run_extraction
 from sing.data.images import image_extensions, is_image_file, list_image_folder, sample_order
 from sing.data.imagenet import MissingImagesError, class_files, list_class, list_classes
@@ -36,7 +37,8 @@ def _folder(root, split, wnid, n, junk=JUNK, ext=".JPEG"):
 
 
 def _extract(root, out, wnids, per_class="all", split="train", take_all=False, **kw):
-    return run_extraction("classifier", "r18", SMALL, imagenet_root=root, wnids=wnids, out=out,
+    return run_extraction("classifier", "r18", SMALL, dataset=open_dataset({"kind": "imagenet", "root": str(root)}),
+                          classes=wnids, out=out,
                           sample={"split": split, "per_class": per_class, "seed": 0, "take_all_if_fewer": take_all},
                           batch_size=4, device="cpu", progress=False, **kw)
 
@@ -96,12 +98,16 @@ def test_junk_is_listed_in_the_job_log(tmp_path):
     _folder(tmp_path / "ds", "val", A, 2)
     manifest = tmp_path / "m.json"
     manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
-                                    "take_all_if_fewer": False, "classes": [A]}))
+                                    "take_all_if_fewer": False, "classes": [A], "class_index": [0]}))
+    location = {"kind": "imagenet", "root": str(tmp_path / "ds")}
+    dataset = tmp_path / "dataset.json"
+    dataset.write_text(json.dumps(open_dataset(location).catalog.manifest()))
     ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
            "on_missing_image": "fail", "channels_last": False}
-    _run_script("extract_features.py", input=_NL(manifest=str(manifest)), output=_NL(features=str(tmp_path / "o")),
+    _run_script("extract_features.py", input=_NL(manifest=str(manifest), dataset=str(dataset)),
+                output=_NL(features=str(tmp_path / "o")),
                 params=_NL(model={"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "w")},
-                           imagenet_root=str(tmp_path / "ds"), extraction=ext), log=tmp_path / "job.log")
+                           dataset=location, extraction=ext), log=tmp_path / "job.log")
     log = (tmp_path / "job.log").read_text()
     assert "ignored 3 non-image file(s)" in log and "Thumbs.db" in log and "desktop.ini" in log
 
@@ -144,7 +150,7 @@ def test_flat_val_missing_files_skipped_on_request(tmp_path):
     s = _extract(tmp_path, tmp_path / "out", [A], split="val", on_missing_image="skip")
     assert s == {"images": 2, "written": 2, "skipped": 2}
     sk = pl.read_parquet(tmp_path / "out" / "skipped.parquet")
-    assert sorted(sk["image_id"]) == [f"val/{ids[1]}", f"val/{ids[3]}"] and set(sk["wnid"]) == {A}
+    assert sorted(sk["image_id"]) == [f"val/{ids[1]}", f"val/{ids[3]}"] and set(sk["class_id"]) == {A}
     assert all("LOC_val_solution.csv" in e for e in sk["error"])
 
 
@@ -192,7 +198,7 @@ def test_unreadable_images_are_replaced_by_the_next_in_sample_order(tmp_path):
 
 def test_empty_feature_table_keeps_its_width(tmp_path):
     meta = {"kind": "classifier", "model": "m", "weights_id": "x", "preprocess": {}, "precision": "fp32"}
-    write_embeddings(tmp_path / "e.parquet", image_ids=[], split="val", class_index=np.zeros(0, np.int64), wnid=[],
+    write_embeddings(tmp_path / "e.parquet", image_ids=[], split="val", class_index=np.zeros(0, np.int64), class_id=[],
                      features=np.zeros((0, 512), np.float32), metadata=meta)
     df, F, _ = read_embeddings(tmp_path / "e.parquet")
     assert F.shape == (0, 512) and df.height == 0

@@ -16,6 +16,7 @@ from safetensors.numpy import load_file
 
 from sing.data.imagenet import class_files
 from sing.data.images import BadImageError, load_rgb, sample_class
+from sing.data.datasets import open_dataset
 from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.io.storage import read_embeddings, read_text_embeddings
 from sing.data.synthetic import make_synthetic_imagenet
@@ -34,6 +35,10 @@ def root(tmp_path_factory):
     make_synthetic_imagenet(r, {"classes": [A, B], "train_per_class": 6, "val_per_class": 3, "image_size": 32,
                                 "special_every": 2, "bad_per_split": 1, "seed": 0})
     return r
+
+
+def imagenet(root):
+    return open_dataset({"kind": "imagenet", "root": str(root)})
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +101,7 @@ def test_reduced_precision_only_on_cuda(root, adapter, tmp_path, caplog):
     b = extract_classifier(adapter, ids, root, device="cpu", precision="bf16", progress=False)["features"]
     np.testing.assert_array_equal(a, b)  # main: bf16 autocast on the CPU (different numbers, ~20x slower)
     with caplog.at_level("WARNING", logger="sing.data.extraction"):
-        run_extraction("classifier", "r18", SMALL, imagenet_root=root, wnids=[A], out=tmp_path / "o",
+        run_extraction("classifier", "r18", SMALL, dataset=imagenet(root), classes=[A], out=tmp_path / "o",
                        sample={"split": "val", "per_class": 2, "seed": 0}, device="cpu", precision="bf16",
                        on_bad_image="skip", progress=False)
     _, _, meta = read_embeddings(tmp_path / "o" / f"{A}.parquet")
@@ -125,7 +130,7 @@ def test_bf16_autocast_on_cuda_close_to_fp32(root, adapter):
 
 
 def test_run_extraction_per_class_deterministic(root, tmp_path):
-    kw = dict(imagenet_root=root, wnids=[A, B], sample={"split": "val", "per_class": "all", "seed": 0},
+    kw = dict(dataset=imagenet(root), classes=[A, B], sample={"split": "val", "per_class": "all", "seed": 0},
               batch_size=3, device="cpu", on_bad_image="skip", progress=False)
     s1 = run_extraction("classifier", "r18", SMALL, out=tmp_path / "one", **kw)
     run_extraction("classifier", "r18", SMALL, out=tmp_path / "two", **kw)
@@ -134,20 +139,20 @@ def test_run_extraction_per_class_deterministic(root, tmp_path):
     for f in os.listdir(tmp_path / "one"):
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes(), f
     df, F, meta = read_embeddings(tmp_path / "one" / f"{B}.parquet")
-    assert set(df["wnid"]) == {B} and set(df["class_index"]) == {281} and F.shape == (3, 512)
+    assert set(df["class_id"]) == {B} and set(df["class_index"]) == {281} and F.shape == (3, 512)
     assert (df["correct"] == (df["pred_class"] == 281)).all()
     assert meta["kind"] == "classifier" and meta["model"] == "r18" and meta["precision"] == "fp32"
     sk = pl.read_parquet(tmp_path / "one" / "skipped.parquet")
-    assert sk.columns == ["image_id", "wnid", "error"] and sk.height == 2
+    assert sk.columns == ["image_id", "class_id", "error"] and sk.height == 2
 
 
 def test_run_extraction_clip_single(root, tmp_path):
     out = tmp_path / "clip.parquet"
-    s = run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[B, A],
+    s = run_extraction("clip", "demo", SPACE, dataset=imagenet(root), classes=[B, A],
                        sample={"split": "train", "per_class": 3, "seed": 1, "take_all_if_fewer": False},
                        out=out, mode="single", device="cpu", on_bad_image="skip", progress=False)
     df, F, meta = read_embeddings(out)
-    assert meta["kind"] == "clip" and F.shape[1] == 384 and df["wnid"].to_list()[0] == B
+    assert meta["kind"] == "clip" and F.shape[1] == 384 and df["class_id"].to_list()[0] == B
     assert "pred_class" not in df.columns
     # the first 3 readable images of each class in sample order: an unreadable one is replaced by the next
     readable = set(_good(root, "train", A) + _good(root, "train", B))
@@ -157,7 +162,7 @@ def test_run_extraction_clip_single(root, tmp_path):
     first3 = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
     assert s["skipped"] == len(set(first3) - readable) > 0  # the refill was exercised
     with pytest.raises(ValueError, match=f"class {A}: asked for 50"):
-        run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[A], out=tmp_path / "x.parquet",
+        run_extraction("clip", "demo", SPACE, dataset=imagenet(root), classes=[A], out=tmp_path / "x.parquet",
                        sample={"split": "train", "per_class": 50, "seed": 0}, mode="single", progress=False)
 
 
@@ -208,36 +213,51 @@ def _run_script(name, *, input=None, output, params, log):
 
 def test_scripts_end_to_end(tmp_path):
     ds = tmp_path / "imagenet"
-    _run_script("make_synthetic_imagenet.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
-                params=_NL(settings={"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
-                                     "image_size": 24, "seed": 0}))
+    _run_script("make_synthetic_dataset.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
+                params=_NL(kind="imagenet", settings={"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
+                                                      "image_size": 24, "seed": 0}))
     assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
+    settings = {"kind": "imagenet", "root": str(ds), "class_index": None, "class_names": None, "chunks": 10,
+                "synthetic": None, "chunk_size": 100}
+    classes = tmp_path / "classes.parquet"
+    _run_script("dataset_classes.py", output=_NL(classes=str(classes)), params=_NL(dataset=settings),
+                log=tmp_path / "cl.log")
+    table = pl.read_parquet(classes)
+    assert table.height == 1000 and table.row(281, named=True)["name"] == "tabby cat"
+    dataset = tmp_path / "dataset.json"  # the workflow's manifests/dataset.json
+    dataset.write_text(json.dumps(open_dataset(settings).catalog.manifest()))
     manifest = tmp_path / "chunk-000.json"
     manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
-                                    "take_all_if_fewer": False, "classes": [A, B]}))
+                                    "take_all_if_fewer": False, "classes": [A, B], "class_index": [0, 281]}))
     ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
            "on_missing_image": "fail", "channels_last": False}
     model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
+    head = tmp_path / "heads" / "r18" / "head.safetensors"
+    _run_script("export_head.py", input=_NL(dataset=str(dataset)), output=_NL(head=str(head)),
+                params=_NL(model=model), log=tmp_path / "head.log")
+    assert "matches ImageNet-1k at" in (tmp_path / "head.log").read_text()
     out = tmp_path / "features" / "chunk-000"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(out)),
-                params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex.log")
+    location = {"kind": "imagenet", "root": str(ds)}
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest), dataset=str(dataset)),
+                output=_NL(features=str(out)), params=_NL(model=model, dataset=location, extraction=ext),
+                log=tmp_path / "ex.log")
     assert sorted(os.listdir(out)) == [f"{A}.parquet", f"{B}.parquet"]
     assert "r18" in (tmp_path / "ex.log").read_text()
     single = tmp_path / "translator.parquet"
-    head = tmp_path / "heads" / "r18" / "head.safetensors"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)),
-                output=_NL(features=str(single), head=str(head)),
-                params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex2.log")
+    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest), dataset=str(dataset)),
+                output=_NL(features=str(single)), params=_NL(model=model, dataset=location, extraction=ext),
+                log=tmp_path / "ex2.log")
     assert read_embeddings(single)[1].shape == (4, 512)
     space = {"key": "demo", "entry": SPACE, "weights_dir": str(tmp_path / "weights")}
     cout = tmp_path / "clip" / "chunk-000"
     _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(cout)),
-                params=_NL(space=space, imagenet_root=str(ds), extraction=ext), log=tmp_path / "em.log")
+                params=_NL(space=space, dataset=location, extraction=ext), log=tmp_path / "em.log")
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
     text = tmp_path / "text.parquet"
     _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / "tx.log",
                 params=_NL(space=space, extraction=ext,
-                           text={"class_prompt": "an image of a {}", "templates": None, "classes": [A, B],
+                           text={"class_prompt": "an image of a {}", "templates": None,
+                                 "classes": [[0, A, "tench"], [281, B, "tabby cat"]],
                                  "concepts": ["desert", "hump"], "targets": ["an image of a jellyfish"]}))
     df, E, meta = read_text_embeddings(text)
     assert df["kind"].to_list() == ["class", "class", "concept", "concept", "target"]
@@ -245,7 +265,7 @@ def test_scripts_end_to_end(tmp_path):
     from sing.models.clip_spaces import load_space
 
     np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
-    t = load_file(head)  # written by the translator-sample extraction, from the same model load
+    t = load_file(head)  # written by export_head after the head check and the self-check
     from safetensors import safe_open
 
     with safe_open(str(head), "np") as fh:

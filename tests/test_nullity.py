@@ -54,7 +54,7 @@ def test_nullity_m_minus_k_through_every_analysis(k):
         assert np.isfinite(out[name]).all(), name
 
     ids = [f"val/c{c}/{i}.JPEG" for i, c in enumerate(labels)]
-    meta = pl.DataFrame({"image_id": ids, "wnid": [f"c{c}" for c in labels], "class_index": labels,
+    meta = pl.DataFrame({"image_id": ids, "class_id": [f"c{c}" for c in labels], "class_index": labels,
                          "pred_class": labels, "correct": [True] * len(labels)})
     scores = scores_frame(meta, out)
     ms = model_summary(scores, "few", "clip", g, T, n_boot=50)

@@ -214,3 +214,37 @@ def test_labels_match_by_id_then_by_name():
     assert head_permutation("m", 2, ["x", "y"], fixed) is None  # a convention: logged, not refused
     with pytest.raises(ValueError, match="'m': its head has 3 outputs but the dataset has 2 classes"):
         head_permutation("m", 3, None, fixed)
+
+
+def test_export_head_job_refuses_a_label_map_that_does_not_name_the_dataset(tmp_path):
+    """The export_head job (CPU, before any extraction) checks and orders the head; its error names both sides."""
+    import runpy
+    from types import SimpleNamespace
+
+    from safetensors.numpy import load_file
+    from snakemake.iocontainers import Namedlist
+
+    import json
+
+    manifest = tmp_path / "dataset.json"  # the workflow's manifests/dataset.json
+    manifest.write_text(json.dumps({"kind": "folder", "root": "/data/pets", "classes": list(PETS.ids)}))
+    script = Path(__file__).resolve().parents[1] / "workflow_scripts" / "export_head.py"
+
+    def export(labels, out):
+        entry = {"source": "python", "factory": "factories:tiny", "model_kwargs": {"num_classes": 5,
+                                                                                   "class_names": labels}}
+        smk = SimpleNamespace(input=Namedlist(fromdict={"dataset": str(manifest)}),
+                              output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
+                              params=Namedlist(fromdict={"model": {"key": "pets", "entry": entry, "weights_dir": None}}))
+        runpy.run_path(str(script), init_globals={"snakemake": smk}, run_name="__main__")
+
+    shuffled = ["Birman", "Abyssinian", "British Shorthair", "Bengal", "Bombay"]
+    export(shuffled, tmp_path / "head.safetensors")
+    raw = load_classifier("pets", {"source": "python", "factory": "factories:tiny", "model_kwargs": {"num_classes": 5}})
+    np.testing.assert_array_equal(load_file(str(tmp_path / "head.safetensors"))["weight"],
+                                  raw.head()[0][[shuffled.index(c) for c in PETS.ids]])
+    with pytest.raises(ValueError) as ei:
+        export(["Birman", "Abyssinian", "Persian", "Bengal", "Bombay"], tmp_path / "bad.safetensors")
+    msg = str(ei.value)
+    assert "'pets'" in msg and "['Persian']" in msg and "['British Shorthair']" in msg and "/data/pets" in msg
+    assert not (tmp_path / "bad.safetensors").exists()

@@ -87,9 +87,9 @@ def test_adding_a_class_reruns_only_its_chunk(demo):
     jobs = planned_job_list(demo, configfiles=("config.demo.yaml", str(extra)))
     rules = {rule for rule, _ in jobs}
     assert {"extract_features", "embed_images", "score_chunk"} <= rules
-    untouched = {"head_geometry", "extract_translator_features", "embed_translator_images",
+    untouched = {"head_geometry", "extract_translator_features", "embed_translator_images", "export_head",
                  "fit_translator", "embed_texts", "steering", "validation", "robustness", "open_vocabulary",
-                 "synthetic_imagenet"}
+                 "synthetic_dataset", "dataset_classes"}
     assert not rules & untouched
     chunked = [w for rule, w in jobs if rule in {"extract_features", "embed_images", "score_chunk"}]
     assert {w["chunk"] for w in chunked} == {"000"}  # goldfish: index 1 // 500
@@ -113,7 +113,7 @@ def test_one_model_change_reruns_only_that_model(demo):
     touched_models = {w["model"] for _, w in jobs if "model" in w}
     assert touched_models == {"demo_densenet121"}
     rules = {rule for rule, _ in jobs}
-    assert not rules & {"embed_images", "embed_translator_images", "embed_texts", "synthetic_imagenet"}
+    assert not rules & {"embed_images", "embed_translator_images", "embed_texts", "synthetic_dataset", "dataset_classes"}
 
 
 def test_interrupted_run_resumes_to_identical_tables(demo, tmp_path):
@@ -150,11 +150,11 @@ def test_config_overrides_in_part_or_reordered_rerun_nothing(demo):
 def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     workdir = make_workdir(tmp_path / "paper")
     overrides = write_config(workdir, "paths.yaml", {"results_dir": str(tmp_path / "results"),
-                                                      "imagenet_root": str(tmp_path / "no-imagenet")})
+                                                      "dataset": {"root": str(tmp_path / "no-imagenet")}})
     jobs = planned_jobs(workdir, configfiles=("config.yaml", str(overrides)))
     assert jobs["extract_features"] == 13 * (10 + 2)  # 10 analysis chunks + 2 open-vocabulary chunks
     assert jobs["fit_translator"] == 13 * 2
-    assert jobs["head_geometry"] == 13
+    assert jobs["head_geometry"] == jobs["export_head"] == 13
     assert not (tmp_path / "no-imagenet").exists()
 
 

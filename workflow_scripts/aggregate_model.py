@@ -1,7 +1,8 @@
 """Tables 2 and 3 for one (model, space): model summary (1 row) and per-class summary.
 
 input: scores (score directories), geometry, translator
-params: bootstrap, ci, seed, model, space     output: model_summary, class_summary
+params: class_names (class id -> display name), bootstrap, ci, seed, model, space     output: model_summary,
+class_summary
 """
 
 import logging
@@ -22,7 +23,7 @@ settings = {"bootstrap": params.bootstrap, "ci": params.ci, "seed": params.seed,
             "space": params.space}
 ms = model_summary(scores, params.model, params.space, geometry, translator, n_boot=params.bootstrap, ci=params.ci,
                    seed=params.seed)
-cs = class_summary(scores, params.model, params.space)
+cs = class_summary(scores, params.model, params.space, class_names=dict(params.class_names))
 for table, frame in (("model_summary", ms), ("class_summary", cs)):
     write_frame(frame, snakemake.output[table],
                 table_metadata(table, settings, model=params.model, space=params.space))

@@ -1,7 +1,7 @@
 """Text embeddings of one CLIP space: the class prompts, the concept vocabulary, the steering targets.
 
 params.space: {"key", "entry" (the space's spec), "weights_dir"}; params.text: {"class_prompt", "templates",
-"classes", "concepts", "targets"}; params.extraction: {"device", ...}.
+"classes" ([class index, class id, prompt name] each), "concepts", "targets"}; params.extraction: {"device", ...}.
 output.text: text parquet (kind, key, prompt, class_index, embedding).
 """
 

@@ -1,7 +1,7 @@
 """Fig 5: per class and concept, the angle of T f and of T f̃ to the concept, and AS.
 
 input: features (chunk dirs of the open-vocabulary sample), manifests (rerun trigger), geometry, translator, text
-params: concepts (wnid -> list of concepts), model, space     output: open_vocabulary
+params: concepts (class id -> list of concepts), model, space     output: open_vocabulary
 Each class also gets one row of kind "class" for its own class prompt.
 """
 

@@ -1,7 +1,7 @@
 """Table 1 for one (model, space, chunk): per-image AS/IS of null removal + the random-subspace baseline.
 
-input: features (dir of {wnid}.parquet), manifest (chunk classes), geometry, translator, head, text
-params: baseline_seeds, seed          output: scores (dir: one {wnid}.parquet per manifest class)
+input: features (dir of <file key>.parquet), manifest (chunk classes), geometry, translator, head, text
+params: baseline_seeds, seed          output: scores (dir: one <file key>.parquet per manifest class)
 """
 
 import logging
@@ -11,6 +11,7 @@ from sing.analysis.scores import RandomSubspaces, score_images, scores_frame
 from sing.core.files import atomic_path
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
+from sing.data.classes import file_key
 from sing.io.logs import setup_logging
 from sing.io.storage import write_frame
 from sing.io.tables import load_text, read_features, read_head, read_manifest, table_metadata
@@ -18,28 +19,28 @@ from sing.io.tables import load_text, read_features, read_head, read_manifest, t
 setup_logging(snakemake.log[0])
 params = snakemake.params
 wildcards = dict(snakemake.wildcards.items())
-wnids = read_manifest(snakemake.input.manifest)
+class_ids = read_manifest(snakemake.input.manifest)
 geometry = HeadGeometry.load(snakemake.input.geometry)
 translator = LinearTranslator.load(snakemake.input.translator)
 W, _ = read_head(snakemake.input.head)
-_, text = load_text(snakemake.input.text, "class", wnids)
+_, text = load_text(snakemake.input.text, "class", class_ids)
 baseline = RandomSubspaces(geometry.in_dim, geometry.nullity, params.baseline_seeds, params.seed)
 meta = table_metadata("scores", {"baseline_seeds": params.baseline_seeds, "seed": params.seed, **wildcards},
                       **wildcards)
-logging.info("%s: %d classes, nullity %d, %d baseline subspaces", wildcards, len(wnids), geometry.nullity,
+logging.info("%s: %d classes, nullity %d, %d baseline subspaces", wildcards, len(class_ids), geometry.nullity,
              baseline.n_seeds)
 
 with atomic_path(snakemake.output.scores) as tmp:
     tmp.mkdir(parents=True)
-    for wnid, z_text in zip(wnids, text):
-        path = Path(snakemake.input.features) / f"{wnid}.parquet"
+    for class_id, z_text in zip(class_ids, text):
+        path = Path(snakemake.input.features) / f"{file_key(class_id)}.parquet"
         if not path.is_file():
-            raise FileNotFoundError(f"features for class {wnid} not found: {path}")
+            raise FileNotFoundError(f"features for class {class_id!r} not found: {path}")
         table, F = read_features(path)
         if table.height == 0:
             raise ValueError(f"{path}: no images")
         frame = scores_frame(table, score_images(F, z_text, geometry, translator, W=W, baseline=baseline))
-        write_frame(frame, tmp / f"{wnid}.parquet", meta)
-        logging.info("%s: %d images, median |AS| %.4f°, median IS %.4f°, max rel. logit change %.2e", wnid,
+        write_frame(frame, tmp / path.name, meta)
+        logging.info("%s: %d images, median |AS| %.4f°, median IS %.4f°, max rel. logit change %.2e", class_id,
                      frame.height, frame["as_deg"].abs().median(), frame["is_deg"].median(),
                      frame["logit_change_rel"].max())

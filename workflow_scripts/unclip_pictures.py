@@ -1,8 +1,8 @@
 """UnCLIP contact sheet (main Fig. 6, supp. §3.2): original, null-removed and null-space-steered renderings.
 
-input:  features (chunk directory of {wnid}.parquet), geometry, translator (model -> the UnCLIP CLIP space),
+input:  features (chunk directory of <file key>.parquet), geometry, translator (model -> the UnCLIP CLIP space),
         text (text-embedding parquet of that space)
-params: model, source_wnid, n_images, prompts, target_is_deg, seed,
+params: model, source_class, n_images, prompts, target_is_deg, seed,
         unclip: {model_id, weights_dir, device, decoder_steps, super_res_steps, dtype, batch_size, guidance_scale,
                  cell_size}
 output: png (contact sheet; rows = images, columns = original, null removed, one per prompt),
@@ -20,6 +20,7 @@ import torch
 from sing.core.files import atomic_path
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
+from sing.data.classes import file_key
 from sing.io.logs import setup_logging
 from sing.io.storage import read_embeddings, read_text_embeddings, write_frame
 from sing.io.tables import table_metadata
@@ -32,14 +33,15 @@ from sing.unclip.sheet import null_space_sheet
 setup_logging(snakemake.log[0])
 params = snakemake.params
 cfg = params.unclip
-feature_file = Path(snakemake.input.features) / f"{params.source_wnid}.parquet"
+feature_file = Path(snakemake.input.features) / f"{file_key(params.source_class)}.parquet"
 if not feature_file.is_file():
-    raise FileNotFoundError(f"{feature_file}: class {params.source_wnid} is not in this chunk of model {params.model}")
+    raise FileNotFoundError(f"{feature_file}: class {params.source_class!r} is not in this chunk of model "
+                            f"{params.model}")
 rows, F, meta = read_embeddings(feature_file)
 order = np.argsort(np.asarray(rows["image_id"].to_list(), dtype=object), kind="stable")[:params.n_images]
 F = F[order].astype(np.float64)
 image_ids = [rows["image_id"][int(i)] for i in order]
-logging.info("model %s, class %s: %d of %d images, features %s", params.model, params.source_wnid, len(image_ids),
+logging.info("model %s, class %s: %d of %d images, features %s", params.model, params.source_class, len(image_ids),
              len(rows), meta["model"])
 
 geometry = HeadGeometry.load(snakemake.input.geometry)
@@ -62,7 +64,7 @@ for r in records:
 
 with atomic_path(snakemake.output.png) as tmp:
     sheet.save(tmp, format="PNG")
-settings = {k: params[k] for k in ("model", "source_wnid", "n_images", "prompts", "target_is_deg", "seed", "unclip")}
+settings = {k: params[k] for k in ("model", "source_class", "n_images", "prompts", "target_is_deg", "seed", "unclip")}
 # dtype: the one the pipeline ran in (float32 on a CPU whatever unclip.dtype asks)
 meta = table_metadata("unclip_cells", settings, model=params.model, dtype=pipeline.sing_dtype)
 write_frame(pl.DataFrame(records), snakemake.output.cells, meta)

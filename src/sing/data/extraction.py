@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,8 +26,10 @@ from ..models.classifiers import load_classifier
 from ..models.clip_spaces import load_space
 from ..models.devices import autocast_context, effective_precision, resolve_device
 from ..models.weights import WeightsCache
+from ..models.head_order import HeadClasses
+from .classes import file_key
 from .images import BadImageError, load_rgb_noting, sample_class, sample_order
-from .imagenet import ON_MISSING, class_index, list_classes
+from .imagenet import ON_MISSING
 
 log = logging.getLogger(__name__)
 
@@ -219,28 +221,32 @@ def sample_usable(encode: Callable[[list[str], int], dict], order: dict[str, lis
     return good, rows, skipped
 
 
-def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Sequence[str], sample: dict, out,
+def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequence[str], sample: dict, out,
+                   class_index: Mapping[str, int] | None = None, head_classes: HeadClasses | None = None,
                    mode: str = "per_class", batch_size: int = 64, precision: str = "fp32", device="auto",
                    num_workers: int = 0, on_bad_image: str = "fail", on_missing_image: str = "fail",
                    channels_last: bool = False, weights: WeightsCache | None = None, provenance: dict | None = None,
-                   progress=None, head_out=None) -> dict:
+                   progress=None) -> dict:
     """List and sample images, load the model once, extract, write parquet file(s).
 
     kind: "classifier" (spec of a :class:`sing.registry.ModelEntry`, built by sing.models.classifiers) or "clip"
     (spec of a :class:`sing.registry.SpaceEntry`, sing.models.clip_spaces); ``weights``: the job's weight cache.
-    sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
+    dataset: a :class:`sing.data.datasets.Dataset`; classes: the class ids to extract; class_index: their index
+    in the dataset's order (default: the dataset's catalog); head_classes: what a classifier's head is checked
+    against and ordered by (:func:`sing.models.classifiers.load_classifier`), so ``pred_class`` is a dataset class
+    index. sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
 
-    Before the model is loaded: the classes are listed (:func:`sing.data.imagenet.list_classes`: non-image files
-    logged and ignored, ``on_missing_image`` for images LOC_val_solution.csv lists but the disk lacks) and
+    Before the model is loaded: the classes are listed (:meth:`sing.data.datasets.Dataset.list_classes`: non-image
+    files logged and ignored, ``on_missing_image`` for images LOC_val_solution.csv lists but the disk lacks) and
     every class must have an image file, and ``per_class`` of them unless ``take_all_if_fewer`` (ValueError
     naming the class and its folder). The sample is then the first ``per_class`` *readable* images of each
     class (:func:`sample_usable`); a class left with no readable image is an error naming it, so a job never
     succeeds with an empty class or 0 images.
 
-    mode "per_class": ``out`` is a directory with one ``{wnid}.parquet`` per class (+ ``skipped.parquet`` when
-    images were skipped); mode "single": ``out`` is one parquet of all classes (skipped images go to
-    ``<out without .parquet>.skipped.parquet``). ``head_out`` (classifiers): also write the self-checked head
-    (see :func:`write_head`) from the same model load. ``precision`` bf16 / fp16 applies on CUDA only: on a CPU
+    mode "per_class": ``out`` is a directory with one ``<file key>.parquet`` per class
+    (:func:`sing.data.classes.file_key`; + ``skipped.parquet`` when images were skipped); mode "single": ``out``
+    is one parquet of all classes (skipped images go to ``<out without .parquet>.skipped.parquet``).
+    ``precision`` bf16 / fp16 applies on CUDA only: on a CPU
     the job runs fp32, logs it, and records the effective precision as ``sing.precision`` (the requested one as
     ``precision_requested`` in the provenance). Returns a small summary dict.
     """
@@ -262,44 +268,43 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
     split = sample.get("split", "val")
     per_class, seed = sample.get("per_class", "all"), int(sample.get("seed", 0))
     take_all = bool(sample.get("take_all_if_fewer", False))
-    wnids = list(dict.fromkeys(wnids))
-    if not wnids:
+    class_ids = list(dict.fromkeys(classes))
+    if not class_ids:
         raise ValueError(f"{kind} {key}: no classes to extract")
-    listings = list_classes(imagenet_root, split, wnids, on_missing=on_missing_image)
+    index_of = dict(class_index) if class_index is not None else {c: dataset.catalog.index(c) for c in class_ids}
+    root = dataset.root
+    listings = dataset.list_classes(split, class_ids, on_missing=on_missing_image)
     where = {w: listing.where for w, listing in listings.items()}
     for w, listing in listings.items():  # listing-time checks, before the model is loaded
         sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w])
     order = {w: sample_order(listing.files, seed, w) for w, listing in listings.items()}
-    log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(wnids),
+    log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(class_ids),
              sum(len(o) for o in order.values()), sample)
 
     run = dict(batch_size=batch_size, precision=precision, device=device, num_workers=num_workers,
                on_bad_image=on_bad_image, channels_last=channels_last, progress=progress)
     if kind == "classifier":
-        model = load_classifier(key, entry, device=resolve_device(device), weights=weights,
-                                self_check=head_out is None)  # write_head runs the same check
-        if head_out is not None:
-            write_head(model, head_out)
+        model = load_classifier(key, entry, device=resolve_device(device), weights=weights, classes=head_classes)
         extract, dim = extract_classifier, model.in_dim
     else:
         model = load_space(key, entry, device=resolve_device(device), weights=weights)
         extract, dim = extract_clip, model.dim
 
     def encode(ids, rnd):
-        return extract(model, ids, imagenet_root, desc=key if rnd == 0 else f"{key} (refill {rnd})", **run)
+        return extract(model, ids, root, desc=key if rnd == 0 else f"{key} (refill {rnd})", **run)
 
     good, rows, skipped = sample_usable(encode, order, per_class, take_all_if_fewer=take_all, where=where)
-    wnid_of = {i: w for w in wnids for i in order[w]}
-    skipped = [dict(r, wnid=wnid_of[r["image_id"]]) for r in skipped]
+    class_of = {i: w for w in class_ids for i in order[w]}
+    skipped = [dict(r, class_id=class_of[r["image_id"]]) for r in skipped]
     unreadable = len(skipped)
     skipped += [{"image_id": m, "error": f"listed in {listings[w].csv} but no image file in {listings[w].folder}",
-                 "wnid": w} for w in wnids for m in listings[w].missing]
-    ids = [i for w in wnids for i in good[w]]
+                 "class_id": w} for w in class_ids for m in listings[w].missing]
+    ids = [i for w in class_ids for i in good[w]]
     F = np.zeros((len(ids), dim), np.float32)
     for r, i in enumerate(ids):
         res, j = rows[i]
         F[r] = res["features"][j]
-    cls = np.asarray([class_index(wnid_of[i]) for i in ids], np.int64)
+    cls = np.asarray([index_of[class_of[i]] for i in ids], np.int64)
     extra_all = None
     if kind == "classifier":
         pc = np.asarray([rows[i][0]["pred_class"][rows[i][1]] for i in ids], np.int32)
@@ -310,7 +315,7 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
             "preprocess": model.preprocess, "precision": precision,
             "versions": package_versions(),
             "provenance": build_provenance(
-                {"entry": entry, "sample": sample, "wnids": wnids, "precision": precision},
+                {"entry": entry, "sample": sample, "classes": class_ids, "precision": precision},
                 entry=entry, sample=sample, precision_requested=requested, on_bad_image=on_bad_image,
                 on_missing_image=on_missing_image,
                 batch_size=batch_size, channels_last=channels_last, **(provenance or {}))}
@@ -319,11 +324,12 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
         sel = np.asarray(sel, np.int64)
         extra = {k: v[sel] for k, v in extra_all.items()} if extra_all is not None else None
         write_embeddings(path, image_ids=[ids[r] for r in sel], split=split, class_index=cls[sel],
-                         wnid=[wnid_of[ids[r]] for r in sel], features=F[sel], extra_columns=extra, metadata=meta)
+                         class_id=[class_of[ids[r]] for r in sel], features=F[sel], extra_columns=extra,
+                         metadata=meta)
 
     pos: dict[str, list[int]] = {}
     for r, i in enumerate(ids):
-        pos.setdefault(wnid_of[i], []).append(r)
+        pos.setdefault(class_of[i], []).append(r)
     out = Path(out)
     if mode == "single":
         write(out, list(range(len(ids))))
@@ -332,8 +338,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
     else:
         with atomic_path(out) as tmp:
             tmp.mkdir(parents=True)
-            for w in wnids:
-                write(tmp / f"{w}.parquet", pos[w])
+            for w in class_ids:
+                write(tmp / f"{file_key(w)}.parquet", pos[w])
             if skipped:
                 write_skipped(tmp / "skipped.parquet", skipped)
     return {"images": len(ids) + unreadable, "written": len(ids), "skipped": len(skipped)}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .classes import class_index, imagenet_wnids
+from .classes import class_index, imagenet_names, imagenet_wnids
 from .images import is_image_file, list_image_folder, sample_class
 
 log = logging.getLogger(__name__)
@@ -34,23 +34,13 @@ ON_MISSING = ("fail", "skip")
 @functools.lru_cache(maxsize=1)
 def class_rows() -> tuple[tuple[int, str, str, str], ...]:
     """(index, wnid, name, description) of the 1000 classes in canonical order (see :func:`imagenet_classes`)."""
-    import open_clip
-    from timm.data import ImageNetInfo
-
-    info = ImageNetInfo("imagenet-1k")
-    wnids = info.label_names()
-    names = list(open_clip.IMAGENET_CLASSNAMES)
-    if len(wnids) != 1000 or len(names) != 1000:
-        raise RuntimeError(f"expected 1000 ImageNet classes, timm has {len(wnids)}, open_clip {len(names)}")
-    if tuple(wnids) != imagenet_wnids():
-        raise RuntimeError("timm's ImageNetInfo order differs from sing.data.classes.imagenet_wnids()")
-    descs = info.label_descriptions(detailed=False)
-    return tuple((i, w, n, d) for i, (w, n, d) in enumerate(zip(wnids, names, descs)))
+    return tuple((i, w, name, desc) for i, (w, (name, desc)) in enumerate(zip(imagenet_wnids(), imagenet_names())))
 
 
 def imagenet_classes():
-    """polars DataFrame (index int32, wnid, name, description): timm's ImageNetInfo order and wnids,
-    names from ``open_clip.IMAGENET_CLASSNAMES`` (the names used in prompts), WordNet lemmas as description."""
+    """polars DataFrame (index int32, wnid, name, description): timm's order and wnids, names from
+    ``open_clip.IMAGENET_CLASSNAMES`` (the names used in prompts), WordNet lemmas as description
+    (:func:`sing.data.classes.imagenet_names`)."""
     import polars as pl
 
     rows = class_rows()

@@ -1,8 +1,8 @@
 """Text embeddings of one CLIP space: the class prompts, the open-vocabulary concepts and the steering targets,
 in one table per space (schema: :func:`sing.io.storage.write_text_embeddings`).
 
-Kept in ``sing.data`` rather than beside the CLIP space code because it needs the ImageNet class names
-(:mod:`sing.data.imagenet`), and ``sing.models`` sits below ``sing.data`` in the import layers.
+The class prompts are built from the dataset's prompt names (:meth:`sing.data.classes.ClassCatalog.name`):
+open_clip's names on ImageNet, the ``class_names`` file or the folder names on a folder dataset.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from ..io.storage import write_text_embeddings
 from ..models.clip_spaces import load_space
 from ..models.devices import resolve_device
 from ..models.weights import WeightsCache
-from .imagenet import class_index, class_rows
 
 __all__ = ["embed_text_table"]
 
@@ -24,9 +23,9 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     """Write the text-embedding table of one CLIP space; returns the number of rows.
 
     text: {"class_prompt": "an image of a {}", "templates": None | "openai" | "simple",
-    "classes": "all" | [wnids] (default all 1000), "concepts": [str] or {key: prompt-less concept},
-    "concept_prompt": template for concepts (default class_prompt), "targets": [full prompts]}.
-    Rows: kind "class" (key wnid, class_index), "concept" (key = concept), "target" (key = prompt text).
+    "classes": [[class index, class id, prompt name], ...], "concepts": [str] or {key: prompt-less concept},
+    "concept_prompt": template for concepts (default class_prompt), "targets": [full prompts]}. Rows: kind "class"
+    (key class id, class_index), "concept" (key = concept), "target" (key = prompt text).
     """
     allowed = {"class_prompt", "templates", "classes", "concepts", "concept_prompt", "targets"}
     unknown = set(text) - allowed
@@ -36,12 +35,10 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     if "{}" not in cp:
         raise ValueError(f"text class_prompt must contain '{{}}', got {cp!r}")
     ens = text.get("templates")
-    sel = text.get("classes", "all")
-    rows = class_rows()
-    if sel in (None, "all"):
-        classes = [(r[0], r[1], r[2]) for r in rows]
-    else:
-        classes = [(class_index(w), w, rows[class_index(w)][2]) for w in sel]
+    classes = [(int(i), str(c), str(p)) for i, c, p in text.get("classes") or []]
+    empty = [c for _, c, p in classes if not p.strip()]
+    if empty:
+        raise ValueError(f"text classes: empty prompt names for {empty[:10]}")
     concepts = text.get("concepts") or []
     if isinstance(concepts, dict):
         concepts = list(dict.fromkeys(c for v in concepts.values() for c in ([v] if isinstance(v, str) else v)))
