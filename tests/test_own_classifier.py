@@ -185,6 +185,12 @@ def test_transformers_local_folder_label_map_orders_the_head(tmp_path):
     assert tuple(img.shape) == (3, 32, 32)
 
 
+def test_transformers_refuses_model_kwargs():
+    with pytest.raises(ValueError, match="'hf': source transformers takes no model_kwargs"):
+        load_classifier("hf", {"source": "transformers", "name": "tiny", "pretrained": False, "config": TINY_VIT,
+                               "model_kwargs": {"num_labels": 3}})
+
+
 # ---------------------------------------------------------------- head vs dataset
 def test_class_count_mismatch_names_model_and_dataset():
     with pytest.raises(ValueError) as ei:

@@ -120,6 +120,9 @@ def build_transformers(key: str, entry: dict, device, weights: WeightsCache, *, 
 
     name = entry.get("name")
     ckpt = entry.get("checkpoint")
+    if entry.get("model_kwargs"):
+        raise ValueError(f"model {key!r}: source transformers takes no model_kwargs (the architecture comes from the "
+                         "checkpoint's config.json, or from 'config' for a random build)")
     if ckpt or entry.get("pretrained", True):
         src = str(Path(ckpt).expanduser()) if ckpt else name
         if ckpt and not Path(src).exists():
