@@ -219,6 +219,28 @@ def text_settings():
     }
 
 
+def text_targets():
+    """The target prompts of the text tables, by the config key they come from."""
+    return {
+        "analyses.steering.target": [config["analyses"]["steering"]["target"]],
+        "unclip.prompts": unclip_prompts(),
+    }
+
+
+def preflight():
+    """Checks that need torch / open_clip, run once before any job (`onstart`), never at parse time: each space's
+    architecture against its weights, and every prompt against its tokenizer (sing.data.preflight).
+    """
+    from sing.data.preflight import check_text_settings
+
+    check_text_settings(
+        {key: space_settings(key)["entry"] for key in SPACES},
+        {**text_settings(), "targets": text_targets()},
+        config["weights_dir"],
+        cache=f"{R}/logs/preflight.json",
+    )
+
+
 def all_targets():
     tables = expand(f"{R}/tables/{{table}}.parquet", table=TABLES)
     figures = expand(
