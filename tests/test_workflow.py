@@ -65,7 +65,9 @@ def test_null_removal_keeps_logits_on_every_scored_image(demo):
     scores = pl.concat([pl.read_parquet(p) for p in (demo / RESULTS / "scores").rglob("*.parquet")])
     features = [p for p in (demo / RESULTS / "features").glob("*/analysis/*/*.parquet") if p.name != "skipped.parquet"]
     n_images = sum(pl.read_parquet(p).height for p in features)
-    assert n_images == 2 * len(DEMO_CLASSES) * 5  # 6 val images per class, one of them corrupt and skipped
+    # 6 readable val images per class: a corrupt file among a class's first 6 in sample order is skipped and
+    # replaced by the class's 7th file
+    assert n_images == 2 * len(DEMO_CLASSES) * 6
     assert scores.height == 2 * n_images  # every analysed image scored in both spaces
     assert scores["logit_change_rel"].max() <= 1e-4
     assert scores["is_deg"].min() >= 0
