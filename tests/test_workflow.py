@@ -177,3 +177,15 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path, overrides, needle):
     proc = snakemake(workdir, "-n", configfiles=("config.demo.yaml", str(extra)), check=False)
     assert proc.returncode != 0
     assert needle in proc.stdout + proc.stderr
+
+
+def test_long_prompt_stops_the_run_before_any_job(tmp_path):
+    """A steering target longer than CLIP's 77 tokens: the run stops when it starts (onstart), naming the config
+    key and the token count, before any job — not even the synthetic dataset — has run (issue 9 item 7)."""
+    workdir = make_workdir(tmp_path / "wf")
+    target = "an image of a " + " ".join(["very"] * 127) + " big jellyfish"  # 135 tokens
+    extra = write_config(workdir, "long.yaml", {"analyses": {"steering": {"target": target}}})
+    proc = snakemake(workdir, configfiles=("config.demo.yaml", extra.name), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "analyses.steering.target: prompt" in out and "has 135 tokens" in out
+    assert not (workdir / RESULTS / "imagenet").exists() and not (workdir / RESULTS / "text").exists()
