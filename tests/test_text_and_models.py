@@ -163,15 +163,15 @@ def test_library_warnings_reach_the_job_log(tmp_path, num_workers):
 
     d = _folder(tmp_path / "ds", "val", A, 2, junk={})
     _invalid_apng(d / "apng.png")
-    manifest = tmp_path / "m.json"
-    manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": "all", "seed": 0,
-                                    "take_all_if_fewer": False, "classes": [A]}))
-    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": num_workers,
-           "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
-    model = {"key": "old", "entry": {"source": "timm", "name": "ssl_resnet18", "pretrained": False, "seed": 0},
-             "weights_dir": str(tmp_path / "w")}  # a deprecated timm name: timm warns while building it
-    _run_script("extract_features.py", input=_NL(manifest=str(manifest)), output=_NL(features=str(tmp_path / "o")),
-                params=_NL(model=model, imagenet_root=str(tmp_path / "ds"), extraction=ext), log=tmp_path / "job.log")
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "on_bad_image": "fail",
+           "on_missing_image": "fail", "channels_last": False}
+    old = {"source": "timm", "name": "ssl_resnet18", "pretrained": False, "seed": 0}  # timm warns: deprecated name
+    settings = {"imagenet_root": str(tmp_path / "ds"), "extraction": ext, "models": {"old": old},
+                "weights": {"models": {"old": {"files": []}}}, "classes": [A],
+                "samples": {"analysis": {"split": "val", "per_class": "all", "seed": 0, "take_all_if_fewer": False}}}
+    _run_script("extract_features.py", output=_NL(features=str(tmp_path / "o")), settings=settings,
+                wildcards={"model": "old", "sample": "analysis", "chunk": "000"}, log=tmp_path / "job.log",
+                config={"weights_dir": str(tmp_path / "w"), "extraction": {"num_workers": num_workers}})
     log = (tmp_path / "job.log").read_text()
     assert "Mapping deprecated model name ssl_resnet18" in log
     assert "Invalid APNG" in log and "apng.png" in log  # main: load_rgb silenced every decoder warning

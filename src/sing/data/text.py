@@ -96,7 +96,7 @@ def plan_text(text: dict) -> TextPlan:
 
 
 def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
-                     weights: WeightsCache | None = None) -> int:
+                     weights: WeightsCache | None = None, provenance: dict | None = None) -> int:
     """Write the text-embedding table of one CLIP space; returns the number of rows.
 
     text: {"class_prompt": "an image of a {}", "templates": None | "openai" | "simple",
@@ -104,6 +104,8 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     "concept_prompt": template for concepts (default class_prompt), "targets": [full prompts] or
     {config key: [full prompts]} (the key is named in errors)}.
     Rows: kind "class" (key wnid, class_index), "concept" (key = concept), "target" (key = prompt text).
+
+    ``provenance``: extra entries for the file's provenance block (e.g. the weights lock entry).
 
     Every prompt is checked against the space's tokenizer before the model is loaded
     (:func:`sing.models.prompts.check_prompts`): ValueError naming the config key, the prompt and its token
@@ -123,6 +125,7 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     E = np.concatenate([e.reshape(-1, space.dim) for e in (e_cls, e_con, e_tgt)]).astype(np.float32)
     meta = {"kind": "text", "model": key, "weights_id": space.weights_id, "preprocess": {"tokenizer": entry.get("model")},
             "precision": "fp32", "versions": package_versions(),
-            "provenance": {"entry": entry, "class_prompt": cp, "templates": ens, "concept_prompt": plan.concept_prompt}}
+            "provenance": {"entry": entry, "class_prompt": cp, "templates": ens, "concept_prompt": plan.concept_prompt,
+                           **(provenance or {})}}
     write_text_embeddings(out, kind=kinds, key=keys, prompt=prompts, class_index=cidx, embeddings=E, metadata=meta)
     return len(keys)
