@@ -9,7 +9,8 @@ rule score_chunk:
     input:
         unpack(model_inputs),
         features=f"{R}/features/{{model}}/analysis/chunk-{{chunk}}",
-        manifest=manifest("analysis"),
+        text=text_file("classes"),
+        settings=manifest("score_chunk"),
     output:
         scores=directory(f"{R}/scores/{{model}}/{{space}}/chunk-{{chunk}}"),
     log:
@@ -21,8 +22,7 @@ rule score_chunk:
     conda:
         "../envs/sing.yaml"
     params:
-        baseline_seeds=config["analyses"]["baseline_seeds"],
-        seed=config["analyses"]["seed"],
+        settings=settings("score_chunk"),
     script:
         f"{SCRIPTS}/score_chunk.py"
 
@@ -32,6 +32,7 @@ rule aggregate_model:
         scores=lambda w: chunk_dirs("scores", "analysis", model=w.model, space=w.space),
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        settings=manifest("aggregate_model"),
     output:
         model_summary=f"{R}/tables/per_model/{{model}}/{{space}}/model_summary.parquet",
         class_summary=f"{R}/tables/per_model/{{model}}/{{space}}/class_summary.parquet",
@@ -40,12 +41,7 @@ rule aggregate_model:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        class_names=display_names(ANALYSED),
-        bootstrap=config["analyses"]["bootstrap"],
-        ci=config["analyses"]["ci"],
-        seed=config["analyses"]["seed"],
+        settings=settings("aggregate_model"),
     script:
         f"{SCRIPTS}/aggregate_model.py"
 
@@ -54,6 +50,8 @@ rule steering:
     input:
         unpack(model_inputs),
         features=f"{R}/features/{{model}}/analysis/chunk-{chunk_holding(config['analyses']['steering']['source_class'])}",
+        text=text_file("steering"),
+        settings=manifest("steering"),
     output:
         steering=f"{R}/tables/per_model/{{model}}/{{space}}/steering.parquet",
     log:
@@ -61,11 +59,7 @@ rule steering:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        source_class=config["analyses"]["steering"]["source_class"],
-        target=config["analyses"]["steering"]["target"],
-        target_is_deg=config["analyses"]["steering"]["target_is_deg"],
+        settings=settings("steering"),
     script:
         f"{SCRIPTS}/steering.py"
 
@@ -74,6 +68,7 @@ rule validation:
     input:
         unpack(model_inputs),
         features=f"{R}/features/{{model}}/translator.parquet",
+        settings=manifest("validation"),
     output:
         validation=f"{R}/tables/per_model/{{model}}/{{space}}/validation.parquet",
     log:
@@ -81,11 +76,7 @@ rule validation:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        seeds=config["analyses"]["validation"]["seeds"],
-        max_images=config["analyses"]["validation"]["max_images"],
-        seed=config["analyses"]["seed"],
+        settings=settings("validation"),
     script:
         f"{SCRIPTS}/validation.py"
 
@@ -94,6 +85,7 @@ rule robustness:
     input:
         unpack(model_inputs),
         features=f"{R}/features/{{model}}/translator.parquet",
+        settings=manifest("robustness"),
     output:
         robustness=f"{R}/tables/per_model/{{model}}/{{space}}/robustness.parquet",
     log:
@@ -101,11 +93,7 @@ rule robustness:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        test_fraction=config["analyses"]["robustness"]["test_fraction"],
-        max_iter=config["analyses"]["robustness"]["max_iter"],
-        seed=config["analyses"]["seed"],
+        settings=settings("robustness"),
     script:
         f"{SCRIPTS}/robustness.py"
 
@@ -114,10 +102,8 @@ rule open_vocabulary:
     input:
         unpack(model_inputs),
         features=lambda w: chunk_dirs("features", "openvocab", model=w.model),
-        manifests=expand(
-            f"{R}/manifests/openvocab/chunk-{{chunk}}.json",
-            chunk=chunk_ids("openvocab"),
-        ),
+        text=text_file("concepts"),
+        settings=manifest("open_vocabulary"),
     output:
         open_vocabulary=f"{R}/tables/per_model/{{model}}/{{space}}/open_vocabulary.parquet",
     log:
@@ -125,9 +111,7 @@ rule open_vocabulary:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        concepts=open_vocabulary_concepts(),
+        settings=settings("open_vocabulary"),
     script:
         f"{SCRIPTS}/open_vocabulary.py"
 
@@ -149,6 +133,7 @@ rule compare_models:
             model=MODELS,
             space=SPACES,
         ),
+        settings=manifest("compare_models"),
     output:
         model_summary=report(
             f"{R}/tables/model_summary.parquet",
@@ -179,6 +164,8 @@ rule compare_models:
         f"{R}/logs/compare_models.log",
     conda:
         "../envs/sing.yaml"
+    params:
+        settings=settings("compare_models"),
     script:
         f"{SCRIPTS}/compare_models.py"
 
@@ -190,6 +177,7 @@ rule collect_table:
             model=MODELS,
             space=SPACES,
         ),
+        settings=manifest("collect_table"),
     output:
         table=report(
             f"{R}/tables/{{table}}.parquet",
@@ -202,5 +190,7 @@ rule collect_table:
         table="steering|validation|open_vocabulary|translator_eval",
     conda:
         "../envs/sing.yaml"
+    params:
+        settings=settings("collect_table"),
     script:
         f"{SCRIPTS}/collect.py"

@@ -1,6 +1,8 @@
 if DATASET["synthetic"]:
 
     rule synthetic_dataset:
+        input:
+            settings=manifest("synthetic_dataset"),
         output:
             directory(DATASET["root"]),
         log:
@@ -8,8 +10,7 @@ if DATASET["synthetic"]:
         conda:
             "../envs/sing.yaml"
         params:
-            kind=DATASET["kind"],
-            settings=DATASET["synthetic"],
+            settings=settings("synthetic_dataset"),
         script:
             f"{SCRIPTS}/make_synthetic_dataset.py"
 
@@ -17,6 +18,8 @@ if DATASET["synthetic"]:
 if config["synthetic_checkpoints"]:
 
     rule synthetic_checkpoints:
+        input:
+            settings=manifest("synthetic_checkpoints"),
         output:
             [MODEL_ENTRIES[key].checkpoint for key in config["synthetic_checkpoints"]],
         log:
@@ -24,11 +27,7 @@ if config["synthetic_checkpoints"]:
         conda:
             "../envs/sing.yaml"
         params:
-            models={
-                key: MODEL_ENTRIES[key].spec()
-                for key in config["synthetic_checkpoints"]
-            },
-            num_classes=len(CATALOG.ids),
+            settings=settings("synthetic_checkpoints"),
         script:
             f"{SCRIPTS}/make_synthetic_checkpoints.py"
 
@@ -40,8 +39,7 @@ localrules:
 rule dataset_classes:
     """classes.parquet: every class's index, id, file key, chunk, names (maps per-class files back to classes)."""
     input:
-        dataset_ready(),
-        dataset_files(),
+        settings=manifest("dataset_classes"),
     output:
         classes=f"{R}/classes.parquet",
     log:
@@ -49,23 +47,24 @@ rule dataset_classes:
     conda:
         "../envs/sing.yaml"
     params:
-        dataset=dataset_params(),
+        settings=settings("dataset_classes"),
     script:
         f"{SCRIPTS}/dataset_classes.py"
 
 
 rule prefetch_weights:
-    """Run once on a node with internet: fills weights_dir so compute jobs can run offline."""
+    """Run once on a node with internet: fills weights_dir so compute jobs can run offline, and locks what it
+    downloaded (weights.lock.json: repository, revision, files, sha256 per model and space).
+    """
+    input:
+        settings=manifest("prefetch_weights"),
     output:
-        f"{config['weights_dir']}/prefetched.json",
+        f"{config['weights_dir']}/weights.lock.json",
     log:
         f"{R}/logs/prefetch_weights.log",
     conda:
         "../envs/sing.yaml"
     params:
-        models={key: MODEL_ENTRIES[key].spec() for key in MODELS},
-        spaces={key: SPACE_ENTRIES[key].spec() for key in SPACES},
-        unclip=config["unclip"]["model_id"] if config["unclip"]["enabled"] else None,
-        weights_dir=lambda w, output: str(Path(output[0]).parent),
+        settings=settings("prefetch_weights"),
     script:
         f"{SCRIPTS}/prefetch_weights.py"

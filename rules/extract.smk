@@ -3,6 +3,7 @@ wildcard_constraints:
     sample="analysis|openvocab",
     model="|".join(MODELS),
     space="|".join(SPACES),
+    part="classes|concepts|steering|unclip",
 
 
 rule export_head:
@@ -11,8 +12,7 @@ rule export_head:
     """
     input:
         model_files,
-        dataset=f"{R}/manifests/dataset.json",
-        model=f"{R}/manifests/models/{{model}}.json",
+        settings=manifest("export_head"),
     output:
         head=f"{R}/heads/{{model}}/head.safetensors",
     log:
@@ -20,7 +20,7 @@ rule export_head:
     conda:
         "../envs/sing.yaml"
     params:
-        model=lambda w: model_settings(w.model),
+        settings=settings("export_head"),
     script:
         f"{SCRIPTS}/export_head.py"
 
@@ -29,10 +29,8 @@ rule extract_translator_features:
     input:
         dataset_ready(),
         model_files,
-        dataset=f"{R}/manifests/dataset.json",
-        manifest=f"{R}/manifests/translator.json",
-        model=f"{R}/manifests/models/{{model}}.json",
         head=f"{R}/heads/{{model}}/head.safetensors",
+        settings=manifest("extract_translator_features"),
     output:
         features=f"{R}/features/{{model}}/translator.parquet",
     log:
@@ -42,9 +40,7 @@ rule extract_translator_features:
     conda:
         "../envs/sing.yaml"
     params:
-        model=lambda w: model_settings(w.model),
-        dataset=dataset_location(),
-        extraction=extraction_params(),
+        settings=settings("extract_translator_features"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -53,10 +49,8 @@ rule extract_features:
     input:
         dataset_ready(),
         model_files,
-        dataset=f"{R}/manifests/dataset.json",
-        manifest=manifest("{sample}"),
-        model=f"{R}/manifests/models/{{model}}.json",
         head=f"{R}/heads/{{model}}/head.safetensors",
+        settings=manifest("extract_features"),
     output:
         features=directory(f"{R}/features/{{model}}/{{sample}}/chunk-{{chunk}}"),
     log:
@@ -66,9 +60,7 @@ rule extract_features:
     conda:
         "../envs/sing.yaml"
     params:
-        model=lambda w: model_settings(w.model),
-        dataset=dataset_location(),
-        extraction=extraction_params(),
+        settings=settings("extract_features"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -76,8 +68,7 @@ rule extract_features:
 rule embed_translator_images:
     input:
         dataset_ready(),
-        manifest=f"{R}/manifests/translator.json",
-        space=f"{R}/manifests/spaces/{{space}}.json",
+        settings=manifest("embed_translator_images"),
     output:
         features=f"{R}/clip/{{space}}/translator.parquet",
     log:
@@ -87,9 +78,7 @@ rule embed_translator_images:
     conda:
         "../envs/sing.yaml"
     params:
-        space=lambda w: space_settings(w.space),
-        dataset=dataset_location(),
-        extraction=extraction_params(),
+        settings=settings("embed_translator_images"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -97,8 +86,7 @@ rule embed_translator_images:
 rule embed_images:
     input:
         dataset_ready(),
-        manifest=manifest("{sample}"),
-        space=f"{R}/manifests/spaces/{{space}}.json",
+        settings=manifest("embed_images"),
     output:
         features=directory(f"{R}/clip/{{space}}/{{sample}}/chunk-{{chunk}}"),
     log:
@@ -108,27 +96,23 @@ rule embed_images:
     conda:
         "../envs/sing.yaml"
     params:
-        space=lambda w: space_settings(w.space),
-        dataset=dataset_location(),
-        extraction=extraction_params(),
+        settings=settings("embed_images"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
 
 rule embed_texts:
     input:
-        space=f"{R}/manifests/spaces/{{space}}.json",
+        settings=manifest("embed_texts"),
     output:
-        text=f"{R}/text/{{space}}.parquet",
+        text=text_file("{part}"),
     log:
-        f"{R}/logs/embed_texts/{{space}}.log",
+        f"{R}/logs/embed_texts/{{space}}/{{part}}.log",
     benchmark:
-        f"{R}/benchmarks/embed_texts/{{space}}.tsv"
+        f"{R}/benchmarks/embed_texts/{{space}}/{{part}}.tsv"
     conda:
         "../envs/sing.yaml"
     params:
-        space=lambda w: space_settings(w.space),
-        text=text_settings(),
-        extraction=extraction_params(),
+        settings=settings("embed_texts"),
     script:
         f"{SCRIPTS}/embed_texts.py"

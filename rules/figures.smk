@@ -6,6 +6,7 @@ rule figures:
     input:
         **{table: f"{R}/tables/{table}.parquet" for table in FIGURE_TABLES},
         geometries=expand(f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS),
+        settings=manifest("figures"),
     output:
         **{
             f"{figure}_{fmt}": report(
@@ -23,14 +24,6 @@ rule figures:
     conda:
         "../envs/sing.yaml"
     params:
-        figures=FIGURES,
-        settings={
-            **config["figures"],
-            "display": {key: MODEL_ENTRIES[key].display for key in MODELS},
-            "space_display": {key: SPACE_ENTRIES[key].display for key in SPACES},
-            "class_names": display_names(sorted({*ANALYSED, *OPENVOCAB})),
-            "models": MODELS,
-            "steering_target": config["analyses"]["steering"]["target"],
-        },
+        settings=settings("figures"),
     script:
         f"{SCRIPTS}/make_figures.py"

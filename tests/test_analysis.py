@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import polars as pl
@@ -568,7 +567,8 @@ def test_validation_nullity_zero_rows_are_zero():
 SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow_scripts"
 
 
-def run_script(name, tmp_path, input, output, params=None, wildcards=None):
+def run_script(name, tmp_path, input, output, settings=None, wildcards=None):
+    """Run a workflow script with a stand-in `snakemake` object (params.settings as rules/common.smk builds it)."""
     import runpy
     from types import SimpleNamespace
 
@@ -577,7 +577,8 @@ def run_script(name, tmp_path, input, output, params=None, wildcards=None):
     smk = SimpleNamespace(input=Namedlist(fromdict={k: (list(map(str, v)) if isinstance(v, list) else str(v))
                                                     for k, v in input.items()}),
                           output=Namedlist(fromdict={k: str(v) for k, v in output.items()}),
-                          params=Namedlist(fromdict=params or {}), wildcards=Namedlist(fromdict=wildcards or {}),
+                          params=Namedlist(fromdict={"settings": settings or {}}),
+                          wildcards=Namedlist(fromdict=wildcards or {}),
                           log=[str(tmp_path / "logs" / f"{name}.log")], threads=1, config={})
     runpy.run_path(str(SCRIPTS / f"{name}.py"), init_globals={"snakemake": smk}, run_name="__main__")
 
@@ -611,9 +612,6 @@ def mini_results(tmp_path_factory):
                          split="val", class_index=k, class_id=wnid, features=F[rows].astype(np.float32),
                          extra_columns={"pred_class": logits[rows].argmax(1), "pred_logit": logits[rows].max(1),
                                         "correct": logits[rows].argmax(1) == k}, metadata=meta)
-    for c in range(2):
-        (R / "manifests").mkdir(exist_ok=True)
-        (R / "manifests" / f"chunk-{c:03d}.json").write_text(json.dumps({"classes": wnids[2 * c:2 * c + 2]}))
     write_embeddings(R / "features" / "toy" / "translator.parquet", image_ids=[f"train/{i}" for i in range(len(y))],
                      split="train", class_index=y, class_id=[wnids[k] for k in y], features=F.astype(np.float32),
                      extra_columns={"pred_class": logits.argmax(1), "pred_logit": logits.max(1),
@@ -640,9 +638,10 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
         d = out / f"scores/chunk-{c:03d}"
         for rep in range(2):  # twice: byte-identical reruns
             target = d if rep == 0 else out / f"rerun/chunk-{c:03d}"
-            run_script("score_chunk", tmp_path, {**common, "features": R / f"features/toy/analysis/chunk-{c:03d}",
-                                                 "manifest": R / f"manifests/chunk-{c:03d}.json"},
-                       {"scores": target}, {"baseline_seeds": 6, "seed": 0}, {"model": "toy", "space": "s"})
+            run_script("score_chunk", tmp_path, {**common, "features": R / f"features/toy/analysis/chunk-{c:03d}"},
+                       {"scores": target}, {"classes": wnids[2 * c:2 * c + 2],
+                                            "analyses": {"baseline_seeds": 6, "seed": 0}},
+                       {"model": "toy", "space": "s", "chunk": f"{c:03d}"})
         score_dirs.append(d)
         for w in wnids[2 * c:2 * c + 2]:
             assert (d / f"{w}.parquet").read_bytes() == (out / f"rerun/chunk-{c:03d}/{w}.parquet").read_bytes()
@@ -653,7 +652,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet"}
     run_script("aggregate_model", tmp_path, {"scores": score_dirs, "geometry": common["geometry"],
                                              "translator": common["translator"]}, agg,
-               {"class_names": {wnids[0]: "tench"}, "bootstrap": 200, "ci": 0.95, "seed": 0, "model": "toy", "space": "s"})
+               {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0}, "dataset": {"class_names": {wnids[0]: "tench"}}},
+               {"model": "toy", "space": "s"})
     ms = pl.read_parquet(agg["model_summary"])
     cs = pl.read_parquet(agg["class_summary"])
     assert tuple(ms.columns) == MODEL_SUMMARY_COLUMNS and tuple(cs.columns) == CLASS_SUMMARY_COLUMNS
@@ -672,8 +672,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
 
     steer = out / "steering.parquet"
     run_script("steering", tmp_path, {**common, "features": R / "features/toy/analysis/chunk-001"}, {"steering": steer},
-               {"source_class": wnids[2], "target": "an image of a jellyfish", "target_is_deg": 40.0, "model": "toy",
-                "space": "s"})
+               {"analyses": {"steering": {"source_class": wnids[2], "target": "an image of a jellyfish",
+                                          "target_is_deg": 40.0}}}, {"model": "toy", "space": "s"})
     st_ = pl.read_parquet(steer)
     assert tuple(st_.columns) == STEERING_COLUMNS
     ok = st_.filter(pl.col("reachable"))
@@ -681,14 +681,16 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
 
     val = out / "validation.parquet"
     run_script("validation", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
-               {"validation": val}, {"seeds": 2, "max_images": 25, "seed": 0, "model": "toy", "space": "s"})
+               {"validation": val}, {"analyses": {"validation": {"seeds": 2, "max_images": 25}, "seed": 0}},
+               {"model": "toy", "space": "s"})
     v = pl.read_parquet(val)
     assert tuple(v.columns) == VALIDATION_COLUMNS and v.height == 25 * 3 * 2
     assert v.filter(pl.col("kind") == "null")["logit_change_rel"].max() < 1e-4
 
     rob = out / "robustness.parquet"
     run_script("robustness", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
-               {"robustness": rob}, {"test_fraction": 0.25, "seed": 0, "max_iter": 300, "model": "toy", "space": "s"})
+               {"robustness": rob}, {"analyses": {"robustness": {"test_fraction": 0.25, "max_iter": 300}, "seed": 0}},
+               {"model": "toy", "space": "s"})
     rb = pl.read_parquet(rob)
     assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 10
     pl.concat([rb, rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)]).write_parquet(
@@ -696,11 +698,10 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
 
     ov = out / "open_vocabulary.parquet"
     run_script("open_vocabulary", tmp_path, {**common, "features": [R / "features/toy/analysis/chunk-000",
-                                                                    R / "features/toy/analysis/chunk-001"],
-                                             "manifests": [R / "manifests/chunk-000.json",
-                                                           R / "manifests/chunk-001.json"]},
-               {"open_vocabulary": ov}, {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]},
-                                         "model": "toy", "space": "s"})
+                                                                    R / "features/toy/analysis/chunk-001"]},
+               {"open_vocabulary": ov},
+               {"analyses": {"open_vocabulary": {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]}}}},
+               {"model": "toy", "space": "s"})
     o = pl.read_parquet(ov)
     assert tuple(o.columns) == OPEN_VOCABULARY_COLUMNS
     assert o.select("class_id", "kind", "concept").rows() == [
@@ -726,5 +727,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     fig = {f"ratio_bars_all_{k}": out / f"fig.{k}" for k in ("png", "svg", "html")}
     fig["ratio_bars_all_data"] = out / "fig.data.parquet"
     run_script("make_figures", tmp_path, {"model_summary": cmp_out["model_summary"], "geometries": []}, fig,
-               {"figures": ["ratio_bars_all"], "settings": {"display": {"toy": "Toy"}}})
+               {"figures": {"paper_models": ["toy"], "formats": ["png", "svg", "html"]}, "run_models": ["toy", "toy2"],
+                "run_spaces": ["s", "s2"], "models": {"toy": {"display": "Toy"}, "toy2": {"display": "Toy 2"}},
+                "spaces": {"s": {"display": "S"}, "s2": {"display": "S2"}},
+                "analyses": {"steering": {"target": "an image of a jellyfish"}}, "dataset": {"class_names": {}}})
     assert fig["ratio_bars_all_png"].read_bytes()[:4] == b"\x89PNG"

@@ -1,7 +1,6 @@
 """Datasets as they exist on disk (issue 9 items 4-6): junk files in class folders, a flat val whose files do not
 match LOC_val_solution.csv, classes with no usable image. Every dataset is built here, a few tiny images each."""
 
-import json
 import logging
 
 import numpy as np
@@ -96,18 +95,15 @@ def test_junk_is_listed_in_the_job_log(tmp_path):
     from test_extract import _NL, _run_script
 
     _folder(tmp_path / "ds", "val", A, 2)
-    manifest = tmp_path / "m.json"
-    manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
-                                    "take_all_if_fewer": False, "classes": [A], "class_index": [0]}))
-    location = {"kind": "imagenet", "root": str(tmp_path / "ds")}
-    dataset = tmp_path / "dataset.json"
-    dataset.write_text(json.dumps(open_dataset(location).catalog.manifest()))
-    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "on_bad_image": "fail",
            "on_missing_image": "fail", "channels_last": False}
-    _run_script("extract_features.py", input=_NL(manifest=str(manifest), dataset=str(dataset)),
-                output=_NL(features=str(tmp_path / "o")),
-                params=_NL(model={"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "w")},
-                           dataset=location, extraction=ext), log=tmp_path / "job.log")
+    settings = {"dataset": {"kind": "imagenet", "root": str(tmp_path / "ds"),
+                            "class_index": list(open_dataset({"kind": "imagenet", "root": "x"}).catalog.ids)},
+                "extraction": ext, "models": {"r18": SMALL},
+                "weights": {"models": {"r18": {"files": []}}}, "classes": [A],
+                "samples": {"analysis": {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}}}
+    _run_script("extract_features.py", output=_NL(features=str(tmp_path / "o")), settings=settings,
+                wildcards={"model": "r18", "sample": "analysis", "chunk": "000"}, log=tmp_path / "job.log")
     log = (tmp_path / "job.log").read_text()
     assert "ignored 3 non-image file(s)" in log and "Thumbs.db" in log and "desktop.ini" in log
 

@@ -10,15 +10,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.numpy import load_file
 
 from sing.data.imagenet import class_files
 from sing.data.images import BadImageError, load_rgb, sample_class
-from sing.data.datasets import open_dataset
 from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.io.storage import read_embeddings, read_text_embeddings
+from sing.data.datasets import open_dataset
 from sing.data.synthetic import make_synthetic_imagenet
 from sing.core.geometry import weight_sha256
 from sing.models.classifiers import load_classifier
@@ -205,76 +206,95 @@ class _NL(dict):
         return len(self._pos)
 
 
-def _run_script(name, *, input=None, output, params, log):
-    sm = SimpleNamespace(input=input or _NL(), output=output, params=params, log=_NL(str(log)), threads=2,
-                         config={})
+def _run_script(name, *, input=None, output, settings, log, wildcards=None, config=None):
+    """Run a workflow script with a stand-in `snakemake` object: params.settings as rules/common.smk builds it."""
+    sm = SimpleNamespace(input=input or _NL(), output=output, params=_NL(settings=settings), log=_NL(str(log)),
+                         threads=2, wildcards=_NL(**(wildcards or {})),
+                         config=config or {"weights_dir": "weights", "extraction": {"num_workers": 0}})
     runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": sm}, run_name="__main__")
 
 
 def test_scripts_end_to_end(tmp_path):
     ds = tmp_path / "imagenet"
     _run_script("make_synthetic_dataset.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
-                params=_NL(kind="imagenet", settings={"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
-                                                      "image_size": 24, "seed": 0}))
+                settings={"dataset": {"kind": "imagenet", "synthetic": {"classes": [A, B], "train_per_class": 4,
+                                                                        "val_per_class": 2, "image_size": 24,
+                                                                        "seed": 0}}})
     assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
-    settings = {"kind": "imagenet", "root": str(ds), "class_index": None, "class_names": None, "chunks": 10,
-                "synthetic": None, "chunk_size": 100}
+    config = {"weights_dir": "weights", "extraction": {"num_workers": 0}, "dataset": {"root": str(ds)}}
+    wnids = list(open_dataset({"kind": "imagenet", "root": str(ds)}).catalog.ids)
+    names = {w: [n, n] for w, (n, _) in zip(wnids, __import__("sing.data.classes", fromlist=["x"]).imagenet_names())}
     classes = tmp_path / "classes.parquet"
-    _run_script("dataset_classes.py", output=_NL(classes=str(classes)), params=_NL(dataset=settings),
-                log=tmp_path / "cl.log")
+    _run_script("dataset_classes.py", output=_NL(classes=str(classes)), log=tmp_path / "cl.log", config=config,
+                settings={"dataset": {"kind": "imagenet", "class_index": wnids, "class_names": names, "chunks": 10},
+                          "chunk_size": 100})
     table = pl.read_parquet(classes)
     assert table.height == 1000 and table.row(281, named=True)["name"] == "tabby cat"
-    dataset = tmp_path / "dataset.json"  # the workflow's manifests/dataset.json
-    dataset.write_text(json.dumps(open_dataset(settings).catalog.manifest()))
-    manifest = tmp_path / "chunk-000.json"
-    manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
-                                    "take_all_if_fewer": False, "classes": [A, B], "class_index": [0, 281]}))
-    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
+    assert table.row(281, named=True)["chunk"] == 2 and table.row(281, named=True)["description"] == "tabby, tabby cat"
+    sample = {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "on_bad_image": "fail",
            "on_missing_image": "fail", "channels_last": False}
-    model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
+    unlocked = {"files": []}  # random weights: nothing to verify
+    common = {"extraction": ext}
+    model = {**common, "models": {"r18": SMALL}, "weights": {"models": {"r18": unlocked}},
+             "dataset": {"kind": "imagenet", "root": str(ds), "class_index": wnids}}
     head = tmp_path / "heads" / "r18" / "head.safetensors"
-    _run_script("export_head.py", input=_NL(dataset=str(dataset)), output=_NL(head=str(head)),
-                params=_NL(model=model), log=tmp_path / "head.log")
+    _run_script("export_head.py", output=_NL(head=str(head)), settings=model, wildcards={"model": "r18"},
+                config=config, log=tmp_path / "head.log")
     assert "matches ImageNet-1k at" in (tmp_path / "head.log").read_text()
     out = tmp_path / "features" / "chunk-000"
-    location = {"kind": "imagenet", "root": str(ds)}
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest), dataset=str(dataset)),
-                output=_NL(features=str(out)), params=_NL(model=model, dataset=location, extraction=ext),
-                log=tmp_path / "ex.log")
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(out)), log=tmp_path / "ex.log",
+                settings={**model, "samples": {"analysis": sample}, "classes": [A, B]},
+                wildcards={"model": "r18", "sample": "analysis", "chunk": "000"})
     assert sorted(os.listdir(out)) == [f"{A}.parquet", f"{B}.parquet"]
     assert "r18" in (tmp_path / "ex.log").read_text()
+    prov = json.loads(pq.read_schema(out / f"{A}.parquet").metadata[b"sing.provenance"])
+    assert prov["weights"] == {"models": {"r18": unlocked}} and prov["sample_name"] == "analysis"
     single = tmp_path / "translator.parquet"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest), dataset=str(dataset)),
-                output=_NL(features=str(single)), params=_NL(model=model, dataset=location, extraction=ext),
-                log=tmp_path / "ex2.log")
+    head = tmp_path / "heads" / "r18" / "head.safetensors"
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(single)),
+                settings={**model, "samples": {"translator": {**sample, "classes": [A, B]}}},
+                wildcards={"model": "r18"}, log=tmp_path / "ex2.log")
     assert read_embeddings(single)[1].shape == (4, 512)
-    space = {"key": "demo", "entry": SPACE, "weights_dir": str(tmp_path / "weights")}
+    space = {**common, "spaces": {"demo": SPACE}, "weights": {"spaces": {"demo": unlocked}},
+             "dataset": {"kind": "imagenet", "root": str(ds), "class_index": {A: 0, B: 281}}}
     cout = tmp_path / "clip" / "chunk-000"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(cout)),
-                params=_NL(space=space, dataset=location, extraction=ext), log=tmp_path / "em.log")
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(cout)), log=tmp_path / "em.log",
+                settings={**space, "samples": {"analysis": sample}, "classes": [A, B]},
+                wildcards={"space": "demo", "sample": "analysis", "chunk": "000"})
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
-    text = tmp_path / "text.parquet"
-    _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / "tx.log",
-                params=_NL(space=space, extraction=ext,
-                           text={"class_prompt": "an image of a {}", "templates": None,
-                                 "classes": [[0, A, "tench"], [281, B, "tabby cat"]],
-                                 "concepts": ["desert", "hump"], "targets": ["an image of a jellyfish"]}))
-    df, E, meta = read_text_embeddings(text)
-    assert df["kind"].to_list() == ["class", "class", "concept", "concept", "target"]
-    assert df["prompt"].to_list()[:3] == ["an image of a tench", "an image of a tabby cat", "an image of a desert"]
+    prompts = {"class_index": {A: 0, B: 281}, "class_names": {A: "tench", B: "tabby cat"}}
+    parts = {"classes": {"text": {"class_prompt": "an image of a {}", "templates": None, "classes": [A, B]},
+                         "dataset": prompts},
+             "concepts": {"text": {"class_prompt": "an image of a {}", "templates": None}, "dataset": prompts,
+                          "analyses": {"open_vocabulary": {"classes": [A], "concepts": {A: ["desert", "hump"]}}}},
+             "steering": {"analyses": {"steering": {"target": "an image of a jellyfish"}}}}
+    rows = {}
+    for part, part_settings in parts.items():
+        text = tmp_path / "text" / f"{part}.parquet"
+        _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / f"tx-{part}.log",
+                    settings={**space, **part_settings}, wildcards={"space": "demo", "part": part})
+        rows[part] = read_text_embeddings(text)
+    assert rows["classes"][0]["kind"].to_list() == ["class", "class"]
+    assert rows["concepts"][0]["prompt"].to_list() == ["an image of a tench", "an image of a desert",
+                                                       "an image of a hump"]
+    assert rows["steering"][0]["kind"].to_list() == ["target"]
     from sing.models.clip_spaces import load_space
 
+    E = rows["classes"][1]
     np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
     t = load_file(head)  # written by export_head after the head check and the self-check
     from safetensors import safe_open
 
     with safe_open(str(head), "np") as fh:
-        meta = fh.metadata()
+        meta = json.loads(fh.metadata()["sing"])
     W, b = load_classifier("r18", SMALL, self_check=False).head()
     np.testing.assert_array_equal(t["weight"], W)
     np.testing.assert_array_equal(t["bias"], b)
-    assert meta["sha256"] == weight_sha256(W) and meta["model"] == "r18"  # same digest as the head-SVD step
+    assert meta["kind"] == "head" and meta["model"] == "r18"
+    assert meta["sha256"] == weight_sha256(W)  # same digest as the head-SVD step
     assert meta["head_sha256"] == hashlib.sha256(W.astype("<f4").tobytes() + b.astype("<f4").tobytes()).hexdigest()
+    assert meta["provenance"]["weights"] == {"models": {"r18": unlocked}}
 
 
 def test_template_ensemble(space):

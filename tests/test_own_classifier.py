@@ -230,18 +230,16 @@ def test_export_head_job_refuses_a_label_map_that_does_not_name_the_dataset(tmp_
     from safetensors.numpy import load_file
     from snakemake.iocontainers import Namedlist
 
-    import json
-
-    manifest = tmp_path / "dataset.json"  # the workflow's manifests/dataset.json
-    manifest.write_text(json.dumps({"kind": "folder", "root": "/data/pets", "classes": list(PETS.ids)}))
     script = Path(__file__).resolve().parents[1] / "workflow_scripts" / "export_head.py"
 
     def export(labels, out):
         entry = {"source": "python", "factory": "factories:tiny", "model_kwargs": {"num_classes": 5,
                                                                                    "class_names": labels}}
-        smk = SimpleNamespace(input=Namedlist(fromdict={"dataset": str(manifest)}),
-                              output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
-                              params=Namedlist(fromdict={"model": {"key": "pets", "entry": entry, "weights_dir": None}}))
+        settings = {"models": {"pets": entry}, "dataset": {"kind": "folder", "class_index": list(PETS.ids)},
+                    "weights": {"models": {"pets": {"files": []}}}}  # as rules/common.smk builds it
+        smk = SimpleNamespace(output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
+                              params=Namedlist(fromdict={"settings": settings}),
+                              config={"weights_dir": str(tmp_path / "w"), "dataset": {"root": "/data/pets"}})
         runpy.run_path(str(script), init_globals={"snakemake": smk}, run_name="__main__")
 
     shuffled = ["Birman", "Abyssinian", "British Shorthair", "Bengal", "Bombay"]

@@ -1,8 +1,8 @@
 """Tables 2 and 3 for one (model, space): model summary (1 row) and per-class summary.
 
 input: scores (score directories), geometry, translator
-params: class_names (class id -> display name), bootstrap, ci, seed, model, space     output: model_summary,
-class_summary
+params.settings: analyses.{bootstrap, ci, seed}, dataset.class_names (class id -> display name)
+wildcards: model, space     output: model_summary, class_summary
 """
 
 import logging
@@ -15,19 +15,19 @@ from sing.io.storage import write_frame
 from sing.io.tables import read_scores, table_metadata
 
 setup_logging(snakemake.log[0])
-params = snakemake.params
+settings = snakemake.params.settings
+analyses = settings["analyses"]
+model, space = snakemake.wildcards.model, snakemake.wildcards.space
 scores = read_scores(list(snakemake.input.scores))
 geometry = HeadGeometry.load(snakemake.input.geometry)
 translator = LinearTranslator.load(snakemake.input.translator)
-settings = {"bootstrap": params.bootstrap, "ci": params.ci, "seed": params.seed, "model": params.model,
-            "space": params.space}
-ms = model_summary(scores, params.model, params.space, geometry, translator, n_boot=params.bootstrap, ci=params.ci,
-                   seed=params.seed)
-cs = class_summary(scores, params.model, params.space, class_names=dict(params.class_names))
+ms = model_summary(scores, model, space, geometry, translator, n_boot=analyses["bootstrap"], ci=analyses["ci"],
+                   seed=analyses["seed"])
+cs = class_summary(scores, model, space, class_names=dict(settings["dataset"]["class_names"]))
 for table, frame in (("model_summary", ms), ("class_summary", cs)):
     write_frame(frame, snakemake.output[table],
-                table_metadata(table, settings, model=params.model, space=params.space))
+                table_metadata(table, settings, model=model, space=space))
 r = ms.row(0, named=True)
 logging.info("%s/%s: %d images, %d classes, ratio %.3f [%.3f, %.3f] (%s bootstrap), max rel. logit change %.2e",
-             params.model, params.space, r["n_images"], r["n_classes"], r["ratio"], r["ratio_ci_low"],
+             model, space, r["n_images"], r["n_classes"], r["ratio"], r["ratio_ci_low"],
              r["ratio_ci_high"], r["bootstrap_unit"], r["max_logit_change_rel"])

@@ -1,17 +1,18 @@
 """Features of one sample through one encoder: a classifier (f, with W f + b predictions) or a CLIP image tower
 (unnormalised image embeddings).
 
-input.manifest: JSON {"sample", "split", "per_class", "seed", "take_all_if_fewer", "classes": [class ids],
-"class_index": [their dataset indices]}; input.dataset (classifiers): the dataset manifest {"kind", "root",
-"classes"}, the classes the head is checked against and ordered by; input.head (classifiers): the exported head
-(the check already passed). params.model (classifier) or params.space (CLIP space): {"key", "entry" (its spec),
-"weights_dir"}; params.dataset: {"kind", "root"}; params.extraction: {device, precision, batch_size, num_workers,
-on_bad_image, on_missing_image, channels_last}.
+params.settings (rules/common.smk): models or spaces ({key: spec}, this job's encoder), samples.<sample> (split,
+per_class, seed, take_all_if_fewer; the translator sample also its classes), the chunk's classes (`classes` for
+the analysis sample, `analyses.open_vocabulary.classes` for openvocab), dataset.{kind, root, class_index}
+(classifiers: every class in the dataset's order, which the head is checked against and ordered by; CLIP spaces:
+{class: index} of this job's classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image,
+channels_last}, weights (the encoder's weights lock entry).
+config: weights_dir, extraction.num_workers (they change no number, so they are not settings).
+input.head (classifiers): the exported head (the export_head job's check passed).
 output.features: a directory (one <file key>.parquet per class, + skipped.parquet) or a single *.parquet (all
 classes).
 """
 
-import json
 import logging
 
 import torch
@@ -19,29 +20,41 @@ import torch
 from sing.data.datasets import open_dataset
 from sing.data.extraction import run_extraction
 from sing.io.logs import setup_logging
+from sing.models.lock import verify
 from sing.models.weights import WeightsCache
 
 stream = setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
-is_classifier = hasattr(snakemake.params, "model")
-encoder = snakemake.params.model if is_classifier else snakemake.params.space
-extraction = snakemake.params.extraction
-dataset = open_dataset(dict(snakemake.params.dataset))
-if is_classifier:
-    with open(snakemake.input.dataset) as fh:
-        head_classes = open_dataset(json.load(fh)).head_classes()
-with open(snakemake.input.manifest) as fh:
-    manifest = json.load(fh)
+settings = snakemake.params.settings
+collection = "models" if "models" in settings else "spaces"
+(key, entry), = settings[collection].items()
+sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
+sample = dict(settings["samples"][sample_name])
+if sample_name == "translator":
+    class_ids = sample.pop("classes")
+elif sample_name == "analysis":
+    class_ids = settings["classes"]  # this chunk's
+else:
+    class_ids = settings["analyses"]["open_vocabulary"]["classes"]  # this chunk's
+location, order = settings["dataset"], settings["dataset"]["class_index"]
+if collection == "models":  # every class, in order
+    dataset = open_dataset({"kind": location["kind"], "root": location["root"], "classes": order})
+    class_index = {c: dataset.catalog.index(c) for c in class_ids}
+else:
+    dataset = open_dataset({"kind": location["kind"], "root": location["root"], "classes": list(order)})
+    class_index = dict(order)
+extraction = settings["extraction"]
+weights_dir = snakemake.config["weights_dir"]
+verify(settings["weights"][collection][key], weights_dir, f"{collection[:-1]} {key!r}")
 out = str(snakemake.output.features)
 summary = run_extraction(
-    "classifier" if is_classifier else "clip", encoder["key"], encoder["entry"],
-    dataset=dataset, classes=manifest["classes"], class_index=dict(zip(manifest["classes"], manifest["class_index"])),
-    head_classes=head_classes if is_classifier else None,
-    sample={k: manifest[k] for k in ("split", "per_class", "seed", "take_all_if_fewer")}, out=out,
+    "classifier" if collection == "models" else "clip", key, entry,
+    dataset=dataset, classes=class_ids, class_index=class_index,
+    head_classes=dataset.head_classes() if collection == "models" else None, sample=sample, out=out,
     mode="single" if out.endswith(".parquet") else "per_class",
     batch_size=extraction["batch_size"], precision=extraction["precision"], device=extraction["device"],
-    num_workers=extraction["num_workers"], on_bad_image=extraction["on_bad_image"],
+    num_workers=snakemake.config["extraction"]["num_workers"], on_bad_image=extraction["on_bad_image"],
     on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
-    weights=WeightsCache(encoder["weights_dir"], offline=True), provenance={"sample_name": manifest["sample"]},
-    progress=stream)
+    weights=WeightsCache(weights_dir, offline=True),
+    provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream)
 logging.info("done: %s", summary)

@@ -133,7 +133,8 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     R = Path(results)
     geometry = HeadGeometry.load(_need(R / "heads" / model / "geometry.safetensors", "head geometry"))
     translator = LinearTranslator.load(_need(R / "translators" / model / f"{space}.safetensors", "translator"))
-    text_path = _need(R / "text" / f"{space}.parquet", "text embeddings")
+    class_text = _need(R / "text" / space / "classes.parquet", "class-prompt embeddings")
+    concept_text = _need(R / "text" / space / "concepts.parquet", "concept embeddings")
     W, b = read_head(_need(R / "heads" / model / "head.safetensors", "head"))  # in the dataset's class order
     dataset_classes = pl.read_parquet(_need(R / "classes.parquet", "dataset classes"))
 
@@ -161,7 +162,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
         Z, prompts = clip.encode_prompts(names, template, text_cfg.get("templates"))
         return np.asarray(Z, dtype=np.float64), prompts
 
-    classes, Zc = load_text(text_path, "class")
+    classes, Zc = load_text(class_text, "class")
     by_index = {int(i): r for r, i in enumerate(classes["class_index"].to_list())}
     pred_row = by_index.get(pred)
     pred_class = dataset_classes.filter(pl.col("class_index") == pred).row(0, named=True)
@@ -171,13 +172,13 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     else:
         pred_text = embed([pred_class["prompt_name"]], class_template)[0][0]
     if concepts:
-        ctab, _ = load_text(text_path, "concept")
+        ctab, _ = load_text(concept_text, "concept")
         have = set(ctab["key"].to_list())
         known = [c for c in concepts if c in have]
         missing = [c for c in concepts if c not in have]
         labels, kinds, embs = [], [], []
         if known:
-            t, Z = load_text(text_path, "concept", known)
+            t, Z = load_text(concept_text, "concept", known)
             labels += t["prompt"].to_list()
             kinds += ["concept"] * len(known)
             embs.append(Z)
@@ -188,7 +189,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
             embs.append(Z)
         Z_all = np.vstack(embs)
     else:
-        ctab, Zk = load_text(text_path, "concept")
+        ctab, Zk = load_text(concept_text, "concept")
         labels = ctab["prompt"].to_list() + classes["prompt"].to_list()
         kinds = ["concept"] * ctab.height + ["class"] * classes.height
         Z_all = np.vstack([Zk, Zc]) if ctab.height else Zc

@@ -22,7 +22,7 @@ from .imagenet import ClassListing
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASS_TABLE_COLUMNS", "Dataset", "FolderDataset", "ImageNetDataset", "open_dataset"]
+__all__ = ["CLASS_TABLE_COLUMNS", "Dataset", "FolderDataset", "ImageNetDataset", "dataset_of", "open_dataset"]
 
 #: ``classes.parquet``: one row per dataset class, in the dataset's order
 CLASS_TABLE_COLUMNS = ("class_index", "class_id", "file_key", "chunk", "name", "prompt_name", "description")
@@ -99,9 +99,14 @@ class FolderDataset(Dataset):
         return out
 
 
+def dataset_of(catalog: ClassCatalog) -> Dataset:
+    """The dataset of a catalog (its ``kind`` picks the implementation)."""
+    return (ImageNetDataset if catalog.kind == "imagenet" else FolderDataset)(catalog)
+
+
 def open_dataset(settings: Mapping, chunk_size: int = 100) -> Dataset:
     """The dataset of the workflow's ``dataset`` settings (``kind``, ``root``, ``class_index``, ``class_names``,
     ``chunks``, ``synthetic``; ``chunk_size``: ImageNet's chunks), or of a dataset manifest (``kind``, ``root``,
     ``classes``: :meth:`sing.data.classes.ClassCatalog.manifest`)."""
     catalog = catalog_from_manifest(settings) if "classes" in settings else catalog_from_settings(settings, chunk_size)
-    return (ImageNetDataset if catalog.kind == "imagenet" else FolderDataset)(catalog)
+    return dataset_of(catalog)

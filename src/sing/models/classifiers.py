@@ -74,8 +74,10 @@ class ClassifierAdapter:
     def __init__(self, key: str, entry: dict, *, features_fn: Callable, forward_fn: Callable,
                  head_module: torch.nn.Module, modules: list[torch.nn.Module], data_config: dict,
                  weights_id: str, device="cpu", transform: Callable | None = None,
-                 class_labels: list[str] | None = None):
+                 class_labels: list[str] | None = None, weight_sources: list[tuple[str, str]] | None = None):
         self.key, self.entry = key, dict(entry)
+        #: what the weights were read from: ("hub", repository id) / ("file", local path); [] for random weights
+        self.weight_sources = list(weight_sources or [])
         self._features_fn, self._forward_fn = features_fn, forward_fn
         self._head_module = head_module
         self._modules = modules
@@ -195,6 +197,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extra):
+    """(model, weights_id, weight sources) of a timm build: a local checkpoint, the hub weights, or random."""
     import timm
 
     kwargs = dict(entry.get("model_kwargs") or {})
@@ -212,17 +215,18 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
         except RuntimeError as e:  # strict load_state_dict: missing / unexpected keys, shape mismatches
             raise ValueError(f"model {key!r}: checkpoint {path} does not fit timm {name} with {kwargs}: "
                              f"{str(e)[:1500]}") from None
-        return model, f"file:{path.name}:sha256:{file_sha256(path)}"
+        return model, f"file:{path.name}:sha256:{file_sha256(path)}", [("file", str(path))]
     if entry.get("pretrained", True):
         with weights.loading(key, f"timm {name}"):
             model = timm.create_model(name, pretrained=True, cache_dir=weights.hf_cache, **kwargs)
         tag = model.pretrained_cfg.get("tag") or ""
         arch = model.pretrained_cfg.get("architecture") or name.split(".")[0]
-        return model, f"timm:{arch}.{tag}" if tag else f"timm:{arch}"
+        repo = model.pretrained_cfg.get("hf_hub_id")
+        return model, f"timm:{arch}.{tag}" if tag else f"timm:{arch}", [("hub", repo)] if repo else []
     seed = int(entry.get("seed", 0))
     _seed_everything(seed)
     model = timm.create_model(name, pretrained=False, **kwargs)
-    return model, f"random:timm:{name}:seed={seed}"
+    return model, f"random:timm:{name}:seed={seed}", []
 
 
 def _checkpoint_classes(key: str, name: str, path: Path, kwargs: dict) -> int:
@@ -252,7 +256,7 @@ def _checkpoint_classes(key: str, name: str, path: Path, kwargs: dict) -> int:
 def _build_timm(key, entry, device, weights):
     from timm.data import resolve_data_config
 
-    model, wid = _timm_create(key, entry["name"], entry, weights)
+    model, wid, sources = _timm_create(key, entry["name"], entry, weights)
     model.eval()
     head = model.get_classifier()
     if isinstance(head, (tuple, list)):
@@ -262,7 +266,8 @@ def _build_timm(key, entry, device, weights):
         return model.forward_head(model.forward_features(x), pre_logits=True)
 
     return ClassifierAdapter(key, entry, features_fn=features, forward_fn=model, head_module=head, modules=[model],
-                             data_config=resolve_data_config(model=model), weights_id=wid, device=device)
+                             data_config=resolve_data_config(model=model), weights_id=wid, device=device,
+                             weight_sources=sources)
 
 
 def _head_url(source: str, entry: dict) -> str | None:
@@ -308,7 +313,7 @@ def _build_vit_token_head(key, entry, device, weights, source):
     extra = {"num_classes": 0}
     if source == "dinov2_hub":
         extra["dynamic_img_size"] = True
-    model, wid = _timm_create(key, name, entry, weights, **extra)
+    model, wid, sources = _timm_create(key, name, entry, weights, **extra)
     model.eval()
     if source == "dino":
         n = int(entry.get("n_last_blocks", 4))
@@ -350,6 +355,7 @@ def _build_vit_token_head(key, entry, device, weights, source):
             linear.weight.copy_(Wt)
             linear.bias.copy_(bt)
         wid = f"{wid}+head:{path.name}:sha256:{file_sha256(path)}"
+        sources.append(("file", str(path)))
     else:
         g = torch.Generator().manual_seed(int(entry.get("seed", 0)) + 1)
         with torch.no_grad():
@@ -363,7 +369,7 @@ def _build_vit_token_head(key, entry, device, weights, source):
 
     return ClassifierAdapter(key, entry, features_fn=features, forward_fn=forward, head_module=linear,
                              modules=[model, linear], data_config=dict(LINEAR_EVAL_DATA_CONFIG), weights_id=wid,
-                             device=device)
+                             device=device, weight_sources=sources)
 
 
 _BUILDERS = {

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .lock import cached_revision
 from .weights import WeightsCache, file_sha256
 
 __all__ = ["DINOV2_LARGE_CONFIG", "DINOV2_PROCESSOR", "KNOWN_HF_CONFIGS", "ProcessorTransform", "build_transformers",
@@ -134,13 +135,16 @@ def build_transformers(key: str, entry: dict, device, weights: WeightsCache, *, 
                                                                     local_files_only=weights.offline)
             proc = AutoImageProcessor.from_pretrained(src, cache_dir=weights.hf_cache,
                                                       local_files_only=weights.offline)
-        rev = getattr(model.config, "_commit_hash", None)
         if ckpt:
             files = sorted(p for p in Path(src).glob("*.safetensors")) or sorted(Path(src).glob("*.bin"))
             digest = ",".join(f"{p.name}:sha256:{file_sha256(p)}" for p in files)
             wid = f"file:{Path(src).name}" + (f"[{digest}]" if digest else "")
+            sources = [("file", src)]
         else:
+            # transformers 5 no longer keeps config._commit_hash: the revision loaded is the cache's refs/main
+            rev = cached_revision(weights.hf_cache or _default_hf_cache(), name)
             wid = f"hf:{name}" + (f"@{rev}" if rev else "")
+            sources = [("hub", name)]
     else:
         cfg = dict(entry.get("config") or KNOWN_HF_CONFIGS.get(name) or {})
         if not cfg:
@@ -155,6 +159,7 @@ def build_transformers(key: str, entry: dict, device, weights: WeightsCache, *, 
         model = AutoModelForImageClassification.from_config(config)
         proc = BitImageProcessor(**DINOV2_PROCESSOR) if model_type == "dinov2" else None
         wid = f"random:transformers:{name or model_type}:seed={seed}"
+        sources = []
     model.eval()
     head = linear_head(key, model)
     if proc is None:  # random non-DINOv2 build: the architecture's input size, ImageNet statistics
@@ -179,4 +184,10 @@ def build_transformers(key: str, entry: dict, device, weights: WeightsCache, *, 
 
     return adapter_cls(key, entry, features_fn=features, forward_fn=forward, head_module=head, modules=[model],
                        data_config=data_config, weights_id=wid, device=device, transform=transform,
-                       class_labels=label_map(model))
+                       class_labels=label_map(model), weight_sources=sources)
+
+
+def _default_hf_cache() -> str:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return HF_HUB_CACHE

@@ -128,12 +128,15 @@ def build_python(key: str, entry: dict, device, *, seed_everything, adapter_cls)
     kwargs = dict(entry.get("model_kwargs") or {})
     ckpt = entry.get("checkpoint")
     wid = f"python:{spec}" + (f":src-sha256:{file_sha256(source)}" if source and source.is_file() else "")
+    # what the weights lock records (sing.models.lock): the factory's file when it is named by path, the checkpoint
+    sources = [("file", str(source))] if spec.rpartition(":")[0].endswith(".py") and source else []
     if ckpt:
         path = Path(ckpt).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"model {key!r}: checkpoint {path} does not exist")
         kwargs["checkpoint"] = str(path)
         wid += f"+file:{path.name}:sha256:{file_sha256(path)}"
+        sources.append(("file", str(path)))
     seed = int(entry.get("seed", 0))
     seed_everything(seed)
     try:
@@ -150,4 +153,5 @@ def build_python(key: str, entry: dict, device, *, seed_everything, adapter_cls)
     return adapter_cls(key, entry, features_fn=split.features, forward_fn=split.model, head_module=split.head,
                        modules=modules, data_config=data_config, weights_id=wid, device=device,
                        transform=split.transform,
-                       class_labels=[str(c) for c in split.class_names] if split.class_names is not None else None)
+                       class_labels=[str(c) for c in split.class_names] if split.class_names is not None else None,
+                       weight_sources=sources)
