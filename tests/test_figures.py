@@ -186,3 +186,14 @@ def test_unknown_figure_and_missing_input(inputs):
         build("ratio_bars", {}, SETTINGS)
     with pytest.raises(ValueError, match="geometries"):
         build("spectra", {"model_summary": inputs["model_summary"]}, SETTINGS)
+
+
+def test_space_crosscheck_with_one_space_says_so(tmp_path):
+    """One CLIP space (a folder-dataset run, config.folder-demo.yaml): no pair to compare, a note instead of a crash."""
+    from sing.analysis.comparisons import SPACE_CROSSCHECK_COLUMNS
+    from sing.figures import ratios
+
+    empty = space_crosscheck(pl.DataFrame({"model": ["a"], "space": ["s"], "ratio": [1.0]}))
+    assert empty.height == 0 and tuple(empty.columns) == SPACE_CROSSCHECK_COLUMNS
+    chart, data = ratios.space_crosscheck(empty, {})
+    assert data.height == 0 and "not applicable" in str(chart.to_dict()["title"])

@@ -42,6 +42,9 @@ KINDS = ("imagenet", "folder")
 SPLITS = ("train", "val")
 #: file names a class's key must not take (other files in the same directories)
 RESERVED_KEYS = frozenset({"skipped", "translator"})
+#: Latin letters Unicode decomposition leaves as they are, spelled in ASCII for the slug of a file key
+_ASCII = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O", "ø": "o", "ß": "ss", "Ð": "D",
+                        "ð": "d", "Þ": "Th", "þ": "th", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i"})
 _SAFE_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 __all__ = ["ClassCatalog", "KINDS", "catalog_from_manifest", "catalog_from_settings", "default_name", "file_key",
@@ -110,7 +113,7 @@ def file_key(class_id: str) -> str:
         raise ValueError(f"class id must be a non-empty string, got {class_id!r}")
     if _SAFE_KEY.fullmatch(class_id) and not class_id.endswith(".") and class_id not in RESERVED_KEYS:
         return class_id
-    ascii_text = unicodedata.normalize("NFKD", class_id).encode("ascii", "ignore").decode().lower()
+    ascii_text = unicodedata.normalize("NFKD", class_id.translate(_ASCII)).encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:40].rstrip("-") or "class"
     return f"{slug}-{hashlib.sha256(class_id.encode('utf-8')).hexdigest()[:10]}"
 
