@@ -77,7 +77,7 @@ def test_the_documentation_check_catches_a_missing_description_or_default():
 def test_absent_objects_get_every_nested_default():
     config = resolved(MINIMAL)
     assert config["extraction"] == {"device": "auto", "precision": "bf16", "batch_size": 128, "num_workers": 8,
-                                    "on_bad_image": "fail", "channels_last": False}
+                                    "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
     assert config["analyses"]["steering"] == {"source_class": "n04285008", "target": "an image of a jellyfish",
                                               "target_is_deg": 40.0}
     assert config["samples"]["openvocab"] == {"split": "train", "per_class": 1300, "seed": 0,
@@ -105,7 +105,7 @@ def test_a_partly_given_object_keeps_the_other_defaults():
                                 "samples": {"analysis": {"per_class": 3}},
                                 "analyses": {"steering": {"target": "an image of a jeep"}}})
     assert config["extraction"] == {"device": "cpu", "precision": "bf16", "batch_size": 128, "num_workers": 8,
-                                    "on_bad_image": "fail", "channels_last": False}
+                                    "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
     assert config["samples"]["analysis"] == {"per_class": 3, "split": "val", "seed": 0, "take_all_if_fewer": False}
     assert config["samples"]["translator"]["per_class"] == 10
     assert config["analyses"]["steering"] == {"target": "an image of a jeep", "source_class": "n04285008",
@@ -162,6 +162,7 @@ def test_paper_keyword_names_registry_entries():
 # Keys the configs did not set before: each value is what the code used when the key was absent.
 ADDED = {
     ("extraction", "channels_last"): False,  # workflow_scripts/extract_features.py: ext.get("channels_last", False)
+    ("extraction", "on_missing_image"): "fail",  # new key (issue 9.5): the old behaviour never skipped silently
     ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
     ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
 }

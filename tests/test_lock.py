@@ -183,7 +183,7 @@ def test_the_extraction_job_verifies_before_loading_and_records_the_lock(cache, 
     settings = {"models": {"m": TIMM}, "imagenet_root": str(tmp_path / "imagenet"), "classes": [wnid],
                 "samples": {"analysis": {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}},
                 "extraction": {"device": "cpu", "precision": "fp32", "batch_size": 2, "on_bad_image": "fail",
-                               "channels_last": False},
+                               "on_missing_image": "fail", "channels_last": False},
                 "weights": {"models": {"m": entry}}}
 
     def run(out):
