@@ -21,6 +21,11 @@ rule score_chunk:
         "score"
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("score_chunk"),
     script:
@@ -58,6 +63,11 @@ rule steering:
         f"{R}/logs/steering/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("steering"),
     script:
@@ -75,6 +85,11 @@ rule validation:
         f"{R}/logs/validation/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("validation"),
     script:
@@ -92,6 +107,11 @@ rule robustness:
         f"{R}/logs/robustness/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        runtime=60,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("robustness"),
     script:
@@ -110,6 +130,11 @@ rule open_vocabulary:
         f"{R}/logs/open_vocabulary/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("open_vocabulary"),
     script:

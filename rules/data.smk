@@ -9,6 +9,11 @@ if DATASET["synthetic"]:
             f"{R}/logs/synthetic_dataset.log",
         conda:
             "../envs/sing.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+            cpus_per_task=cpus_per_task,
         params:
             settings=settings("synthetic_dataset"),
         script:
@@ -26,6 +31,11 @@ if config["synthetic_checkpoints"]:
             f"{R}/logs/synthetic_checkpoints.log",
         conda:
             "../envs/sing.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+            cpus_per_task=cpus_per_task,
         params:
             settings=settings("synthetic_checkpoints"),
         script:
@@ -46,6 +56,11 @@ rule dataset_classes:
         f"{R}/logs/dataset_classes.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("dataset_classes"),
     script:
@@ -64,6 +79,11 @@ rule prefetch_weights:
         f"{R}/logs/prefetch_weights.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("prefetch_weights"),
     script:

@@ -19,6 +19,11 @@ rule export_head:
         f"{R}/logs/export_head/{{model}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("export_head"),
     script:
@@ -39,6 +44,12 @@ rule extract_translator_features:
         f"{R}/benchmarks/extract_features/{{model}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("extract_translator_features"),
     script:
@@ -59,6 +70,12 @@ rule extract_features:
         f"{R}/benchmarks/extract_features/{{model}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("extract_features"),
     script:
@@ -77,6 +94,12 @@ rule embed_translator_images:
         f"{R}/benchmarks/embed_images/{{space}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("embed_translator_images"),
     script:
@@ -95,6 +118,12 @@ rule embed_images:
         f"{R}/benchmarks/embed_images/{{space}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("embed_images"),
     script:
@@ -112,6 +141,12 @@ rule embed_texts:
         f"{R}/benchmarks/embed_texts/{{space}}/{{part}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 2
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("embed_texts"),
     script:

@@ -15,6 +15,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
+import sing
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -176,10 +178,14 @@ def test_paper_keyword_names_registry_entries():
 # Keys the configs did not set before: each value is what the code used when the key was absent.
 ADDED = {
     ("extraction", "channels_last"): False,  # workflow_scripts/extract_features.py: ext.get("channels_last", False)
+    ("extraction", "on_missing_image"): "fail",  # new key (issue 9.5): the old behaviour never skipped silently
     ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
     ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
     ("extraction", "on_missing_image"): "fail",  # issue 9: listing failed on any missing file before
 }
+# Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
+ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",
+             "slurm_gpu": {"model": None, "partition": None}}
 # sing.data.synthetic.DEFAULTS (junk_per_class: issue 12, no junk files before)
 ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3, "junk_per_class": 0}
 
@@ -210,6 +216,7 @@ def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(nam
     expected = moved_to_dataset(copy.deepcopy(before))
     for (section, key), value in ADDED.items():
         expected[section][key] = value
+    expected.update(copy.deepcopy(ADDED_TOP))
     if expected["dataset"]["synthetic"] is not None:
         expected["dataset"]["synthetic"].update(ADDED_SYNTHETIC)
     if name == "demo":

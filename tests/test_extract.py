@@ -75,6 +75,17 @@ def test_features_match_adapter(root, adapter):
     np.testing.assert_allclose(res1["features"], res["features"][:3], atol=1e-4, rtol=1e-4)
 
 
+def test_decoding_workers_change_no_number(root, adapter):
+    """extraction.num_workers is x-cosmetic: worker processes decode the same files with the same transform and the
+    loader keeps the batch order, so features, predictions and the skipped list are bit-identical."""
+    ids = class_files(root, "val", A) + class_files(root, "val", B)  # with one unreadable file per class
+    runs = [extract_classifier(adapter, ids, root, batch_size=3, device="cpu", num_workers=n, on_bad_image="skip",
+                               progress=False) for n in (0, 2)]
+    assert runs[0]["image_ids"] == runs[1]["image_ids"] and runs[0]["skipped"] == runs[1]["skipped"]
+    for field in ("features", "pred_class", "pred_logit"):
+        np.testing.assert_array_equal(runs[0][field], runs[1][field])
+
+
 def test_bad_image_policies(root, adapter):
     ids = class_files(root, "val", A)
     with pytest.raises(BadImageError) as ei:
@@ -221,12 +232,13 @@ def test_scripts_end_to_end(tmp_path):
                                                                         "val_per_class": 2, "image_size": 24,
                                                                         "seed": 0}}})
     assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
-    config = {"weights_dir": "weights", "extraction": {"num_workers": 0}, "dataset": {"root": str(ds)}}
+    config = {"weights_dir": "weights", "extraction": {"num_workers": 0}}
     wnids = list(open_dataset({"kind": "imagenet", "root": str(ds)}).catalog.ids)
     names = {w: [n, n] for w, (n, _) in zip(wnids, __import__("sing.data.classes", fromlist=["x"]).imagenet_names())}
     classes = tmp_path / "classes.parquet"
     _run_script("dataset_classes.py", output=_NL(classes=str(classes)), log=tmp_path / "cl.log", config=config,
-                settings={"dataset": {"kind": "imagenet", "class_index": wnids, "class_names": names, "chunks": 10},
+                settings={"dataset": {"kind": "imagenet", "root": str(ds), "class_index": wnids, "class_names": names,
+                                      "chunks": 10},
                           "chunk_size": 100})
     table = pl.read_parquet(classes)
     assert table.height == 1000 and table.row(281, named=True)["name"] == "tabby cat"

@@ -235,11 +235,12 @@ def test_export_head_job_refuses_a_label_map_that_does_not_name_the_dataset(tmp_
     def export(labels, out):
         entry = {"source": "python", "factory": "factories:tiny", "model_kwargs": {"num_classes": 5,
                                                                                    "class_names": labels}}
-        settings = {"models": {"pets": entry}, "dataset": {"kind": "folder", "class_index": list(PETS.ids)},
+        settings = {"models": {"pets": entry},
+                    "dataset": {"kind": "folder", "root": "/data/pets", "class_index": list(PETS.ids)},
                     "weights": {"models": {"pets": {"files": []}}}}  # as rules/common.smk builds it
         smk = SimpleNamespace(output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
                               params=Namedlist(fromdict={"settings": settings}),
-                              config={"weights_dir": str(tmp_path / "w"), "dataset": {"root": "/data/pets"}})
+                              config={"weights_dir": str(tmp_path / "w")})
         runpy.run_path(str(script), init_globals={"snakemake": smk}, run_name="__main__")
 
     shuffled = ["Birman", "Abyssinian", "British Shorthair", "Bengal", "Bombay"]

@@ -43,7 +43,8 @@ def test_every_leaf_key_says_what_it_decides():
     keys = dict(leaves(SCHEMA))
     assert len(keys) >= 90
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
-    assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers"}
+    assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers", "container", "slurm_gpu.model",
+                        "slurm_gpu.partition"}  # chunk_size decides classes.parquet's chunk column
 
 
 def _node(schema, dotted):
@@ -128,10 +129,15 @@ CASES: dict[str, tuple[dict, dict]] = {
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
     "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: classes.parquet only
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
+    "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
+    "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
 }
-# results_dir: test_a_moved_results_folder_reruns_nothing. Folder-dataset keys (the ImageNet demo has neither a class
-# order nor class names of its own, and a new kind re-plans every chunk): tests/test_folder_workflow.py's cases.
-NOT_CASES = {"results_dir", "dataset.kind", "dataset.class_index", "dataset.class_names", "synthetic_checkpoints"}
+# results_dir: test_a_moved_results_folder_reruns_nothing; container: Snakemake's own software-env trigger.
+# Folder-dataset keys (the ImageNet demo has neither a class order nor class names of its own, and a new kind
+# re-plans every chunk): tests/test_folder_workflow.py's rerun tests. dataset.root: on the demo a new root is a new
+# output folder of the synthetic dataset, so every job runs anew (its x-decides lists the jobs that read it).
+NOT_CASES = {"results_dir", "container", "dataset.kind", "dataset.root", "dataset.class_index", "dataset.class_names",
+             "synthetic_checkpoints"}
 
 
 def annotation_groups() -> dict[tuple, list[str]]:
@@ -276,3 +282,22 @@ def test_a_changed_weights_lock_entry_reruns_that_model_only(demo, tmp_path):
         assert planned - {("all", ())} == expected, triggers
     manifest = work / "results/demo/manifests/extract_translator_features/demo_densenet121.json"
     assert json.loads(manifest.read_text())["weights"]["models"]["demo_densenet121"]["files"][0]["sha256"] == "a" * 64
+
+
+def test_every_rule_takes_its_manifest_and_settings():
+    """A rule without its manifest input would rerun on nothing under `--rerun-triggers mtime`."""
+    for name, block in _RULE.findall("".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))):
+        if name == "all":
+            continue
+        assert f'settings=manifest("{name}")' in block and f'settings=settings("{name}")' in block, name
+
+
+def test_job_scripts_read_config_only_through_their_settings():
+    """params.settings is the only param; snakemake.config is read only for cosmetic keys."""
+    cosmetic = {key for key, node in leaves(SCHEMA) if COSMETIC in node}
+    for script in sorted((REPO / "workflow_scripts").glob("*.py")):
+        text = script.read_text()
+        assert set(re.findall(r"snakemake\.params\.(\w+)", text)) <= {"settings"}, script.name
+        for parts in re.findall(r"snakemake\.config((?:\[\"\w+\"\])+)", text):
+            key = ".".join(re.findall(r"\"(\w+)\"", parts))
+            assert key in cosmetic, f"{script.name} reads config {key!r}, which is not x-cosmetic"

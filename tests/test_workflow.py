@@ -184,3 +184,12 @@ def test_long_prompt_stops_the_run_before_any_job(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "analyses.steering.target: prompt" in out and "has 135 tokens" in out
     assert not (workdir / RESULTS / "imagenet").exists() and not (workdir / RESULTS / "text").exists()
+
+
+def test_figure_models_that_are_not_run_are_named(tmp_path):
+    """A configured figures.paper_models key of a known model that this run does not run is left out of the
+    5-model figures, with a warning naming it (the schema default, the paper's five, is meant for any subset)."""
+    workdir = make_workdir(tmp_path / "subset")
+    extra = write_config(workdir, "subset.yaml", {"figures": {"paper_models": ["demo_resnet50", "resnet"]}})
+    proc = snakemake(workdir, "-n", configfiles=("config.demo.yaml", str(extra)))
+    assert "figures.paper_models: ['resnet'] are not in run_models" in proc.stdout + proc.stderr

@@ -1,7 +1,7 @@
 """classes.parquet: one row per dataset class (index, id, file key, chunk, display and prompt names, description).
 
-params.settings: dataset.{kind, class_index (every class, in order), class_names ({class: [display, prompt]}),
-chunks}, chunk_size     config: dataset.root     output.classes: the table
+params.settings: dataset.{kind, root, class_index (every class, in order), class_names ({class: [display,
+prompt]}), chunks}, chunk_size     output.classes: the table
 """
 
 import logging
@@ -18,7 +18,7 @@ dataset = settings["dataset"]
 ids = tuple(dataset["class_index"])
 descriptions = [lemmas for _, lemmas in imagenet_names()] if dataset["kind"] == "imagenet" else [""] * len(ids)
 names = tuple((*dataset["class_names"][c], d) for c, d in zip(ids, descriptions))
-catalog = ClassCatalog(dataset["kind"], ids, snakemake.config["dataset"]["root"], chunk_size=settings["chunk_size"],
+catalog = ClassCatalog(dataset["kind"], ids, dataset["root"], chunk_size=settings["chunk_size"],
                        chunks=dataset["chunks"], names=names)
 table = dataset_of(catalog).class_table()
 write_frame(table, snakemake.output.classes, table_metadata("classes", settings))

@@ -1,8 +1,8 @@
 """Load one classifier on the CPU, check its head against the dataset's classes (one output per class; a label map
 must name them, and orders the outputs), prove W f + b = its logits, and export (W, b) in the dataset's order.
 
-params.settings: models ({key: spec}), dataset.{kind, class_index (every class, in order)}, weights (the model's
-weights lock entry)     config: weights_dir, dataset.root (named in messages)
+params.settings: models ({key: spec}), dataset.{kind, root (named in messages), class_index (every class, in
+order)}, weights (the model's weights lock entry)     config: weights_dir
 output.head: head.safetensors (weight K×m, bias K; metadata: sha256, weights id, self-check error, provenance)
 """
 
@@ -20,7 +20,7 @@ setup_logging(snakemake.log[0])
 settings = snakemake.params.settings
 (key, entry), = settings["models"].items()
 dataset = settings["dataset"]
-classes = open_dataset({"kind": dataset["kind"], "root": snakemake.config["dataset"]["root"],
+classes = open_dataset({"kind": dataset["kind"], "root": dataset["root"],
                         "classes": dataset["class_index"]}).head_classes()
 weights_dir = snakemake.config["weights_dir"]
 verify(settings["weights"]["models"][key], weights_dir, f"model {key!r}")

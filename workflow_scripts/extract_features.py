@@ -28,14 +28,16 @@ torch.set_num_threads(max(1, int(snakemake.threads)))
 settings = snakemake.params.settings
 collection = "models" if "models" in settings else "spaces"
 (key, entry), = settings[collection].items()
+# where each sample's class list is in the settings (for a chunk job: the chunk's classes)
+CLASSES = {"translator": ("samples", "translator", "classes"), "analysis": ("classes",),
+           "openvocab": ("analyses", "open_vocabulary", "classes")}
 sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
-sample = dict(settings["samples"][sample_name])
-if sample_name == "translator":
-    class_ids = sample.pop("classes")
-elif sample_name == "analysis":
-    class_ids = settings["classes"]  # this chunk's
-else:
-    class_ids = settings["analyses"]["open_vocabulary"]["classes"]  # this chunk's
+if sample_name not in CLASSES:
+    raise ValueError(f"sample {sample_name!r}: no class list known for it (add it to CLASSES in {__file__})")
+class_ids = settings
+for part in CLASSES[sample_name]:
+    class_ids = class_ids[part]
+sample = {k: v for k, v in settings["samples"][sample_name].items() if k != "classes"}
 location, order = settings["dataset"], settings["dataset"]["class_index"]
 if collection == "models":  # every class, in order
     dataset = open_dataset({"kind": location["kind"], "root": location["root"], "classes": order})
