@@ -29,6 +29,10 @@ include: "rules/figures.smk"
 include: "rules/unclip.smk"
 
 
+onstart:
+    preflight()
+
+
 rule all:
     default_target: True
     input:

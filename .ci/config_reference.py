@@ -48,8 +48,8 @@ def type_text(node: dict, schema: dict) -> str:
     types = [types] if isinstance(types, str) else list(types)
     nullable = "null" in types
     text = " or ".join(t for t in types if t != "null")
-    if node.get("pattern") == "^n[0-9]{8}$":
-        text = "WordNet id (`n` + 8 digits)"
+    if "title" in node:
+        text = node["title"]
     signs = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}
     bounds = [f"{sign} {flow(node[key])}" for key, sign in signs.items() if key in node]
     if bounds:

@@ -37,7 +37,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from sing.analysis.concepts import default_concepts
-from sing.data.classes import class_index, group_by_chunk, select_classes
+from sing.data.classes import catalog_from_settings
 from sing.io.schema import decided_by
 from sing.models.lock import locked_entry, read_lock
 from sing.registry import (
@@ -78,21 +78,61 @@ SPACE_ENTRIES = resolve_spaces(config["run_spaces"], config["spaces"])
 MODELS = list(MODEL_ENTRIES)
 SPACES = list(SPACE_ENTRIES)
 CHUNK_SIZE = config["chunk_size"]
-
-ANALYSED = select_classes(config["classes"], what="config classes")
-OPENVOCAB = select_classes(
-    config["analyses"]["open_vocabulary"]["classes"],
-    what="config analyses.open_vocabulary.classes",
-)
-TRANSLATOR_CLASSES = select_classes(
-    config["samples"]["translator"]["classes"],
-    what="config samples.translator.classes",
-)
-TEXT_CLASSES = select_classes(config["text"]["classes"], what="config text.classes")
+DATASET = config["dataset"]
+# the dataset's classes, order, names and chunks (sing.data.classes); errors name dataset.<key>
+CATALOG = catalog_from_settings(DATASET, CHUNK_SIZE)
 
 
 def config_error(key, value, problem):
     return ValueError(f"config {key}: {value!r} {problem}")
+
+
+def schema_default(key):
+    node = SCHEMA
+    for part in key.split("."):
+        node = node["properties"][part]
+    return node.get("default")
+
+
+def dataset_classes(value, key):
+    """`value` (a class id, a list or 'all') checked against the dataset, in the dataset's order: the error
+    names `key`, and says so when a folder dataset still has the paper's ImageNet default there.
+    """
+    try:
+        return CATALOG.select(
+            [value] if isinstance(value, str) and value != "all" else value,
+            what=f"config {key}",
+        )
+    except ValueError as e:
+        if CATALOG.kind != "imagenet" and value == schema_default(key):
+            raise ValueError(
+                f"{e}. {value!r} is the paper's ImageNet default; on a {CATALOG.describe()} set {key} "
+                "to its own classes"
+            ) from None
+        raise
+
+
+ANALYSED = dataset_classes(config["classes"], "classes")
+OPENVOCAB = dataset_classes(
+    config["analyses"]["open_vocabulary"]["classes"], "analyses.open_vocabulary.classes"
+)
+TRANSLATOR_CLASSES = dataset_classes(
+    config["samples"]["translator"]["classes"], "samples.translator.classes"
+)
+TEXT_CLASSES = dataset_classes(config["text"]["classes"], "text.classes")
+
+
+def declared_classes(key):
+    """A model's class count as its config entry states it (model_kwargs.num_classes, or num_labels of a local
+    Hugging Face folder), or None: then the export_head job checks the loaded head."""
+    entry = MODEL_ENTRIES[key]
+    declared = dict(entry.model_kwargs or {}).get("num_classes")
+    if declared is None and entry.source == "transformers" and entry.checkpoint:
+        cfg = Path(entry.checkpoint) / "config.json"
+        if cfg.is_file():
+            hf = json.loads(cfg.read_text())
+            declared = hf.get("num_labels") or len(hf.get("id2label") or {}) or None
+    return declared
 
 
 def check_classes(key, wanted, have, what):
@@ -137,21 +177,22 @@ def open_vocabulary_concepts():
     if concepts == "default":
         return default_concepts(OPENVOCAB)
     key = "analyses.open_vocabulary.concepts"
-    for wnid in concepts:
-        class_index(wnid, what=f"config {key}")
+    for class_id in concepts:
+        CATALOG.index(class_id, what=f"config {key}")
     check_classes(key, OPENVOCAB, concepts, "given a concept list")
-    extra = [w for w in concepts if w not in OPENVOCAB]
+    extra = [c for c in concepts if c not in OPENVOCAB]
     if extra:
         raise config_error(
             key, extra, "are not in analyses.open_vocabulary.classes (typo?)"
         )
-    return {wnid: list(concepts[wnid]) for wnid in OPENVOCAB}
+    return {class_id: list(concepts[class_id]) for class_id in OPENVOCAB}
 
 
 def check_config():
     """Cross-references the schema cannot express: every value that names a model, space or class must name
     one this run has. Each error names the key and the bad value."""
     steering = config["analyses"]["steering"]["source_class"]
+    dataset_classes(steering, "analyses.steering.source_class")
     check_classes(
         "analyses.steering.source_class", [steering], ANALYSED, "an analysed class"
     )
@@ -164,22 +205,42 @@ def check_config():
     unclip = config["unclip"]
     if unclip["enabled"]:
         check_classes("unclip.space", [unclip["space"]], SPACES, "in run_spaces")
+        dataset_classes(unclip["source_class"], "unclip.source_class")
         check_classes(
             "unclip.source_class",
             [unclip["source_class"]],
             ANALYSED,
             "an analysed class",
         )
-    synthetic = config["synthetic_imagenet"]
+    synthetic = DATASET["synthetic"]
     if synthetic:
         sampled = {
             "classes": ANALYSED,
             "samples.translator.classes": TRANSLATOR_CLASSES,
             "analyses.open_vocabulary.classes": OPENVOCAB,
         }
-        for key, wnids in sampled.items():
+        for key, class_ids in sampled.items():
             check_classes(
-                key, wnids, synthetic["classes"], "in synthetic_imagenet.classes"
+                key, class_ids, synthetic["classes"], "in dataset.synthetic.classes"
+            )
+    for key in MODELS:
+        declared = declared_classes(key)
+        if declared is not None and int(declared) != len(CATALOG.ids):
+            raise ValueError(
+                f"config models.{key}: its head has {declared} outputs but the {CATALOG.describe()} has "
+                f"{len(CATALOG.ids)} classes; the head must have one output per dataset class"
+            )
+    for key in config["synthetic_checkpoints"]:
+        entry = MODEL_ENTRIES.get(key)
+        if (
+            entry is None
+            or not entry.checkpoint
+            or entry.source not in ("timm", "python")
+        ):
+            raise config_error(
+                "synthetic_checkpoints",
+                key,
+                "must be a run model (run_models) of source timm or python with a checkpoint path",
             )
     open_vocabulary_concepts()
 
@@ -188,8 +249,8 @@ check_config()
 FIGURE_MODELS = figure_models()
 
 CHUNKS = {
-    "analysis": group_by_chunk(ANALYSED, CHUNK_SIZE),
-    "openvocab": group_by_chunk(OPENVOCAB, CHUNK_SIZE),
+    "analysis": CATALOG.group_by_chunk(ANALYSED),
+    "openvocab": CATALOG.group_by_chunk(OPENVOCAB),
 }
 
 
@@ -200,7 +261,9 @@ DECIDED = decided_by(SCHEMA)
 ENTRIES = {"models": MODEL_ENTRIES, "spaces": SPACE_ENTRIES}
 WILDCARD = {"models": "model", "spaces": "space"}
 NO_WEIGHTS = {
-    "synthetic_imagenet",
+    "synthetic_dataset",
+    "synthetic_checkpoints",
+    "dataset_classes",
     "prefetch_weights",
 }  # their outputs depend on no model
 
@@ -230,6 +293,54 @@ RESOLVED = {
     "unclip.model_id": lambda w: (
         config["unclip"]["model_id"] if config["unclip"]["enabled"] else None
     ),
+    "synthetic_checkpoints": lambda w: {
+        key: MODEL_ENTRIES[key].spec() for key in config["synthetic_checkpoints"]
+    },
+}
+
+
+def job_classes(step, w):
+    """The classes a job computes with: a chunk's, a sample's, or every class of the dataset."""
+    if has(w, "chunk"):
+        return chunk_classes(w.sample, w)
+    if step == "embed_translator_images":
+        return TRANSLATOR_CLASSES
+    if step == "embed_texts":
+        return OPENVOCAB if w.part == "concepts" else TEXT_CLASSES
+    if step == "aggregate_model":
+        return ANALYSED
+    if step == "figures":
+        return sorted({*ANALYSED, *OPENVOCAB}, key=CATALOG.index)
+    return list(CATALOG.ids)
+
+
+def class_order(step, w):
+    """dataset.class_index as a job computes with it: every class in order where a head is checked or written
+    (its rows follow this order), else {class: index} of the job's classes (a class folder added before
+    them in sorted order moves their indices: exactly those jobs rerun)."""
+    if step in (
+        "dataset_classes",
+        "synthetic_checkpoints",
+        "export_head",
+    ) or step.startswith("extract_"):
+        return list(CATALOG.ids)
+    return {c: CATALOG.index(c) for c in job_classes(step, w)}
+
+
+def class_names(step, w):
+    """dataset.class_names as a job computes with it: prompt names for the text embeddings, display names for
+    the tables and figures that print them, both for classes.parquet."""
+    column = {"embed_texts": 1, "dataset_classes": None}.get(step, 0)
+    return {
+        c: (list(CATALOG.name(c)[:2]) if column is None else CATALOG.name(c)[column])
+        for c in job_classes(step, w)
+    }
+
+
+# keys whose value depends on the job's step too
+RESOLVED_BY_STEP = {
+    "dataset.class_index": class_order,
+    "dataset.class_names": class_names,
 }
 
 
@@ -263,6 +374,10 @@ LOCK = read_lock(config["weights_dir"])
 
 def weights_lock(collection, key):
     entry = ENTRIES[collection][key]
+    if collection == "models" and key in config["synthetic_checkpoints"]:
+        return {
+            "files": []
+        }  # random weights the workflow writes itself (synthetic_checkpoints): nothing to lock
     return locked_entry(LOCK, collection, key, entry.spec())
 
 
@@ -308,6 +423,8 @@ def job_settings(step, w):
                     put(out, (path[0], key, path[2]), fields[path[2]])
         elif dotted in RESOLVED:
             put(out, path, RESOLVED[dotted](w))
+        elif dotted in RESOLVED_BY_STEP:
+            put(out, path, RESOLVED_BY_STEP[dotted](step, w))
         else:
             put(out, path, config_value(path))
     if step not in NO_WEIGHTS:
@@ -385,8 +502,14 @@ def chunk_ids(sample):
 
 
 def dataset_ready():
-    """The synthetic dataset is a workflow output in the demo; a real ImageNet is an external input."""
-    return [config["imagenet_root"]] if config["synthetic_imagenet"] else []
+    """The synthetic dataset is a workflow output in the demos; a real dataset is an external input."""
+    return [DATASET["root"]] if DATASET["synthetic"] else []
+
+
+def model_files(w):
+    """Local files a model's weights come from (checkpoint, head file, factory source): job inputs, so a
+    checkpoint the workflow writes (synthetic_checkpoints) is made first."""
+    return list(MODEL_ENTRIES[w.model].local_files())
 
 
 def chunk_dirs(kind, sample, **keys):
@@ -399,15 +522,44 @@ def chunk_dirs(kind, sample, **keys):
     return expand(pattern, chunk=chunk_ids(sample), **keys)
 
 
-def chunk_holding(wnid):
-    for chunk, wnids in CHUNKS["analysis"].items():
-        if wnid in wnids:
+def chunk_holding(class_id):
+    for chunk, class_ids in CHUNKS["analysis"].items():
+        if class_id in class_ids:
             return f"{chunk:03d}"
-    raise ValueError(f"class {wnid} is not analysed")
+    raise ValueError(f"class {class_id!r} is not analysed")
 
 
 def text_file(part, space="{space}"):
     return f"{R}/text/{space}/{part}.parquet"
+
+
+def preflight():
+    """Checks that need torch / open_clip, run once before any job (`onstart`), never at parse time: each space's
+    architecture against its weights, and every prompt of every text part against its tokenizer
+    (sing.data.preflight).
+    """
+    from sing.data.preflight import check_text_settings
+
+    unclip = config["unclip"]["prompts"] if config["unclip"]["enabled"] else []
+    text = {
+        "class_prompt": config["text"]["class_prompt"],
+        "templates": config["text"]["templates"],
+        "classes": [
+            [CATALOG.index(c), c, CATALOG.name(c)[1]]
+            for c in CATALOG.select(sorted({*TEXT_CLASSES, *OPENVOCAB}))
+        ],
+        "concepts": open_vocabulary_concepts(),
+        "targets": {
+            "analyses.steering.target": [config["analyses"]["steering"]["target"]],
+            "unclip.prompts": list(unclip),
+        },
+    }
+    check_text_settings(
+        {key: SPACE_ENTRIES[key].spec() for key in SPACES},
+        text,
+        config["weights_dir"],
+        cache=f"{R}/logs/preflight.json",
+    )
 
 
 def all_targets():
@@ -422,7 +574,7 @@ def all_targets():
         if config["unclip"]["enabled"]
         else []
     )
-    return [*tables, *figures, *pictures]
+    return [f"{R}/classes.parquet", *tables, *figures, *pictures]
 
 
 def model_inputs(w):
@@ -432,7 +584,6 @@ def model_inputs(w):
         "translator": f"{R}/translators/{w.model}/{w.space}.safetensors",
         "head": f"{R}/heads/{w.model}/head.safetensors",
     }
-
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -456,12 +607,13 @@ GPU_RESOURCES = gpu_resources()
 
 
 def bind_data_paths():
-    """--sdm apptainer: bind imagenet_root, weights_dir and results_dir into the image.
+    """--sdm apptainer: bind dataset.root (and the dataset's class-index / class-names files), weights_dir,
+    results_dir and local model files (checkpoints, factory files) into the image.
 
     Snakemake mounts the working directory as the container's home, so only folders that resolve
     outside it (absolute paths, symlinks) are added, through APPTAINER_BIND / SINGULARITY_BIND (read by
     apptainer itself and appended to the user's own binds). A folder a job has yet to create (the demo's
-    imagenet_root, a new weights_dir) is bound through its nearest existing parent: apptainer refuses a
+    dataset root, a new weights_dir) is bound through its nearest existing parent: apptainer refuses a
     missing source.
     """
     from snakemake.settings.types import DeploymentMethod
@@ -471,8 +623,13 @@ def bind_data_paths():
     cwd = Path.cwd().resolve()
     for var in ("APPTAINER_BIND", "SINGULARITY_BIND"):
         binds = [b for b in os.environ.get(var, "").split(",") if b]
-        for key in ("imagenet_root", "weights_dir", "results_dir"):
-            path = Path(config[key]).resolve()
+        paths = [DATASET["root"], config["weights_dir"], config["results_dir"]]
+        paths += [
+            DATASET[key] for key in ("class_index", "class_names") if DATASET[key]
+        ]
+        paths += [f for entry in MODEL_ENTRIES.values() for f in entry.local_files()]
+        for path in paths:
+            path = Path(path).resolve()
             while not path.exists():
                 path = path.parent
             if path.is_relative_to(cwd) or path == Path("/") or str(path) in binds:

@@ -6,13 +6,38 @@ wildcard_constraints:
     part="classes|concepts|steering|unclip",
 
 
+rule export_head:
+    """Load the model on the CPU, check its head against the dataset's classes (count, label-map order) and
+    W f + b against its logits, and export (W, b): every GPU job of the model waits for this check.
+    """
+    input:
+        model_files,
+        settings=manifest("export_head"),
+    output:
+        head=f"{R}/heads/{{model}}/head.safetensors",
+    log:
+        f"{R}/logs/export_head/{{model}}.log",
+    conda:
+        "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("export_head"),
+    script:
+        f"{SCRIPTS}/export_head.py"
+
+
 rule extract_translator_features:
     input:
         dataset_ready(),
+        model_files,
+        head=f"{R}/heads/{{model}}/head.safetensors",
         settings=manifest("extract_translator_features"),
     output:
         features=f"{R}/features/{{model}}/translator.parquet",
-        head=f"{R}/heads/{{model}}/head.safetensors",
     log:
         f"{R}/logs/extract_features/{{model}}/translator.log",
     benchmark:
@@ -34,6 +59,8 @@ rule extract_translator_features:
 rule extract_features:
     input:
         dataset_ready(),
+        model_files,
+        head=f"{R}/heads/{{model}}/head.safetensors",
         settings=manifest("extract_features"),
     output:
         features=directory(f"{R}/features/{{model}}/{{sample}}/chunk-{{chunk}}"),

@@ -122,7 +122,7 @@ def test_scores_frame_schema_sorted():
     W, T, F, Zt = toy(n=5)
     g = head_geometry(W)
     out = score_images(F, Zt, g, T, W=W, baseline=RandomSubspaces(20, g.nullity, 3, 0))
-    meta = pl.DataFrame({"image_id": [f"val/n0/{i}.JPEG" for i in (4, 2, 0, 1, 3)], "wnid": ["n0"] * 5,
+    meta = pl.DataFrame({"image_id": [f"val/n0/{i}.JPEG" for i in (4, 2, 0, 1, 3)], "class_id": ["n0"] * 5,
                          "class_index": [0] * 5, "pred_class": [0, 1, 0, 0, 2], "correct": [1, 0, 1, 1, 0]})
     df = scores_frame(meta, out)
     assert tuple(df.columns) == SCORE_COLUMNS
@@ -194,7 +194,7 @@ def synthetic_scores(n_classes=6, per_class=9, seeds=4, seed=0):
     b_as = np.abs(rng.normal(0, 1, size=(n, seeds)))
     b_is = rng.gamma(2, 2, size=(n, seeds))
     return pl.DataFrame({
-        "image_id": [f"img{i:04d}" for i in range(n)], "wnid": [f"n{c:08d}" for c in ci],
+        "image_id": [f"img{i:04d}" for i in range(n)], "class_id": [f"n{c:08d}" for c in ci],
         "class_index": ci.astype(np.int32), "pred_class": ci.astype(np.int32), "correct": rng.random(n) > 0.3,
         "as_deg": as_deg, "is_deg": rng.gamma(3, 3, size=n), "angle_orig_deg": rng.uniform(60, 80, n),
         "angle_eq_deg": rng.uniform(60, 80, n), "feature_norm": rng.uniform(1, 2, n),
@@ -228,7 +228,7 @@ def test_class_summary_matches_numpy():
         # leakage z: class mean |AS| against the per-seed class means of the random-subspace baseline
         b = np.stack(sub["baseline_abs_as_seeds"].to_numpy()).astype(np.float64).mean(axis=0)
         assert row["as_z"] == pytest.approx((np.abs(a).mean() - b.mean()) / b.std(ddof=1), rel=1e-6)
-        assert row["class_name"] == row["wnid"]
+        assert row["class_name"] == row["class_id"]
 
 
 def test_leakage_z_reference_and_edge_cases():
@@ -299,7 +299,7 @@ def test_planted_leakage_class_ranks_first_in_z_table():
     W, g, T, texts, F, y = planted_model()
     base = RandomSubspaces(g.in_dim, g.nullity, 12, seed=0)
     out = score_images(F, texts[y], g, T, W=W, baseline=base)
-    meta = pl.DataFrame({"image_id": [f"i{j:04d}" for j in range(len(y))], "wnid": [f"n{k:08d}" for k in y],
+    meta = pl.DataFrame({"image_id": [f"i{j:04d}" for j in range(len(y))], "class_id": [f"n{k:08d}" for k in y],
                          "class_index": y.astype(np.int32), "pred_class": y.astype(np.int32),
                          "correct": np.ones(len(y), bool)})
     sc = scores_frame(meta, out)
@@ -365,7 +365,7 @@ def test_rank_correlations_against_scipy_per_pair():
         for k in range(20):
             if model == "c" and k < 3:
                 continue  # c misses three classes: pairs use the intersection
-            rows.append({"space": "s", "model": model, "wnid": f"n{k:03d}", "abs_as_median": float(rng.random())})
+            rows.append({"space": "s", "model": model, "class_id": f"n{k:03d}", "abs_as_median": float(rng.random())})
     cs = pl.DataFrame(rows)
     rc = rank_correlations(cs)
     assert tuple(rc.columns) == RANK_CORRELATION_COLUMNS
@@ -373,7 +373,7 @@ def test_rank_correlations_against_scipy_per_pair():
     for r in rc.iter_rows(named=True):
         a = cs.filter(pl.col("model") == r["model_a"])
         b = cs.filter(pl.col("model") == r["model_b"])
-        j = a.join(b, on="wnid")
+        j = a.join(b, on="class_id")
         ref = st.spearmanr(j["abs_as_median"], j["abs_as_median_right"])
         assert r["n_classes"] == j.height
         assert r["spearman_rho"] == pytest.approx(ref.statistic) and r["spearman_p"] == pytest.approx(ref.pvalue)
@@ -609,11 +609,11 @@ def mini_results(tmp_path_factory):
         chunk.mkdir(parents=True, exist_ok=True)
         rows = np.flatnonzero(y == k)
         write_embeddings(chunk / f"{wnid}.parquet", image_ids=[f"val/{wnid}/{i:03d}.JPEG" for i in rows],
-                         split="val", class_index=k, wnid=wnid, features=F[rows].astype(np.float32),
+                         split="val", class_index=k, class_id=wnid, features=F[rows].astype(np.float32),
                          extra_columns={"pred_class": logits[rows].argmax(1), "pred_logit": logits[rows].max(1),
                                         "correct": logits[rows].argmax(1) == k}, metadata=meta)
     write_embeddings(R / "features" / "toy" / "translator.parquet", image_ids=[f"train/{i}" for i in range(len(y))],
-                     split="train", class_index=y, wnid=[wnids[k] for k in y], features=F.astype(np.float32),
+                     split="train", class_index=y, class_id=[wnids[k] for k in y], features=F.astype(np.float32),
                      extra_columns={"pred_class": logits.argmax(1), "pred_logit": logits.max(1),
                                     "correct": logits.argmax(1) == y}, metadata=meta)
     rng = np.random.default_rng(1)
@@ -652,13 +652,14 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet"}
     run_script("aggregate_model", tmp_path, {"scores": score_dirs, "geometry": common["geometry"],
                                              "translator": common["translator"]}, agg,
-               {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0}}, {"model": "toy", "space": "s"})
+               {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0}, "dataset": {"class_names": {wnids[0]: "tench"}}},
+               {"model": "toy", "space": "s"})
     ms = pl.read_parquet(agg["model_summary"])
     cs = pl.read_parquet(agg["class_summary"])
     assert tuple(ms.columns) == MODEL_SUMMARY_COLUMNS and tuple(cs.columns) == CLASS_SUMMARY_COLUMNS
     r = ms.row(0, named=True)
     assert r["ratio_ci_low"] <= r["ratio"] <= r["ratio_ci_high"]
-    assert cs.sort("as_z", descending=True)["wnid"][0] == wnids[3]  # the planted class
+    assert cs.sort("as_z", descending=True)["class_id"][0] == wnids[3]  # the planted class
     assert cs["class_name"][0] == "tench"
 
     # a second "model" = the same tables renamed, and a second space: exercises the comparisons
@@ -703,7 +704,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"model": "toy", "space": "s"})
     o = pl.read_parquet(ov)
     assert tuple(o.columns) == OPEN_VOCABULARY_COLUMNS
-    assert o.select("wnid", "kind", "concept").rows() == [
+    assert o.select("class_id", "kind", "concept").rows() == [
         (wnids[0], "class", f"an image of a {wnids[0]}"), (wnids[0], "concept", "desert"),
         (wnids[0], "concept", "ocean"), (wnids[3], "class", f"an image of a {wnids[3]}"),
         (wnids[3], "concept", "tentacles")]
@@ -729,5 +730,5 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"figures": {"paper_models": ["toy"], "formats": ["png", "svg", "html"]}, "run_models": ["toy", "toy2"],
                 "run_spaces": ["s", "s2"], "models": {"toy": {"display": "Toy"}, "toy2": {"display": "Toy 2"}},
                 "spaces": {"s": {"display": "S"}, "s2": {"display": "S2"}},
-                "analyses": {"steering": {"target": "an image of a jellyfish"}}})
+                "analyses": {"steering": {"target": "an image of a jellyfish"}}, "dataset": {"class_names": {}}})
     assert fig["ratio_bars_all_png"].read_bytes()[:4] == b"\x89PNG"

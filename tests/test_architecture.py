@@ -22,7 +22,8 @@ def test_import_layers_hold():
     assert "0 broken" in proc.stdout
 
 
-@pytest.mark.parametrize("module", ["sing.registry", "sing.data.classes", "sing.analysis.concepts", "sing.core.geometry",
+@pytest.mark.parametrize("module", ["sing.registry", "sing.data.classes", "sing.data.preflight", "sing.io.fonts",
+                                    "sing.analysis.concepts", "sing.core.geometry",
                                     "sing.core.translator", "sing.core.perturb", "sing.io.tables",
                                     "sing.analysis.steering", "sing.analysis.summaries", "sing.figures.render",
                                     "sing.cli", "sing.io.schema", "sing.models.lock", "sing.unclip.pipeline"])

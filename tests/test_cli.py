@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 
 from sing import cli
@@ -68,13 +69,14 @@ def tiny_workflow(tmp_path_factory):
     (R / "translators" / "tiny").mkdir(parents=True)
     LinearTranslator(rng.standard_normal((d, W.shape[1])) / 20, rng.standard_normal(d)).save(
         R / "translators" / "tiny" / "sp.safetensors")
-    cls = imagenet_classes()
+    cls = imagenet_classes().head(100).rename({"index": "class_index", "wnid": "class_id"})  # a 100-class dataset
+    cls.with_columns(pl.col("name").alias("prompt_name")).write_parquet(R / "classes.parquet")
     concepts = ["desert", "ocean", "snow"]
     (R / "text" / "sp").mkdir(parents=True)  # the workflow's layout: class prompts and concepts apart
     meta = {"model": "sp", "weights_id": "x", "preprocess": {}, "precision": "fp32"}
     write_text_embeddings(R / "text" / "sp" / "classes.parquet", kind=["class"] * cls.height,
-                          key=cls["wnid"].to_list(), prompt=[f"an image of a {x}" for x in cls["name"].to_list()],
-                          class_index=cls["index"].to_list(),
+                          key=cls["class_id"].to_list(), prompt=[f"an image of a {x}" for x in cls["name"].to_list()],
+                          class_index=cls["class_index"].to_list(),
                           embeddings=rng.standard_normal((cls.height, d)).astype(np.float32), metadata=meta)
     write_text_embeddings(R / "text" / "sp" / "concepts.parquet", kind=["concept"] * 3, key=concepts,
                           prompt=[f"an image of a {c}" for c in concepts], class_index=[-1] * 3,
@@ -93,7 +95,7 @@ def test_sing_explain_end_to_end(tiny_workflow, capsys):
     assert rc == 0, text
     assert "AS (predicted class prompt)" in text and "gained by null removal" in text
     r = json.loads((out / "explain.json").read_text())
-    assert r["model"] == "tiny" and r["space"] == "sp" and r["n_texts"] == 1003
+    assert r["model"] == "tiny" and r["space"] == "sp" and r["n_texts"] == 103
     assert r["nullity"] == 412 and r["is_deg"] > 0 and r["logit_change_rel"] < 1e-4
     assert len(r["gained"]) + len(r["lost"]) > 0
     assert len(r["gained"]) <= 3 and len(r["lost"]) <= 3

@@ -20,7 +20,7 @@ import sing
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
-MINIMAL = {"imagenet_root": "/data/imagenet", "models": {}, "spaces": {}}
+MINIMAL = {"dataset": {"root": "/data/imagenet"}, "models": {}, "spaces": {}}
 
 
 def _reference_module():
@@ -63,8 +63,8 @@ def test_every_key_has_a_description_and_a_default_or_is_required():
             "models.<key>.n_last_blocks", "spaces.<key>.pretrained"} <= keys
     without_default = {key for key, node, _ in rows if "default" not in node}
     # site-specific or catalogue keys, and registry entry fields (their library defaults are described)
-    assert {k for k in without_default if ".<key>." not in k} == {"imagenet_root",
-                                                                  "synthetic_imagenet.classes"}
+    assert {k for k in without_default if ".<key>." not in k} == {"dataset", "dataset.root",
+                                                                  "dataset.synthetic.classes"}
 
 
 def test_the_documentation_check_catches_a_missing_description_or_default():
@@ -79,13 +79,15 @@ def test_the_documentation_check_catches_a_missing_description_or_default():
 def test_absent_objects_get_every_nested_default():
     config = resolved(MINIMAL)
     assert config["extraction"] == {"device": "auto", "precision": "bf16", "batch_size": 128, "num_workers": 8,
-                                    "on_bad_image": "fail", "channels_last": False}
+                                    "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
     assert config["analyses"]["steering"] == {"source_class": "n04285008", "target": "an image of a jellyfish",
                                               "target_is_deg": 40.0}
     assert config["samples"]["openvocab"] == {"split": "train", "per_class": 1300, "seed": 0,
                                               "take_all_if_fewer": True}
     assert config["unclip"]["batch_size"] == 8 and config["unclip"]["guidance_scale"] == 8.0
-    assert config["run_models"] == "paper" and config["synthetic_imagenet"] is None
+    assert config["run_models"] == "paper" and config["dataset"]["synthetic"] is None
+    assert config["dataset"] == {"root": "/data/imagenet", "kind": "imagenet", "class_index": None,
+                                 "class_names": None, "chunks": 10, "synthetic": None}
     # every schema default is in place (the walk of the README generator, checked against the filled config)
     for key, node, _ in REFERENCE.rows(SCHEMA):
         if "default" not in node or ".<key>." in key:
@@ -93,7 +95,7 @@ def test_absent_objects_get_every_nested_default():
         parent = config
         for part in key.split(".")[:-1]:
             parent = parent[part] if isinstance(parent, dict) else None
-        if not isinstance(parent, dict):  # children of a null synthetic_imagenet have nothing to fill
+        if not isinstance(parent, dict):  # children of a null dataset.synthetic have nothing to fill
             continue
         value = parent[key.split(".")[-1]]
         if node["default"] == {}:  # an object: its fields are checked in their own rows
@@ -107,7 +109,7 @@ def test_a_partly_given_object_keeps_the_other_defaults():
                                 "samples": {"analysis": {"per_class": 3}},
                                 "analyses": {"steering": {"target": "an image of a jeep"}}})
     assert config["extraction"] == {"device": "cpu", "precision": "bf16", "batch_size": 128, "num_workers": 8,
-                                    "on_bad_image": "fail", "channels_last": False}
+                                    "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
     assert config["samples"]["analysis"] == {"per_class": 3, "split": "val", "seed": 0, "take_all_if_fewer": False}
     assert config["samples"]["translator"]["per_class"] == 10
     assert config["analyses"]["steering"] == {"target": "an image of a jeep", "source_class": "n04285008",
@@ -115,13 +117,25 @@ def test_a_partly_given_object_keeps_the_other_defaults():
     assert config["analyses"]["bootstrap"] == 1000
 
 
-def test_synthetic_imagenet_is_null_or_filled():
-    assert resolved(MINIMAL)["synthetic_imagenet"] is None
-    synthetic = resolved(MINIMAL, {"synthetic_imagenet": {"classes": ["n01440764"], "image_size": 64}})
-    assert synthetic["synthetic_imagenet"] == {"classes": ["n01440764"], "image_size": 64, "train_per_class": 6,
-                                               "val_per_class": 5, "size_range": [96, 192], "seed": 0,
-                                               "flat_val": False, "bad_per_split": 0, "special_every": 3}
-    assert "classes" in rejected({"synthetic_imagenet": {"image_size": 64}})
+def test_synthetic_dataset_is_null_or_filled():
+    assert resolved(MINIMAL)["dataset"]["synthetic"] is None
+    synthetic = resolved(MINIMAL, {"dataset": {"synthetic": {"classes": ["n01440764"], "image_size": 64}}})
+    assert synthetic["dataset"]["synthetic"] == {
+        "classes": ["n01440764"], "image_size": 64, "train_per_class": 6, "val_per_class": 5, "size_range": [96, 192],
+        "seed": 0, "flat_val": False, "bad_per_split": 0, "special_every": 3, "junk_per_class": 0}
+    assert synthetic["dataset"]["root"] == "/data/imagenet"  # a partial `dataset` merges into the config file's
+    assert "classes" in rejected({"dataset": {"synthetic": {"image_size": 64}}})
+
+
+def test_folder_dataset_keys_and_awkward_class_ids():
+    config = resolved(MINIMAL, {"dataset": {"kind": "folder", "class_names": "names.tsv"},
+                                "classes": ["British Shorthair", "猫 2", "42"],
+                                "analyses": {"steering": {"source_class": "42"}}})
+    assert config["dataset"]["kind"] == "folder" and config["dataset"]["chunks"] == 10
+    assert config["classes"] == ["British Shorthair", "猫 2", "42"]
+    assert "kind" in rejected({"dataset": {"kind": "cifar"}})
+    assert "chunks" in rejected({"dataset": {"chunks": 0}})
+    assert "source_class" in rejected({"analyses": {"steering": {"source_class": ""}}})
 
 
 def test_defaults_are_not_shared_between_keys_or_runs():
@@ -164,13 +178,26 @@ def test_paper_keyword_names_registry_entries():
 # Keys the configs did not set before: each value is what the code used when the key was absent.
 ADDED = {
     ("extraction", "channels_last"): False,  # workflow_scripts/extract_features.py: ext.get("channels_last", False)
+    ("extraction", "on_missing_image"): "fail",  # new key (issue 9.5): the old behaviour never skipped silently
     ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
     ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
+    ("extraction", "on_missing_image"): "fail",  # issue 9: listing failed on any missing file before
 }
 # Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
 ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",
              "slurm_gpu": {"model": None, "partition": None}}
-ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3}  # sing.synthetic.DEFAULTS
+# sing.data.synthetic.DEFAULTS (junk_per_class: issue 12, no junk files before)
+ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3, "junk_per_class": 0}
+
+
+def moved_to_dataset(config: dict) -> dict:
+    """Issue 12: `imagenet_root` and `synthetic_imagenet` became `dataset.root` and `dataset.synthetic` of an
+    `imagenet` dataset (the folder-only keys at their defaults); `synthetic_checkpoints` is new (none before)."""
+    config = dict(config)
+    config["dataset"] = {"kind": "imagenet", "root": config.pop("imagenet_root"), "class_index": None,
+                         "class_names": None, "chunks": 10, "synthetic": config.pop("synthetic_imagenet")}
+    config["synthetic_checkpoints"] = []
+    return config
 
 
 @pytest.mark.parametrize(("name", "files"), [("paper", ["config.yaml"]), ("demo", ["config.yaml", "config.demo.yaml"])])
@@ -186,15 +213,15 @@ def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(nam
     for key, paper in (("run_models", PAPER_MODELS), ("run_spaces", PAPER_SPACES)):
         if now[key] == "paper":
             now[key] = list(paper)
-    expected = copy.deepcopy(before)
+    expected = moved_to_dataset(copy.deepcopy(before))
     for (section, key), value in ADDED.items():
         expected[section][key] = value
     expected.update(copy.deepcopy(ADDED_TOP))
-    if expected["synthetic_imagenet"] is not None:
-        expected["synthetic_imagenet"].update(ADDED_SYNTHETIC)
+    if expected["dataset"]["synthetic"] is not None:
+        expected["dataset"]["synthetic"].update(ADDED_SYNTHETIC)
     if name == "demo":
         # the demo no longer repeats the open-vocabulary classes: the default lists the same two classes in the
-        # paper's order, and the workflow reads the list only as a set (select_classes sorts it by class index)
+        # paper's order, and the workflow reads the list only as a set (ClassCatalog.select sorts it by class index)
         ov_now, ov_before = now["analyses"]["open_vocabulary"], expected["analyses"]["open_vocabulary"]
         assert sorted(ov_now["classes"]) == sorted(ov_before["classes"])
         ov_now["classes"] = ov_before["classes"]

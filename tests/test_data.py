@@ -10,7 +10,8 @@ from PIL import Image
 
 from sing.data import imagenet as data
 from sing.data.classes import class_index
-from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.imagenet import class_files
+from sing.data.images import BadImageError, load_rgb, sample_class
 from sing.data.synthetic import BAD_KINDS, DEFAULT_WNIDS, SPECIAL_KINDS, _encode, _render, make_synthetic_imagenet
 
 A, B, C = "n01440764", "n02123045", "n03888257"
@@ -54,7 +55,7 @@ def test_synthetic_deterministic_and_kinds(ds, tmp_path):
 
     kinds = {f["kind"] for f in json.loads((ds / "synthetic.json").read_text())["files"]["train"]}
     assert kinds == set(SPECIAL_KINDS)
-    with pytest.raises(ValueError, match="unknown synthetic_imagenet settings"):
+    with pytest.raises(ValueError, match="unknown synthetic dataset settings"):
         make_synthetic_imagenet(tmp_path / "x", {"bogus": 1})
 
 

@@ -15,9 +15,11 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from sing.data.imagenet import BadImageError, class_files, load_rgb, sample_class
+from sing.data.imagenet import class_files
+from sing.data.images import BadImageError, load_rgb, sample_class
 from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.io.storage import read_embeddings, read_text_embeddings
+from sing.data.datasets import open_dataset
 from sing.data.synthetic import make_synthetic_imagenet
 from sing.core.geometry import weight_sha256
 from sing.models.classifiers import load_classifier
@@ -34,6 +36,10 @@ def root(tmp_path_factory):
     make_synthetic_imagenet(r, {"classes": [A, B], "train_per_class": 6, "val_per_class": 3, "image_size": 32,
                                 "special_every": 2, "bad_per_split": 1, "seed": 0})
     return r
+
+
+def imagenet(root):
+    return open_dataset({"kind": "imagenet", "root": str(root)})
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +98,51 @@ def test_bad_image_policies(root, adapter):
         extract_classifier(adapter, ids, root, on_bad_image="ignore", progress=False)
 
 
-def test_bf16_autocast_close_to_fp32(root, adapter):
+def test_reduced_precision_only_on_cuda(root, adapter, tmp_path, caplog):
+    """bf16 on a CPU is an emulation many times slower than fp32: the CPU runs fp32 and says so (issue 9.12)."""
+    from sing.models.devices import effective_dtype, effective_precision
+
+    assert effective_precision("bf16", "cpu") == effective_precision("fp16", "cpu") == "fp32"
+    assert effective_precision("bf16", "cuda") == "bf16" and effective_precision("fp32", "cuda") == "fp32"
+    assert effective_dtype(torch.float16, "cpu") == torch.float32 and effective_dtype(torch.float16, "cuda:0") == \
+        torch.float16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        effective_precision("int8", "cpu")
     ids = _good(root, "train", A)[:4]
     a = extract_classifier(adapter, ids, root, device="cpu", precision="fp32", progress=False)["features"]
     b = extract_classifier(adapter, ids, root, device="cpu", precision="bf16", progress=False)["features"]
+    np.testing.assert_array_equal(a, b)  # main: bf16 autocast on the CPU (different numbers, ~20x slower)
+    with caplog.at_level("WARNING", logger="sing.data.extraction"):
+        run_extraction("classifier", "r18", SMALL, dataset=imagenet(root), classes=[A], out=tmp_path / "o",
+                       sample={"split": "val", "per_class": 2, "seed": 0}, device="cpu", precision="bf16",
+                       on_bad_image="skip", progress=False)
+    _, _, meta = read_embeddings(tmp_path / "o" / f"{A}.parquet")
+    assert meta["precision"] == "fp32" and meta["provenance"]["precision_requested"] == "bf16"
+    assert any("precision bf16 requested" in r.getMessage() and "running fp32 on cpu" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_unclip_half_dtype_runs_float32_on_cpu(caplog):
+    from sing.unclip.pipeline import TINY_MODEL_ID, load_unclip
+
+    with caplog.at_level("WARNING", logger="sing.unclip.pipeline"):
+        pipe = load_unclip(TINY_MODEL_ID, device="cpu", dtype=torch.float16, embedding_dim=32)
+    assert pipe.sing_dtype == "float32" and next(pipe.decoder.parameters()).dtype == torch.float32
+    assert any("UnCLIP dtype float16 requested" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bf16_autocast_on_cuda_close_to_fp32(root, adapter):
+    ids = _good(root, "train", A)[:4]
+    a = extract_classifier(adapter, ids, root, device="cuda", precision="fp32", progress=False)["features"]
+    b = extract_classifier(adapter, ids, root, device="cuda", precision="bf16", progress=False)["features"]
+    adapter.to("cpu")
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99 and not np.array_equal(a, b)
 
 
 def test_run_extraction_per_class_deterministic(root, tmp_path):
-    kw = dict(imagenet_root=root, wnids=[A, B], sample={"split": "val", "per_class": "all", "seed": 0},
+    kw = dict(dataset=imagenet(root), classes=[A, B], sample={"split": "val", "per_class": "all", "seed": 0},
               batch_size=3, device="cpu", on_bad_image="skip", progress=False)
     s1 = run_extraction("classifier", "r18", SMALL, out=tmp_path / "one", **kw)
     run_extraction("classifier", "r18", SMALL, out=tmp_path / "two", **kw)
@@ -110,25 +151,30 @@ def test_run_extraction_per_class_deterministic(root, tmp_path):
     for f in os.listdir(tmp_path / "one"):
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes(), f
     df, F, meta = read_embeddings(tmp_path / "one" / f"{B}.parquet")
-    assert set(df["wnid"]) == {B} and set(df["class_index"]) == {281} and F.shape == (3, 512)
+    assert set(df["class_id"]) == {B} and set(df["class_index"]) == {281} and F.shape == (3, 512)
     assert (df["correct"] == (df["pred_class"] == 281)).all()
     assert meta["kind"] == "classifier" and meta["model"] == "r18" and meta["precision"] == "fp32"
     sk = pl.read_parquet(tmp_path / "one" / "skipped.parquet")
-    assert sk.columns == ["image_id", "wnid", "error"] and sk.height == 2
+    assert sk.columns == ["image_id", "class_id", "error"] and sk.height == 2
 
 
 def test_run_extraction_clip_single(root, tmp_path):
     out = tmp_path / "clip.parquet"
-    s = run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[B, A],
+    s = run_extraction("clip", "demo", SPACE, dataset=imagenet(root), classes=[B, A],
                        sample={"split": "train", "per_class": 3, "seed": 1, "take_all_if_fewer": False},
                        out=out, mode="single", device="cpu", on_bad_image="skip", progress=False)
     df, F, meta = read_embeddings(out)
-    assert meta["kind"] == "clip" and F.shape[1] == 384 and df["wnid"].to_list()[0] == B
+    assert meta["kind"] == "clip" and F.shape[1] == 384 and df["class_id"].to_list()[0] == B
     assert "pred_class" not in df.columns
-    expected = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
-    assert set(df["image_id"]) <= set(expected) and df.height + s["skipped"] == 6
+    # the first 3 readable images of each class in sample order: an unreadable one is replaced by the next
+    readable = set(_good(root, "train", A) + _good(root, "train", B))
+    expected = [i for w in (B, A)
+                for i in [j for j in sample_class(class_files(root, "train", w), "all", 1, w) if j in readable][:3]]
+    assert df["image_id"].to_list() == expected and df.height == 6
+    first3 = [i for w in (B, A) for i in sample_class(class_files(root, "train", w), 3, 1, w)]
+    assert s["skipped"] == len(set(first3) - readable) > 0  # the refill was exercised
     with pytest.raises(ValueError, match=f"class {A}: asked for 50"):
-        run_extraction("clip", "demo", SPACE, imagenet_root=root, wnids=[A], out=tmp_path / "x.parquet",
+        run_extraction("clip", "demo", SPACE, dataset=imagenet(root), classes=[A], out=tmp_path / "x.parquet",
                        sample={"split": "train", "per_class": 50, "seed": 0}, mode="single", progress=False)
 
 
@@ -181,15 +227,33 @@ def _run_script(name, *, input=None, output, settings, log, wildcards=None, conf
 
 def test_scripts_end_to_end(tmp_path):
     ds = tmp_path / "imagenet"
-    _run_script("make_synthetic_imagenet.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
-                settings={"synthetic_imagenet": {"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
-                                                 "image_size": 24, "seed": 0}})
+    _run_script("make_synthetic_dataset.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
+                settings={"dataset": {"kind": "imagenet", "synthetic": {"classes": [A, B], "train_per_class": 4,
+                                                                        "val_per_class": 2, "image_size": 24,
+                                                                        "seed": 0}}})
     assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
+    config = {"weights_dir": "weights", "extraction": {"num_workers": 0}}
+    wnids = list(open_dataset({"kind": "imagenet", "root": str(ds)}).catalog.ids)
+    names = {w: [n, n] for w, (n, _) in zip(wnids, __import__("sing.data.classes", fromlist=["x"]).imagenet_names())}
+    classes = tmp_path / "classes.parquet"
+    _run_script("dataset_classes.py", output=_NL(classes=str(classes)), log=tmp_path / "cl.log", config=config,
+                settings={"dataset": {"kind": "imagenet", "root": str(ds), "class_index": wnids, "class_names": names,
+                                      "chunks": 10},
+                          "chunk_size": 100})
+    table = pl.read_parquet(classes)
+    assert table.height == 1000 and table.row(281, named=True)["name"] == "tabby cat"
+    assert table.row(281, named=True)["chunk"] == 2 and table.row(281, named=True)["description"] == "tabby, tabby cat"
     sample = {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}
-    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "on_bad_image": "fail", "channels_last": False}
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "on_bad_image": "fail",
+           "on_missing_image": "fail", "channels_last": False}
     unlocked = {"files": []}  # random weights: nothing to verify
-    common = {"imagenet_root": str(ds), "extraction": ext}
-    model = {**common, "models": {"r18": SMALL}, "weights": {"models": {"r18": unlocked}}}
+    common = {"extraction": ext}
+    model = {**common, "models": {"r18": SMALL}, "weights": {"models": {"r18": unlocked}},
+             "dataset": {"kind": "imagenet", "root": str(ds), "class_index": wnids}}
+    head = tmp_path / "heads" / "r18" / "head.safetensors"
+    _run_script("export_head.py", output=_NL(head=str(head)), settings=model, wildcards={"model": "r18"},
+                config=config, log=tmp_path / "head.log")
+    assert "matches ImageNet-1k at" in (tmp_path / "head.log").read_text()
     out = tmp_path / "features" / "chunk-000"
     _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(out)), log=tmp_path / "ex.log",
                 settings={**model, "samples": {"analysis": sample}, "classes": [A, B]},
@@ -200,18 +264,21 @@ def test_scripts_end_to_end(tmp_path):
     assert prov["weights"] == {"models": {"r18": unlocked}} and prov["sample_name"] == "analysis"
     single = tmp_path / "translator.parquet"
     head = tmp_path / "heads" / "r18" / "head.safetensors"
-    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(single), head=str(head)),
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(single)),
                 settings={**model, "samples": {"translator": {**sample, "classes": [A, B]}}},
                 wildcards={"model": "r18"}, log=tmp_path / "ex2.log")
     assert read_embeddings(single)[1].shape == (4, 512)
-    space = {**common, "spaces": {"demo": SPACE}, "weights": {"spaces": {"demo": unlocked}}}
+    space = {**common, "spaces": {"demo": SPACE}, "weights": {"spaces": {"demo": unlocked}},
+             "dataset": {"kind": "imagenet", "root": str(ds), "class_index": {A: 0, B: 281}}}
     cout = tmp_path / "clip" / "chunk-000"
     _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(cout)), log=tmp_path / "em.log",
                 settings={**space, "samples": {"analysis": sample}, "classes": [A, B]},
                 wildcards={"space": "demo", "sample": "analysis", "chunk": "000"})
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
-    parts = {"classes": {"text": {"class_prompt": "an image of a {}", "templates": None, "classes": [A, B]}},
-             "concepts": {"text": {"class_prompt": "an image of a {}", "templates": None},
+    prompts = {"class_index": {A: 0, B: 281}, "class_names": {A: "tench", B: "tabby cat"}}
+    parts = {"classes": {"text": {"class_prompt": "an image of a {}", "templates": None, "classes": [A, B]},
+                         "dataset": prompts},
+             "concepts": {"text": {"class_prompt": "an image of a {}", "templates": None}, "dataset": prompts,
                           "analyses": {"open_vocabulary": {"classes": [A], "concepts": {A: ["desert", "hump"]}}}},
              "steering": {"analyses": {"steering": {"target": "an image of a jellyfish"}}}}
     rows = {}
@@ -228,7 +295,7 @@ def test_scripts_end_to_end(tmp_path):
 
     E = rows["classes"][1]
     np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
-    t = load_file(head)  # written by the translator-sample extraction, from the same model load
+    t = load_file(head)  # written by export_head after the head check and the self-check
     from safetensors import safe_open
 
     with safe_open(str(head), "np") as fh:

@@ -42,7 +42,7 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
             is_med = rng.gamma(5, 2 + mi, n_classes)
             b = rng.gamma(2, leak, (n_classes, 5))
             cs = pl.DataFrame({
-                "model": model, "space": space, "wnid": [f"n{k:08d}" for k in range(n_classes)],
+                "model": model, "space": space, "class_id": [f"n{k:08d}" for k in range(n_classes)],
                 "class_index": np.arange(n_classes, dtype=np.int32), "class_name": names, "n": 50,
                 "as_median": med * rng.choice([-1, 1], n_classes), "as_mean": med, "as_iqr": med,
                 "abs_as_median": med, "abs_as_mean": med * 1.1, "abs_as_q05": med * 0.2, "abs_as_q25": med * 0.6,
@@ -84,7 +84,7 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
             for wnid, concepts in (("n02437312", [f"concept {j}" for j in range(30)]), ("n01910747", ["tentacles", "ocean"])):
                 a0 = rng.uniform(70, 85, len(concepts) + 1)
                 as_ = rng.normal(0, leak, len(concepts) + 1)
-                ov.append(pl.DataFrame({"model": model, "space": space, "wnid": wnid,
+                ov.append(pl.DataFrame({"model": model, "space": space, "class_id": wnid,
                                         "kind": ["class"] + ["concept"] * len(concepts),
                                         "concept": [f"an image of a {wnid}"] + concepts, "angle_orig_mean": a0,
                                         "angle_eq_mean": a0 - as_, "as_mean": as_, "as_std": np.abs(as_) / 2,
@@ -176,7 +176,7 @@ def test_class_violins_cap_classes_per_model(inputs):
 def test_leakage_heatmap_caps_and_sorts_classes(inputs):
     _, data = build("leakage_heatmap", {"class_summary": inputs["class_summary"]}, {**SETTINGS,
                                                                                          "heatmap_classes": 12})
-    assert data["wnid"].n_unique() == 12
+    assert data["class_id"].n_unique() == 12
 
 
 def test_unknown_figure_and_missing_input(inputs):
@@ -186,3 +186,14 @@ def test_unknown_figure_and_missing_input(inputs):
         build("ratio_bars", {}, SETTINGS)
     with pytest.raises(ValueError, match="geometries"):
         build("spectra", {"model_summary": inputs["model_summary"]}, SETTINGS)
+
+
+def test_space_crosscheck_with_one_space_says_so(tmp_path):
+    """One CLIP space (a folder-dataset run, config.folder-demo.yaml): no pair to compare, a note instead of a crash."""
+    from sing.analysis.comparisons import SPACE_CROSSCHECK_COLUMNS
+    from sing.figures import ratios
+
+    empty = space_crosscheck(pl.DataFrame({"model": ["a"], "space": ["s"], "ratio": [1.0]}))
+    assert empty.height == 0 and tuple(empty.columns) == SPACE_CROSSCHECK_COLUMNS
+    chart, data = ratios.space_crosscheck(empty, {})
+    assert data.height == 0 and "not applicable" in str(chart.to_dict()["title"])

@@ -18,7 +18,8 @@ import torch
 
 from hub_cache import hub_repo, json_bytes, safetensors_bytes, torch_bytes
 from sing.models import lock
-from sing.models.classifiers import DINOV2_PROCESSOR, load_classifier
+from sing.models.classifiers import load_classifier
+from sing.models.hf import DINOV2_PROCESSOR
 from sing.models.prefetch import prefetch
 from sing.models.weights import WeightsCache
 
@@ -180,10 +181,13 @@ def test_the_extraction_job_verifies_before_loading_and_records_the_lock(cache, 
     make_synthetic_imagenet(tmp_path / "imagenet", {"classes": [wnid], "train_per_class": 2, "val_per_class": 2,
                                                      "image_size": 32, "seed": 0})
     entry = {"files": lock.hub_records(cache.root / "huggingface/hub", "timm/test_resnet.r160_in1k")}
-    settings = {"models": {"m": TIMM}, "imagenet_root": str(tmp_path / "imagenet"), "classes": [wnid],
+    from sing.data.classes import imagenet_wnids
+
+    settings = {"models": {"m": TIMM}, "classes": [wnid],
+                "dataset": {"kind": "imagenet", "root": str(tmp_path / "imagenet"), "class_index": list(imagenet_wnids())},
                 "samples": {"analysis": {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}},
                 "extraction": {"device": "cpu", "precision": "fp32", "batch_size": 2, "on_bad_image": "fail",
-                               "channels_last": False},
+                               "on_missing_image": "fail", "channels_last": False},
                 "weights": {"models": {"m": entry}}}
 
     def run(out):

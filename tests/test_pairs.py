@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sing.data.classes import chunk_of, class_index, group_by_chunk, imagenet_wnids, select_classes
+from sing.data.classes import ClassCatalog, class_index, imagenet_wnids
 from sing.analysis.translation import fit_translator_from_pairs, translation_errors
 from sing.io.pairs import align_pairs
 from sing.io.provenance import provenance, settings_hash
@@ -66,15 +66,18 @@ def test_imagenet_classes_and_chunks():
     wnids = imagenet_wnids()
     assert len(wnids) == 1000 and wnids[0] == "n01440764" and wnids[999] == "n15075141"
     assert class_index("n04285008") == 817
-    assert chunk_of("n04285008", 100) == 8 and chunk_of("n04285008", 1000) == 0
-    assert group_by_chunk(["n04285008", "n01440764", "n01910747"], 100) == {0: ["n01440764"], 1: ["n01910747"],
-                                                                           8: ["n04285008"]}
-    assert select_classes(["n04285008", "n01440764"]) == ["n01440764", "n04285008"]
-    assert len(select_classes("all")) == 1000
+    catalog = ClassCatalog("imagenet", wnids, "/data", chunk_size=100)
+    assert catalog.chunk_of("n04285008") == 8
+    assert ClassCatalog("imagenet", wnids, "/data", chunk_size=1000).chunk_of("n04285008") == 0
+    assert catalog.group_by_chunk(["n04285008", "n01440764", "n01910747"]) == {0: ["n01440764"], 1: ["n01910747"],
+                                                                               8: ["n04285008"]}
+    assert catalog.select(["n04285008", "n01440764"]) == ["n01440764", "n04285008"]
+    assert len(catalog.select("all")) == 1000
+    assert all(catalog.file_key(w) == w for w in wnids)  # existing ImageNet result paths are unchanged
     with pytest.raises(ValueError, match="config classes: 'n0000' is not an ImageNet-1k"):
-        select_classes(["n0000"], what="config classes")
+        catalog.select(["n0000"], what="config classes")
     with pytest.raises(ValueError, match="duplicate"):
-        select_classes(["n01440764", "n01440764"])
+        catalog.select(["n01440764", "n01440764"])
 
 
 def test_provenance_is_deterministic_and_keyed_by_settings():

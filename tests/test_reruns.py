@@ -31,7 +31,7 @@ def workflow_rules() -> dict[str, set[str]]:
 
 def test_the_rule_reader_sees_every_rule_and_its_wildcards():
     rules = workflow_rules()
-    assert {"synthetic_imagenet", "prefetch_weights", "extract_features", "embed_texts", "score_chunk", "figures",
+    assert {"synthetic_dataset", "prefetch_weights", "extract_features", "embed_texts", "score_chunk", "figures",
             "unclip_pictures", "collect_table"} <= set(rules)
     assert {"model", "sample", "chunk"} <= rules["extract_features"] and "part" in rules["embed_texts"]
 
@@ -43,8 +43,8 @@ def test_every_leaf_key_says_what_it_decides():
     keys = dict(leaves(SCHEMA))
     assert len(keys) >= 90
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
-    assert cosmetic == {"results_dir", "weights_dir", "chunk_size", "extraction.num_workers", "container",
-                        "slurm_gpu.model", "slurm_gpu.partition"}
+    assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers", "container", "slurm_gpu.model",
+                        "slurm_gpu.partition"}  # chunk_size decides classes.parquet's chunk column
 
 
 def _node(schema, dotted):
@@ -95,7 +95,8 @@ def test_selectors_parse():
 GOLDFISH = "n01443537"  # in the demo's dataset and translator sample, not analysed; chunk 000
 CASES: dict[str, tuple[dict, dict]] = {
     "extraction.batch_size": ({"extraction": {"batch_size": 7}}, {}),
-    "synthetic_imagenet.seed": ({"synthetic_imagenet": {"seed": 1}}, {}),
+    "dataset.synthetic.seed": ({"dataset": {"synthetic": {"seed": 1}}}, {}),
+    "dataset.chunks": ({"dataset": {"chunks": 7}}, {}),  # ImageNet's chunks are chunk_size's: classes.parquet only
     "classes": ({"classes": ["n01440764", GOLDFISH, "n01910747", "n02123045", "n02437312", "n04285008"]},
                 {"chunk": "000"}),
     "samples.translator.seed": ({"samples": {"translator": {"seed": 1}}}, {}),
@@ -126,13 +127,17 @@ CASES: dict[str, tuple[dict, dict]] = {
     "unclip.prompts": ({"unclip": {"prompts": ["an image of a jellyfish", "an image of a jeep"]}}, {}),
     # cosmetic: nothing reruns (results_dir: tests/test_reruns.py::test_a_moved_results_folder_reruns_nothing)
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
-    "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: no chunk changes
+    "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: classes.parquet only
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
     "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
     "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
 }
-# results_dir: test_a_moved_results_folder_reruns_nothing; container: Snakemake's own software-env trigger
-NOT_CASES = {"results_dir", "container"}
+# results_dir: test_a_moved_results_folder_reruns_nothing; container: Snakemake's own software-env trigger.
+# Folder-dataset keys (the ImageNet demo has neither a class order nor class names of its own, and a new kind
+# re-plans every chunk): tests/test_folder_workflow.py's rerun tests. dataset.root: on the demo a new root is a new
+# output folder of the synthetic dataset, so every job runs anew (its x-decides lists the jobs that read it).
+NOT_CASES = {"results_dir", "container", "dataset.kind", "dataset.root", "dataset.class_index", "dataset.class_names",
+             "synthetic_checkpoints"}
 
 
 def annotation_groups() -> dict[tuple, list[str]]:

@@ -22,7 +22,7 @@ def _write(path, n=5, d=7, seed=0, **kw):
     F = rng.standard_normal((n, d)).astype(np.float32)
     ids = [f"val/n01440764/img{i}.JPEG" for i in range(n)]
     pred = rng.integers(0, 1000, n)
-    storage.write_embeddings(path, image_ids=ids, split="val", class_index=0, wnid="n01440764", features=F,
+    storage.write_embeddings(path, image_ids=ids, split="val", class_index=0, class_id="n01440764", features=F,
                              extra_columns={"pred_class": pred, "pred_logit": rng.standard_normal(n),
                                             "correct": pred == 0}, metadata=kw.get("metadata", META))
     return F, ids, pred
@@ -34,7 +34,7 @@ def test_round_trip_schema_metadata(tmp_path):
     df, G, meta = storage.read_embeddings(p)
     np.testing.assert_array_equal(G, F)
     assert G.dtype == np.float32 and G.flags.c_contiguous
-    assert df.columns == ["image_id", "split", "class_index", "wnid", "pred_class", "pred_logit", "correct"]
+    assert df.columns == ["image_id", "split", "class_index", "class_id", "pred_class", "pred_logit", "correct"]
     assert df["image_id"].to_list() == ids and df["pred_class"].to_list() == pred.tolist()
     schema = pq.read_schema(p)
     assert schema.field("feature").type == pa.list_(pa.float32(), 7)
@@ -56,7 +56,7 @@ def test_byte_identical_and_atomic(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     before = a.read_bytes()
     with pytest.raises(ValueError, match="features"):
-        storage.write_embeddings(a, image_ids=["x"], split="val", class_index=0, wnid="n01440764",
+        storage.write_embeddings(a, image_ids=["x"], split="val", class_index=0, class_id="n01440764",
                                  features=np.zeros((2, 3), np.float32), metadata=META)
     assert a.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["a.parquet", "b.parquet"]
 
@@ -80,13 +80,13 @@ def test_atomic_path_dir_and_failure(tmp_path):
 def test_validation(tmp_path):
     p = tmp_path / "x.parquet"
     with pytest.raises(ValueError, match="non-finite"):
-        storage.write_embeddings(p, image_ids=["a"], split="val", class_index=0, wnid="n01440764",
+        storage.write_embeddings(p, image_ids=["a"], split="val", class_index=0, class_id="n01440764",
                                  features=np.array([[np.nan, 1]], np.float32), metadata=META)
     with pytest.raises(ValueError, match="missing required key"):
-        storage.write_embeddings(p, image_ids=["a"], split="val", class_index=0, wnid="n01440764",
+        storage.write_embeddings(p, image_ids=["a"], split="val", class_index=0, class_id="n01440764",
                                  features=np.ones((1, 2), np.float32), metadata={"model": "m"})
     with pytest.raises(ValueError, match="class_index has 2 entries"):
-        storage.write_embeddings(p, image_ids=["a"], split="val", class_index=[0, 1], wnid="n01440764",
+        storage.write_embeddings(p, image_ids=["a"], split="val", class_index=[0, 1], class_id="n01440764",
                                  features=np.ones((1, 2), np.float32), metadata=META)
     with pytest.raises(FileNotFoundError, match="no such parquet"):
         storage.read_embeddings(tmp_path / "nope.parquet")
@@ -94,7 +94,7 @@ def test_validation(tmp_path):
 
 def test_empty_and_text_table(tmp_path):
     p = tmp_path / "e.parquet"
-    storage.write_embeddings(p, image_ids=[], split="val", class_index=[], wnid=[],
+    storage.write_embeddings(p, image_ids=[], split="val", class_index=[], class_id=[],
                              features=np.zeros((0, 4), np.float32), metadata=META)
     df, F, _ = storage.read_embeddings(p)
     assert df.height == 0 and F.shape == (0, 4)

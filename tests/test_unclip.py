@@ -269,7 +269,7 @@ def test_unclip_pictures_script(tmp_path):
     chunk = tmp_path / "chunk-000"
     meta = dict(kind="classifier", model="demo", weights_id="x", preprocess="{}", precision="fp32")
     write_embeddings(chunk / f"{wnid}.parquet", image_ids=[f"val/{wnid}/img{i}.JPEG" for i in (3, 1, 2, 0)],
-                     split="val", class_index=0, wnid=wnid, features=F.astype(np.float32), metadata=meta)
+                     split="val", class_index=0, class_id=wnid, features=F.astype(np.float32), metadata=meta)
     geom.save(tmp_path / "geometry.safetensors")
     tr.save(tmp_path / "translator.safetensors")
     rng = np.random.default_rng(8)
@@ -287,11 +287,12 @@ def test_unclip_pictures_script(tmp_path):
                                       translator=str(tmp_path / "translator.safetensors"),
                                       text=str(tmp_path / "text.parquet"))),
         output=Namedlist(fromdict=dict(png=str(out), cells=str(tmp_path / "out" / "cells.parquet"))),
-        params=Namedlist(fromdict=dict(model="demo", source_wnid=wnid, n_images=2,
-                                       prompts=["an image of a starfish", "jeep"], target_is_deg=5.0, seed=0,
-                                       unclip=dict(model_id=pipeline.TINY_MODEL_ID, weights_dir=None, device="cpu",
-                                                   decoder_steps=2, super_res_steps=2, dtype="float32", batch_size=4,
-                                                   guidance_scale=8.0, cell_size=32))),
+        params=Namedlist(fromdict=dict(settings=dict(  # as rules/common.smk builds it
+            unclip=dict(model_id=pipeline.TINY_MODEL_ID, source_class=wnid, n_images=2,
+                        prompts=["an image of a starfish", "jeep"], target_is_deg=5.0, seed=0, decoder_steps=2,
+                        super_res_steps=2, dtype="float32", batch_size=4, guidance_scale=8.0, cell_size=32),
+            extraction=dict(device="cpu"), weights=dict(unclip={pipeline.TINY_MODEL_ID: {"files": []}})))),
+        wildcards=Namedlist(fromdict=dict(model="demo")), config=dict(weights_dir=str(tmp_path / "w")),
         log=[str(tmp_path / "log.txt")])
     runpy.run_path(str(REPO / "workflow_scripts" / "unclip_pictures.py"), init_globals={"snakemake": snake})
     sheet = Image.open(out)

@@ -60,7 +60,9 @@ def test_null_removal_keeps_logits_on_every_scored_image(demo):
     scores = pl.concat([pl.read_parquet(p) for p in (demo / RESULTS / "scores").rglob("*.parquet")])
     features = [p for p in (demo / RESULTS / "features").glob("*/analysis/*/*.parquet") if p.name != "skipped.parquet"]
     n_images = sum(pl.read_parquet(p).height for p in features)
-    assert n_images == 2 * len(DEMO_CLASSES) * 5  # 6 val images per class, one of them corrupt and skipped
+    # 6 readable val images per class: a corrupt file among a class's first 6 in sample order is skipped and
+    # replaced by the class's 7th file
+    assert n_images == 2 * len(DEMO_CLASSES) * 6
     assert scores.height == 2 * n_images  # every analysed image scored in both spaces
     assert scores["logit_change_rel"].max() <= 1e-4
     assert scores["is_deg"].min() >= 0
@@ -115,11 +117,11 @@ def test_config_overrides_in_part_or_reordered_rerun_nothing(demo):
 def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     workdir = make_workdir(tmp_path / "paper")
     overrides = write_config(workdir, "paths.yaml", {"results_dir": str(tmp_path / "results"),
-                                                      "imagenet_root": str(tmp_path / "no-imagenet")})
+                                                      "dataset": {"root": str(tmp_path / "no-imagenet")}})
     jobs = planned_jobs(workdir, configfiles=("config.yaml", str(overrides)))
     assert jobs["extract_features"] == 13 * (10 + 2)  # 10 analysis chunks + 2 open-vocabulary chunks
     assert jobs["fit_translator"] == 13 * 2
-    assert jobs["head_geometry"] == 13
+    assert jobs["head_geometry"] == jobs["export_head"] == 13
     assert jobs["embed_texts"] == 2 * 3  # class prompts, concepts and the steering target of each space
     assert not (tmp_path / "no-imagenet").exists()
     assert not (tmp_path / "results").exists()  # a dry run leaves no manifest behind
@@ -155,10 +157,10 @@ CONCEPTS = {"n01910747": ["ocean"], "n02437312": ["desert"]}
         ({"analyses": {"open_vocabulary": {"classes": ["n02437312", "n09999999"]}}},
          ["analyses.open_vocabulary.classes", "n09999999"]),
         ({"analyses": {"open_vocabulary": {"classes": ["n02437312", "n01484850"]}}},
-         ["analyses.open_vocabulary.classes", "n01484850", "synthetic_imagenet.classes"]),  # not in the dataset
+         ["analyses.open_vocabulary.classes", "n01484850", "dataset.synthetic.classes"]),  # not in the dataset
         ({"text": {"classes": ["n01440764"]}}, ["text.classes", "n01910747"]),
         ({"samples": {"translator": {"classes": ["n01440764", "n01484850"]}}},
-         ["samples.translator.classes", "n01484850", "synthetic_imagenet.classes"]),
+         ["samples.translator.classes", "n01484850", "dataset.synthetic.classes"]),
         ({"samples": {"translator": {"classes": ["n0144076"]}}}, ["['samples']['translator']['classes']", "n0144076"]),
     ],
 )
@@ -169,6 +171,18 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path, overrides, needles):
     assert proc.returncode != 0
     for needle in needles:
         assert needle in proc.stdout + proc.stderr, needle
+
+
+def test_long_prompt_stops_the_run_before_any_job(tmp_path):
+    """A steering target longer than CLIP's 77 tokens: the run stops when it starts (onstart), naming the config
+    key and the token count, before any job — not even the synthetic dataset — has run (issue 9 item 7)."""
+    workdir = make_workdir(tmp_path / "wf")
+    target = "an image of a " + " ".join(["very"] * 127) + " big jellyfish"  # 135 tokens
+    extra = write_config(workdir, "long.yaml", {"analyses": {"steering": {"target": target}}})
+    proc = snakemake(workdir, configfiles=("config.demo.yaml", extra.name), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "analyses.steering.target: prompt" in out and "has 135 tokens" in out
+    assert not (workdir / RESULTS / "imagenet").exists() and not (workdir / RESULTS / "text").exists()
 
 
 def test_figure_models_that_are_not_run_are_named(tmp_path):

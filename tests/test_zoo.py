@@ -259,5 +259,5 @@ def test_offline_open_clip_missing(offline):
     from sing.models.clip_spaces import load_space
 
     with pytest.raises(weights.MissingWeightsError) as ei:
-        load_space("rn50_openai", {"model": "RN50", "pretrained": "openai"}, weights=offline)
+        load_space("rn50_openai", {"model": "RN50-quickgelu", "pretrained": "openai"}, weights=offline)
     _assert_missing(ei, "rn50_openai")

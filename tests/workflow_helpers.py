@@ -12,8 +12,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles", "report", "envs", "config.yaml", "config.demo.yaml"]
-SHARED = ["workflow_scripts", "src"]  # job scripts and the library: symlinked, not copied
+WORKFLOW_FILES = ["Snakefile", "rules", "schemas", "profiles", "report", "envs", "config.yaml", "config.demo.yaml",
+                  "config.folder-demo.yaml", "demo"]
+SHARED = ["workflow_scripts", "src", "examples"]  # job scripts, the library, example factories: symlinked
 
 
 def registry() -> tuple[dict, dict, dict]:

@@ -1,7 +1,8 @@
 """Tables 2 and 3 for one (model, space): model summary (1 row) and per-class summary.
 
 input: scores (score directories), geometry, translator
-params.settings: analyses.{bootstrap, ci, seed}     wildcards: model, space     output: model_summary, class_summary
+params.settings: analyses.{bootstrap, ci, seed}, dataset.class_names (class id -> display name)
+wildcards: model, space     output: model_summary, class_summary
 """
 
 import logging
@@ -22,7 +23,7 @@ geometry = HeadGeometry.load(snakemake.input.geometry)
 translator = LinearTranslator.load(snakemake.input.translator)
 ms = model_summary(scores, model, space, geometry, translator, n_boot=analyses["bootstrap"], ci=analyses["ci"],
                    seed=analyses["seed"])
-cs = class_summary(scores, model, space)
+cs = class_summary(scores, model, space, class_names=dict(settings["dataset"]["class_names"]))
 for table, frame in (("model_summary", ms), ("class_summary", cs)):
     write_frame(frame, snakemake.output[table],
                 table_metadata(table, settings, model=model, space=space))

@@ -3,8 +3,9 @@
 classes), `steering` (analyses.steering.target), `unclip` (unclip.prompts).
 
 params.settings: spaces ({key: spec}), the part's settings (text.{class_prompt, templates, classes},
-analyses.open_vocabulary.{classes, concepts}, analyses.steering.target or unclip.prompts), extraction.device,
-weights (the space's weights lock entry).     config: weights_dir     wildcards: space, part
+analyses.open_vocabulary.{classes, concepts}, analyses.steering.target or unclip.prompts; for the parts with class
+prompts dataset.class_index and dataset.class_names: {class id: index / prompt name}), extraction.device, weights
+(the space's weights lock entry).     config: weights_dir     wildcards: space, part
 output.text: text parquet (kind, key, prompt, class_index, embedding).
 """
 
@@ -23,17 +24,17 @@ settings = snakemake.params.settings
 (key, entry), = settings["spaces"].items()
 part = snakemake.wildcards.part
 text = {"classes": [], "concepts": [], "targets": []}
-if part in ("classes", "concepts"):  # the prompt template decides these two parts only
+if part in ("classes", "concepts"):  # the prompt template and the class names decide these two parts only
     text.update(class_prompt=settings["text"]["class_prompt"], templates=settings["text"]["templates"])
-if part == "classes":
-    text["classes"] = settings["text"]["classes"]
-elif part == "concepts":
-    vocabulary = settings["analyses"]["open_vocabulary"]
-    text.update(classes=vocabulary["classes"], concepts=vocabulary["concepts"])
-elif part == "steering":
-    text["targets"] = [settings["analyses"]["steering"]["target"]]
-else:
-    text["targets"] = settings["unclip"]["prompts"]
+    dataset = settings["dataset"]
+    class_ids = settings["text"]["classes"] if part == "classes" else settings["analyses"]["open_vocabulary"]["classes"]
+    text["classes"] = [[dataset["class_index"][c], c, dataset["class_names"][c]] for c in class_ids]
+if part == "concepts":
+    text["concepts"] = settings["analyses"]["open_vocabulary"]["concepts"]
+elif part == "steering":  # targets by config key: a prompt error names it
+    text["targets"] = {"analyses.steering.target": [settings["analyses"]["steering"]["target"]]}
+elif part == "unclip":
+    text["targets"] = {"unclip.prompts": settings["unclip"]["prompts"]}
 weights_dir = snakemake.config["weights_dir"]
 verify(settings["weights"]["spaces"][key], weights_dir, f"space {key!r}")
 n = embed_text_table(key, entry, text, snakemake.output.text, device=settings["extraction"]["device"],

@@ -3,17 +3,21 @@
 
 params.settings (rules/common.smk): models or spaces ({key: spec}, this job's encoder), samples.<sample> (split,
 per_class, seed, take_all_if_fewer; the translator sample also its classes), the chunk's classes (`classes` for
-the analysis sample, `analyses.open_vocabulary.classes` for openvocab), imagenet_root, extraction.{device,
-precision, batch_size, on_bad_image, channels_last}, weights (the encoder's weights lock entry).
+the analysis sample, `analyses.open_vocabulary.classes` for openvocab), dataset.{kind, root, class_index}
+(classifiers: every class in the dataset's order, which the head is checked against and ordered by; CLIP spaces:
+{class: index} of this job's classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image,
+channels_last}, weights (the encoder's weights lock entry).
 config: weights_dir, extraction.num_workers (they change no number, so they are not settings).
-output.features: a directory (one {wnid}.parquet per class, + skipped.parquet) or a single *.parquet (all classes);
-output.head (classifiers, translator sample): the self-checked head (W, b) of the same model load.
+input.head (classifiers): the exported head (the export_head job's check passed).
+output.features: a directory (one <file key>.parquet per class, + skipped.parquet) or a single *.parquet (all
+classes).
 """
 
 import logging
 
 import torch
 
+from sing.data.datasets import open_dataset
 from sing.data.extraction import run_extraction
 from sing.io.logs import setup_logging
 from sing.models.lock import verify
@@ -30,21 +34,29 @@ CLASSES = {"translator": ("samples", "translator", "classes"), "analysis": ("cla
 sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
 if sample_name not in CLASSES:
     raise ValueError(f"sample {sample_name!r}: no class list known for it (add it to CLASSES in {__file__})")
-wnids = settings
+class_ids = settings
 for part in CLASSES[sample_name]:
-    wnids = wnids[part]
+    class_ids = class_ids[part]
 sample = {k: v for k, v in settings["samples"][sample_name].items() if k != "classes"}
+location, order = settings["dataset"], settings["dataset"]["class_index"]
+if collection == "models":  # every class, in order
+    dataset = open_dataset({"kind": location["kind"], "root": location["root"], "classes": order})
+    class_index = {c: dataset.catalog.index(c) for c in class_ids}
+else:
+    dataset = open_dataset({"kind": location["kind"], "root": location["root"], "classes": list(order)})
+    class_index = dict(order)
 extraction = settings["extraction"]
 weights_dir = snakemake.config["weights_dir"]
 verify(settings["weights"][collection][key], weights_dir, f"{collection[:-1]} {key!r}")
 out = str(snakemake.output.features)
 summary = run_extraction(
     "classifier" if collection == "models" else "clip", key, entry,
-    imagenet_root=settings["imagenet_root"], wnids=wnids, sample=sample, out=out,
+    dataset=dataset, classes=class_ids, class_index=class_index,
+    head_classes=dataset.head_classes() if collection == "models" else None, sample=sample, out=out,
     mode="single" if out.endswith(".parquet") else "per_class",
     batch_size=extraction["batch_size"], precision=extraction["precision"], device=extraction["device"],
     num_workers=snakemake.config["extraction"]["num_workers"], on_bad_image=extraction["on_bad_image"],
-    channels_last=extraction["channels_last"], weights=WeightsCache(weights_dir, offline=True),
-    provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream,
-    head_out=getattr(snakemake.output, "head", None))
+    on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
+    weights=WeightsCache(weights_dir, offline=True),
+    provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream)
 logging.info("done: %s", summary)

@@ -1,7 +1,7 @@
 """Fig 5: per class and concept, the angle of T f and of T f̃ to the concept, and AS.
 
 input: features (chunk dirs of the open-vocabulary sample), geometry, translator, text (class and concept prompts)
-params.settings: analyses.open_vocabulary.concepts (wnid -> list of concepts)     wildcards: model, space
+params.settings: analyses.open_vocabulary.concepts (class id -> list of concepts)     wildcards: model, space
 output: open_vocabulary
 Each class also gets one row of kind "class" for its own class prompt.
 """

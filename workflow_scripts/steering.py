@@ -13,6 +13,7 @@ import polars as pl
 from sing.analysis.steering import STEERING_COLUMNS, steering_scores, steering_summary
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
+from sing.data.classes import file_key
 from sing.io.logs import setup_logging
 from sing.io.storage import write_frame
 from sing.io.tables import load_text, read_features, table_metadata
@@ -21,9 +22,9 @@ setup_logging(snakemake.log[0])
 settings = snakemake.params.settings
 steer = settings["analyses"]["steering"]
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
-path = Path(snakemake.input.features) / f"{steer['source_class']}.parquet"
+path = Path(snakemake.input.features) / f"{file_key(steer['source_class'])}.parquet"
 if not path.is_file():
-    raise FileNotFoundError(f"steering source class {steer['source_class']}: no features at {path}")
+    raise FileNotFoundError(f"steering source class {steer['source_class']!r}: no features at {path}")
 table, F = read_features(path)
 _, z_target = load_text(snakemake.input.text, "target", steer["target"])
 df = steering_scores(F, table["image_id"].to_list(), HeadGeometry.load(snakemake.input.geometry),

@@ -1,6 +1,6 @@
 """UnCLIP contact sheet (main Fig. 6, supp. §3.2): original, null-removed and null-space-steered renderings.
 
-input:  features (chunk directory of {wnid}.parquet), geometry, translator (model -> the UnCLIP CLIP space),
+input:  features (chunk directory of <file key>.parquet), geometry, translator (model -> the UnCLIP CLIP space),
         text (text-embedding parquet of that space)
 params.settings: unclip.{model_id, space, source_class, n_images, prompts, target_is_deg, seed, decoder_steps,
         super_res_steps, dtype, batch_size, guidance_scale, cell_size}, extraction.device, weights (lock entries)
@@ -20,6 +20,7 @@ import torch
 from sing.core.files import atomic_path
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
+from sing.data.classes import file_key
 from sing.io.logs import setup_logging
 from sing.io.storage import read_embeddings, read_text_embeddings, write_frame
 from sing.io.tables import table_metadata
@@ -34,9 +35,9 @@ setup_logging(snakemake.log[0])
 settings = snakemake.params.settings
 cfg = settings["unclip"]
 model = snakemake.wildcards.model
-feature_file = Path(snakemake.input.features) / f"{cfg['source_class']}.parquet"
+feature_file = Path(snakemake.input.features) / f"{file_key(cfg['source_class'])}.parquet"
 if not feature_file.is_file():
-    raise FileNotFoundError(f"{feature_file}: class {cfg['source_class']} is not in this chunk of model {model}")
+    raise FileNotFoundError(f"{feature_file}: class {cfg['source_class']!r} is not in this chunk of model {model}")
 rows, F, meta = read_embeddings(feature_file)
 order = np.argsort(np.asarray(rows["image_id"].to_list(), dtype=object), kind="stable")[:cfg["n_images"]]
 F = F[order].astype(np.float64)
@@ -66,5 +67,7 @@ for r in records:
 
 with atomic_path(snakemake.output.png) as tmp:
     sheet.save(tmp, format="PNG")
-write_frame(pl.DataFrame(records), snakemake.output.cells, table_metadata("unclip_cells", settings, model=model))
+# dtype: the one the pipeline ran in (float32 on a CPU whatever unclip.dtype asks)
+meta = table_metadata("unclip_cells", settings, model=model, dtype=pipeline.sing_dtype)
+write_frame(pl.DataFrame(records), snakemake.output.cells, meta)
 logging.info("wrote %s (%dx%d)", snakemake.output.png, *sheet.size)

@@ -1,7 +1,7 @@
 """Command line: ``sing explain IMAGE --model KEY`` — the single-image diagnosis of the paper (§3.5).
 
-It loads the classifier (sing.models.classifiers) and the head geometry, translator and text embeddings the workflow wrote
-under ``--results``, removes the null component of the image's feature (f̃ = f − Π_n f), and reports
+It loads the classifier (sing.models.classifiers) and the head (in the dataset's class order), head geometry,
+translator, text embeddings and class table (``classes.parquet``) the workflow wrote under ``--results``, removes the null component of the image's feature (f̃ = f − Π_n f), and reports
 
 * the prediction (identical for f and f̃: the logit change is printed as a check),
 * AS toward the predicted class prompt, IS, ‖Π_n f‖/‖f‖,
@@ -112,7 +112,9 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
 
     from .core.geometry import HeadGeometry
     from .core.translator import LinearTranslator
-    from .data.imagenet import class_name, index_to_wnid, load_rgb
+    import polars as pl
+
+    from .data.images import load_rgb
     from .figures.render import save
     from .io.tables import load_text, read_head
     from .models.classifiers import load_classifier
@@ -133,7 +135,8 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     translator = LinearTranslator.load(_need(R / "translators" / model / f"{space}.safetensors", "translator"))
     class_text = _need(R / "text" / space / "classes.parquet", "class-prompt embeddings")
     concept_text = _need(R / "text" / space / "concepts.parquet", "concept embeddings")
-    W, _ = read_head(_need(R / "heads" / model / "head.safetensors", "head"))
+    W, b = read_head(_need(R / "heads" / model / "head.safetensors", "head"))  # in the dataset's class order
+    dataset_classes = pl.read_parquet(_need(R / "classes.parquet", "dataset classes"))
 
     weights = WeightsCache(cfg.get("weights_dir"), offline=True)
     adapter = load_classifier(model, entry.spec(), device=device, weights=weights)
@@ -141,9 +144,8 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     with torch.inference_mode():
         x = adapter.transform(img).unsqueeze(0).to(device)
         f = adapter.features(x).float()
-        logits = adapter.logits_from_features(f)
     f_np = f.cpu().numpy().astype(np.float64)[0]
-    logits_np = logits.cpu().numpy().astype(np.float64)[0]
+    logits_np = W @ f_np + b
     pred = int(np.argmax(logits_np))
 
     text_cfg = cfg.get("text") or {}
@@ -163,11 +165,12 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     classes, Zc = load_text(class_text, "class")
     by_index = {int(i): r for r, i in enumerate(classes["class_index"].to_list())}
     pred_row = by_index.get(pred)
-    pred_label = class_name(index_to_wnid(pred))
+    pred_class = dataset_classes.filter(pl.col("class_index") == pred).row(0, named=True)
+    pred_label = pred_class["name"]
     if pred_row is not None:
         pred_text = Zc[pred_row]
     else:
-        pred_text = embed([pred_label], class_template)[0][0]
+        pred_text = embed([pred_class["prompt_name"]], class_template)[0][0]
     if concepts:
         ctab, _ = load_text(concept_text, "concept")
         have = set(ctab["key"].to_list())

@@ -36,7 +36,7 @@ FIGURE_TABLES = ("model_summary", "class_summary", "open_vocabulary", "validatio
 
 #: the value of ``run_models`` / ``run_spaces`` that selects the paper's list
 PAPER = "paper"
-SOURCES = ("timm", "dino", "dinov2_hub", "transformers")
+SOURCES = ("timm", "dino", "dinov2_hub", "transformers", "python")
 
 
 def _frozen(value: Any) -> Any:
@@ -103,11 +103,12 @@ class ModelEntry(_Entry):
 
     _WHAT = "models"
 
-    source: str = _REQUIRED  # timm | dino | dinov2_hub | transformers
+    source: str = _REQUIRED  # timm | dino | dinov2_hub | transformers | python
     display: str = _REQUIRED  # name in tables and figures; never part of the spec
     name: str | None = None  # timm name with pretrained tag, or Hugging Face repository id
     pretrained: bool | None = None  # loaders default to true
-    checkpoint: str | None = None  # local weights file
+    checkpoint: str | None = None  # local weights file (transformers: a save_pretrained folder)
+    factory: str | None = None  # python: "package.module:function" or "path/to/file.py:function"
     seed: int | None = None  # random initialisation (pretrained: false)
     model_kwargs: Mapping[str, Any] | None = None
     backbone: str | None = None  # dino / dinov2_hub
@@ -122,7 +123,22 @@ class ModelEntry(_Entry):
             raise ValueError(f"source: {self.source!r} is not one of {list(SOURCES)}")
         if not isinstance(self.display, str) or not self.display:
             raise ValueError(f"display: expected a non-empty string, got {self.display!r}")
+        needs = {"timm": "name", "python": "factory"}.get(self.source)
+        if needs and not getattr(self, needs):
+            raise ValueError(f"source {self.source} needs a {needs!r}")
+        if (self.factory is not None) != (self.source == "python"):
+            raise ValueError("'factory' is a field of source python only")
         super().__post_init__()
+
+    def local_files(self) -> tuple[str, ...]:
+        """Files on this machine the entry's weights are read from (checkpoint, head file, factory source file),
+        for the workflow to track as job inputs; hub names and URLs are not files."""
+        out = [self.checkpoint] if self.checkpoint else []
+        if self.head and not self.head.startswith(("http://", "https://")) and "/" in self.head:
+            out.append(self.head)
+        if self.factory and self.factory.rpartition(":")[0].endswith(".py"):
+            out.append(self.factory.rpartition(":")[0])
+        return tuple(out)
 
 
 @dataclass(frozen=True)

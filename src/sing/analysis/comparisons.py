@@ -30,7 +30,7 @@ def rank_correlations(class_summaries: pl.DataFrame, value: str = "abs_as_median
     for space in sorted(class_summaries["space"].unique().to_list()):
         sub = class_summaries.filter(pl.col("space") == space)
         models = sorted(sub["model"].unique().to_list())
-        wide = sub.pivot(on="model", index="wnid", values=value, aggregate_function="first").sort("wnid")
+        wide = sub.pivot(on="model", index="class_id", values=value, aggregate_function="first").sort("class_id")
         for i, a in enumerate(models):
             for b in models[i + 1:]:
                 xa = wide[a].cast(pl.Float64).fill_null(np.nan).to_numpy()

@@ -109,21 +109,21 @@ DEFAULT_CONCEPTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def default_concepts(wnids=None) -> dict[str, list[str]]:
+def default_concepts(class_ids=None) -> dict[str, list[str]]:
     """Concept list per WordNet id: the curated list where one exists, else `GENERIC_CONCEPTS`.
 
-    `wnids`: iterable of WordNet ids (default: the two classes of the paper). Returns a new dict of new
-    lists in the order of `wnids`.
+    `class_ids`: iterable of class ids (default: the two ImageNet classes of the paper); a class of any dataset
+    other than those two gets the generic list. Returns a new dict of new lists in the order of `class_ids`.
     """
-    if wnids is None:
-        wnids = list(DEFAULT_CONCEPTS)
-    if isinstance(wnids, str):
-        wnids = [wnids]
+    if class_ids is None:
+        class_ids = list(DEFAULT_CONCEPTS)
+    if isinstance(class_ids, str):
+        class_ids = [class_ids]
     out: dict[str, list[str]] = {}
-    for wnid in wnids:
-        if not isinstance(wnid, str) or not wnid:
-            raise ValueError(f"default_concepts: wnids must be non-empty strings, got {wnid!r}")
-        out[wnid] = list(DEFAULT_CONCEPTS.get(wnid, GENERIC_CONCEPTS))
+    for class_id in class_ids:
+        if not isinstance(class_id, str) or not class_id:
+            raise ValueError(f"default_concepts: class ids must be non-empty strings, got {class_id!r}")
+        out[class_id] = list(DEFAULT_CONCEPTS.get(class_id, GENERIC_CONCEPTS))
     return out
 
 

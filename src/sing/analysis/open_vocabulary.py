@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from ..core.arrays import as_float64
+from ..data.classes import file_key
 from ..core.metrics import angle_deg
 from ..io.tables import load_text, read_features
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 __all__ = ["OPEN_VOCABULARY_COLUMNS", "open_vocabulary_scores", "open_vocabulary_table"]
 
 #: one row per (class, concept) of a (model, space) (``tables/open_vocabulary.parquet``)
-OPEN_VOCABULARY_COLUMNS = ("model", "space", "wnid", "kind", "concept", "angle_orig_mean", "angle_eq_mean",
+OPEN_VOCABULARY_COLUMNS = ("model", "space", "class_id", "kind", "concept", "angle_orig_mean", "angle_eq_mean",
                            "as_mean", "as_std", "abs_as_mean", "n")
 
 
@@ -52,29 +53,31 @@ def open_vocabulary_scores(F: Any, geometry: Any, translator: Any, Z_concepts: A
 def open_vocabulary_table(feature_dirs: Sequence[str | os.PathLike], text_path: str | os.PathLike,
                           concepts: Mapping[str, Sequence[str]], geometry: Any, translator: Any, *, model: str,
                           space: str) -> pl.DataFrame:
-    """Fig 5 rows of one (model, space): for every class of ``concepts`` (wnid -> concept keys of the text table)
-    a row of kind "class" for its own class prompt and one row of kind "concept" per concept; the class's features
-    are ``<dir>/<wnid>.parquet`` in one of ``feature_dirs``. Sorted by (wnid, kind, concept).
+    """Fig 5 rows of one (model, space): for every class of ``concepts`` (class id -> concept keys of the text
+    table) a row of kind "class" for its own class prompt and one row of kind "concept" per concept; the class's
+    features are ``<dir>/<file key>.parquet`` (:func:`sing.data.classes.file_key`) in one of ``feature_dirs``.
+    Sorted by (class_id, kind, concept).
 
     Raises FileNotFoundError naming the class and the directories when its features are missing, ValueError
     naming the text file and key when an embedding is missing.
     """
     dirs = [Path(d) for d in feature_dirs]
     frames = []
-    for wnid in sorted(concepts):
-        found = [d / f"{wnid}.parquet" for d in dirs if (d / f"{wnid}.parquet").is_file()]
+    for class_id in sorted(concepts):
+        name = f"{file_key(class_id)}.parquet"
+        found = [d / name for d in dirs if (d / name).is_file()]
         if not found:
-            raise FileNotFoundError(f"open vocabulary class {wnid}: no features in {[str(d) for d in dirs]}")
+            raise FileNotFoundError(f"open vocabulary class {class_id!r}: no {name} in {[str(d) for d in dirs]}")
         _, F = read_features(found[0])
-        names = list(concepts[wnid])
+        names = list(concepts[class_id])
         _, Zc = load_text(text_path, "concept", names)
-        ctab, Zk = load_text(text_path, "class", wnid)
+        ctab, Zk = load_text(text_path, "class", class_id)
         rows = pl.concat([
             open_vocabulary_scores(F, geometry, translator, Zk, ctab["prompt"].to_list())
             .with_columns(pl.lit("class").alias("kind")),
             open_vocabulary_scores(F, geometry, translator, Zc, names).with_columns(pl.lit("concept").alias("kind")),
         ])
-        frames.append(rows.with_columns(pl.lit(wnid).alias("wnid")))
-        log.info("%s: %d images, %d concepts", wnid, F.shape[0], len(names))
+        frames.append(rows.with_columns(pl.lit(class_id).alias("class_id")))
+        log.info("%s: %d images, %d concepts", class_id, F.shape[0], len(names))
     return (pl.concat(frames).with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space"))
-            .select(OPEN_VOCABULARY_COLUMNS).sort("wnid", "kind", "concept"))
+            .select(OPEN_VOCABULARY_COLUMNS).sort("class_id", "kind", "concept"))

@@ -17,9 +17,9 @@ from .stats import row_norm, safe_div
 
 __all__ = ["SCORE_COLUMNS", "RandomSubspaces", "haar_basis", "score_images", "scores_frame"]
 
-#: per-image score table (``scores/<model>/<space>/chunk-*/<wnid>.parquet``); column order is the contract
+#: per-image score table (``scores/<model>/<space>/chunk-*/<class file key>.parquet``); column order is the contract
 SCORE_COLUMNS = (
-    "image_id", "wnid", "class_index", "pred_class", "correct",
+    "image_id", "class_id", "class_index", "pred_class", "correct",
     "as_deg", "is_deg", "angle_orig_deg", "angle_eq_deg", "feature_norm", "null_ratio",
     "logit_change", "logit_change_rel",
     "baseline_as_mean", "baseline_as_std", "baseline_is_mean", "baseline_is_std",
@@ -138,16 +138,16 @@ def score_images(F: Any, Z_text: Any, geometry: Any, translator: Any, W: Any | N
 
 
 def scores_frame(meta: pl.DataFrame, scores: Mapping[str, np.ndarray]) -> pl.DataFrame:
-    """Table-1 rows from the feature table's scalar columns (image_id, wnid, class_index, pred_class,
+    """Table-1 rows from the feature table's scalar columns (image_id, class_id, class_index, pred_class,
     correct) and :func:`score_images` output; sorted by image_id."""
     n = meta.height
-    need = ("image_id", "wnid", "class_index")
+    need = ("image_id", "class_id", "class_index")
     missing = [c for c in need if c not in meta.columns]
     if missing:
         raise ValueError(f"features: missing column(s) {missing}")
     cols: dict[str, Any] = {
         "image_id": meta["image_id"].cast(pl.String),
-        "wnid": meta["wnid"].cast(pl.String),
+        "class_id": meta["class_id"].cast(pl.String),
         "class_index": meta["class_index"].cast(pl.Int32),
         "pred_class": (meta["pred_class"].cast(pl.Int32) if "pred_class" in meta.columns
                        else pl.Series([-1] * n, dtype=pl.Int32)),

@@ -4,7 +4,7 @@ ratio with its bootstrap CI, and leakage z-scores against the random-subspace ba
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import polars as pl
@@ -13,7 +13,7 @@ from .stats import bootstrap_ratio, leakage_z, nan_ratio
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASS_SUMMARY_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_names_for", "class_summary",
+__all__ = ["CLASS_SUMMARY_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_summary",
            "model_summary"]
 
 #: per-group statistics of AS/IS shared by the class and model summaries
@@ -32,7 +32,7 @@ MODEL_SUMMARY_COLUMNS = (
 )
 #: one row per (model, space, class) (``tables/class_summary.parquet``)
 CLASS_SUMMARY_COLUMNS = (
-    "model", "space", "wnid", "class_index", "class_name", "n",
+    "model", "space", "class_id", "class_index", "class_name", "n",
     *STAT_COLUMNS, "accuracy", "null_ratio_median", "max_logit_change_rel",
     "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
 )
@@ -107,45 +107,24 @@ def _leakage(scores: pl.DataFrame, codes: np.ndarray, n_groups: int) -> dict[str
     }
 
 
-def class_names_for(indices: Iterable[int], wnids: Iterable[str]) -> list[str]:
-    """Human-readable ImageNet class names (sing.data), falling back to the wnid."""
-    indices, wnids = list(indices), list(wnids)
-    try:
-        from ..data.imagenet import imagenet_classes
-
-        table = imagenet_classes()
-        if isinstance(table, pl.DataFrame):
-            rows = table.select(table.columns[:3]).rows()
-        elif hasattr(table, "to_pylist"):
-            rows = [tuple(r.values()) for r in table.to_pylist()]
-        else:
-            rows = list(table)
-        by_wnid = {str(r[1]): str(r[2]) for r in rows}
-    except Exception as e:  # noqa: BLE001 - names are cosmetic; never fail an analysis on them
-        log.warning("class names unavailable (%s); using WordNet ids", e)
-        by_wnid = {}
-    return [by_wnid.get(w, w) for w in wnids]
-
-
 def class_summary(scores: pl.DataFrame, model: str, space: str, class_names: Mapping[str, str] | None = None
                   ) -> pl.DataFrame:
-    """Per-class statistics of table 1 rows (one model, one space); sorted by class_index."""
+    """Per-class statistics of table 1 rows (one model, one space); sorted by class_index. ``class_names``:
+    class id -> display name (the dataset's ``classes.parquet``; a class without one, or None, shows its id)."""
     if scores.height == 0:
         raise ValueError("scores: no rows to summarise")
-    stats = (scores.group_by("class_index", "wnid")
+    stats = (scores.group_by("class_index", "class_id")
              .agg(pl.len().alias("n"), *_stat_exprs(),
                   pl.col("correct").cast(pl.Float64).mean().alias("accuracy"),
                   pl.col("null_ratio").median().alias("null_ratio_median"),
                   pl.col("logit_change_rel").max().alias("max_logit_change_rel"))
-             .sort("class_index", "wnid"))
+             .sort("class_index", "class_id"))
     stats = _ratio_col(stats)
-    keys = stats.select("class_index", "wnid").with_row_index("code")
-    codes = scores.select("class_index", "wnid").join(keys, on=["class_index", "wnid"], how="left",
+    keys = stats.select("class_index", "class_id").with_row_index("code")
+    codes = scores.select("class_index", "class_id").join(keys, on=["class_index", "class_id"], how="left",
                                                       maintain_order="left")["code"].to_numpy()
     lk = _leakage(scores, codes.astype(np.int64), stats.height)
-    wnids = stats["wnid"].to_list()
-    names = ([class_names.get(w, w) for w in wnids] if class_names is not None
-             else class_names_for(stats["class_index"].to_list(), wnids))
+    names = [(class_names or {}).get(c, c) for c in stats["class_id"].to_list()]
     stats = stats.with_columns(
         pl.lit(model).alias("model"), pl.lit(space).alias("space"),
         pl.Series("class_name", names, dtype=pl.String),

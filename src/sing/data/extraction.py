@@ -1,6 +1,6 @@
 """Batched feature / embedding extraction: image files -> DataLoader (decode + model transform) -> model.
 
-GPU path: ``torch.inference_mode``, bf16/fp16 autocast (or fp32), optional channels_last, DataLoader workers
+GPU path: ``torch.inference_mode``, bf16/fp16 autocast on CUDA (fp32 elsewhere), optional channels_last, DataLoader workers
 with pinned memory and prefetching, non-blocking host->device copies. Predictions are always computed in
 fp32 from the returned features: pred = argmax(W f + b).
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,9 +24,12 @@ from ..io.storage import write_embeddings, write_skipped
 from ..core.geometry import weight_sha256
 from ..models.classifiers import load_classifier
 from ..models.clip_spaces import load_space
-from ..models.devices import autocast_context, resolve_device
+from ..models.devices import autocast_context, effective_precision, resolve_device
 from ..models.weights import WeightsCache
-from .imagenet import BadImageError, class_index, load_rgb, sample_images
+from ..models.head_order import HeadClasses
+from .classes import file_key
+from .images import BadImageError, load_rgb_noting, sample_class, sample_order
+from .imagenet import ON_MISSING
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,12 @@ ON_BAD = ("fail", "skip")
 
 
 class ImageFileDataset(torch.utils.data.Dataset):
-    """(tensor, position) per image id; a bad image yields (None, position, error message)."""
+    """(tensor, position, "", notes) per image id; a bad image yields (None, position, error message, notes).
+
+    ``notes``: the warnings raised while decoding and transforming the image (Pillow's corrupt-EXIF or
+    recoverable-truncation warnings, transform warnings), as text: a DataLoader worker is another process, so
+    they travel with the item and the job's process logs them (:func:`_run`).
+    """
 
     def __init__(self, root, image_ids: Sequence[str], transform: Callable):
         self.root = os.fspath(root)
@@ -46,17 +55,20 @@ class ImageFileDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path = os.path.join(self.root, self.image_ids[i])
         try:
-            img = load_rgb(path)
+            img, notes = load_rgb_noting(path)
         except BadImageError as e:
-            return None, i, e.reason
-        return self.transform(img), i, ""
+            return None, i, e.reason, []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            x = self.transform(img)
+        return x, i, "", notes + [f"transform: {w.category.__name__}: {w.message}" for w in caught]
 
 
 def collate_skip_bad(batch):
     good = [b for b in batch if b[0] is not None]
     bad = [(b[1], b[2]) for b in batch if b[0] is None]
     x = torch.stack([b[0] for b in good]) if good else None
-    return x, [b[1] for b in good], bad
+    return x, [b[1] for b in good], bad, [n for b in batch for n in b[3]]
 
 
 def make_loader(root, image_ids, transform, *, batch_size: int, num_workers: int, device: torch.device,
@@ -83,8 +95,13 @@ def _run(encode: Callable, transform, image_ids, root, *, batch_size, precision,
     bar = tqdm(total=len(image_ids), desc=desc, file=progress if progress is not None else sys.stderr,
                disable=progress is False, mininterval=0 if progress in (None, sys.stderr) else 10, ascii=True,
                unit="img", dynamic_ncols=False, ncols=100)
+    noted: set[str] = set()
     with torch.inference_mode(), bar:
-        for x, pos, bad in loader:
+        for x, pos, bad, notes in loader:
+            for note in notes:
+                if note not in noted:  # a transform warning would repeat for every image
+                    noted.add(note)
+                    log.warning("%s", note)
             for i, msg in bad:
                 if on_bad_image == "fail":
                     raise BadImageError(os.path.join(os.fspath(root), image_ids[i]), msg)
@@ -150,91 +167,182 @@ def extract_clip(space, image_ids: Sequence[str], root, *, batch_size: int = 64,
 
 
 # ---------------------------------------------------------------- whole jobs (called by the workflow scripts)
-def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Sequence[str], sample: dict, out,
+def sample_usable(encode: Callable[[list[str], int], dict], order: dict[str, list[str]], per_class,
+                  *, take_all_if_fewer: bool = False, where: dict[str, str] | None = None):
+    """Encode a class-local sample in which every slot holds a readable image.
+
+    ``order``: {class: every candidate id in sample order (:func:`sing.data.images.sample_order`)};
+    ``per_class``: images per class (None / "all" / -1: every candidate); ``encode(ids, round)``: the result
+    dict of :func:`extract_classifier` / :func:`extract_clip` for ``ids``. Round 0 encodes the first
+    ``per_class`` candidates of each class; an image skipped as unreadable (``on_bad_image: skip``) is
+    replaced by the class's next candidate in later rounds, until the class is full or out of candidates. So a
+    sample is "the first ``per_class`` readable images in sample order": deterministic, class-local, and no
+    slot is spent on an unreadable file.
+
+    Returns ({class: [ids kept, in sample order]}, {id: (round result, row)}, [skipped rows]). Raises
+    ValueError naming the class and its folder (``where``) when a class has no readable image at all, or fewer
+    than ``per_class`` and not ``take_all_if_fewer``.
+    """
+    where = where or {}
+    everything = per_class is None or per_class == "all" or (isinstance(per_class, int) and per_class < 0)
+    want = {w: len(o) if everything else min(int(per_class), len(o)) for w, o in order.items()}
+    taken = dict.fromkeys(order, 0)
+    good: dict[str, list[str]] = {w: [] for w in order}
+    rows: dict[str, tuple[dict, int]] = {}
+    skipped: list[dict] = []
+    rnd = 0
+    while True:
+        batch = []
+        for w, candidates in order.items():
+            need = want[w] - len(good[w])
+            new = candidates[taken[w]:taken[w] + need] if need > 0 else []
+            taken[w] += len(new)
+            batch += new
+        if not batch:
+            break
+        res = encode(batch, rnd)
+        for r, i in enumerate(res["image_ids"]):
+            rows[i] = (res, r)
+        for w, candidates in order.items():  # sample order: refills come later in the order
+            good[w] = [i for i in candidates[:taken[w]] if i in rows]
+        skipped += res["skipped"]
+        rnd += 1
+    for w, candidates in order.items():
+        n_bad = taken[w] - len(good[w])
+        folder = where.get(w, "")
+        if not good[w]:
+            raise ValueError(f"class {w}: no readable image in {folder} ({len(candidates)} image file(s), all "
+                             f"unreadable; on_bad_image: skip skips files, not whole classes). Fix or remove "
+                             f"the files, or remove the class from the configuration")
+        if not everything and len(good[w]) < int(per_class) and not take_all_if_fewer:
+            raise ValueError(f"class {w}: asked for {per_class} images but only {len(good[w])} of the "
+                             f"{len(candidates)} image files in {folder} are readable ({n_bad} unreadable, "
+                             "skipped); set take_all_if_fewer: true to use what exists")
+    return good, rows, skipped
+
+
+def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequence[str], sample: dict, out,
+                   class_index: Mapping[str, int] | None = None, head_classes: HeadClasses | None = None,
                    mode: str = "per_class", batch_size: int = 64, precision: str = "fp32", device="auto",
-                   num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
-                   weights: WeightsCache | None = None, provenance: dict | None = None, progress=None,
-                   head_out=None) -> dict:
-    """Sample images, load the model once, extract, write parquet file(s).
+                   num_workers: int = 0, on_bad_image: str = "fail", on_missing_image: str = "fail",
+                   channels_last: bool = False, weights: WeightsCache | None = None, provenance: dict | None = None,
+                   progress=None) -> dict:
+    """List and sample images, load the model once, extract, write parquet file(s).
 
     kind: "classifier" (spec of a :class:`sing.registry.ModelEntry`, built by sing.models.classifiers) or "clip"
     (spec of a :class:`sing.registry.SpaceEntry`, sing.models.clip_spaces); ``weights``: the job's weight cache.
-    sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
-    mode "per_class": ``out`` is a directory with one ``{wnid}.parquet`` per class (+ ``skipped.parquet`` when
-    bad images were skipped); mode "single": ``out`` is one parquet of all classes (skipped images go to
-    ``<out without .parquet>.skipped.parquet``). ``head_out`` (classifiers): also write the self-checked head
-    (see :func:`write_head`) from the same model load. Returns a small summary dict.
+    dataset: a :class:`sing.data.datasets.Dataset`; classes: the class ids to extract; class_index: their index
+    in the dataset's order (default: the dataset's catalog); head_classes: what a classifier's head is checked
+    against and ordered by (:func:`sing.models.classifiers.load_classifier`), so ``pred_class`` is a dataset class
+    index. sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
+
+    Before the model is loaded: the classes are listed (:meth:`sing.data.datasets.Dataset.list_classes`: non-image
+    files logged and ignored, ``on_missing_image`` for images LOC_val_solution.csv lists but the disk lacks) and
+    every class must have an image file, and ``per_class`` of them unless ``take_all_if_fewer`` (ValueError
+    naming the class and its folder). The sample is then the first ``per_class`` *readable* images of each
+    class (:func:`sample_usable`); a class left with no readable image is an error naming it, so a job never
+    succeeds with an empty class or 0 images.
+
+    mode "per_class": ``out`` is a directory with one ``<file key>.parquet`` per class
+    (:func:`sing.data.classes.file_key`; + ``skipped.parquet`` when images were skipped); mode "single": ``out``
+    is one parquet of all classes (skipped images go to ``<out without .parquet>.skipped.parquet``).
+    ``precision`` bf16 / fp16 applies on CUDA only: on a CPU
+    the job runs fp32, logs it, and records the effective precision as ``sing.precision`` (the requested one as
+    ``precision_requested`` in the provenance). Returns a small summary dict.
     """
     if kind not in ("classifier", "clip"):
         raise ValueError(f"kind must be 'classifier' or 'clip', got {kind!r}")
     if mode not in ("per_class", "single"):
         raise ValueError(f"mode must be 'per_class' or 'single', got {mode!r}")
+    if on_bad_image not in ON_BAD:
+        raise ValueError(f"on_bad_image must be one of {ON_BAD}, got {on_bad_image!r}")
+    if on_missing_image not in ON_MISSING:
+        raise ValueError(f"on_missing_image must be one of {ON_MISSING}, got {on_missing_image!r}")
+    requested, precision = precision, effective_precision(precision, resolve_device(device))
+    if precision != requested:
+        log.warning("precision %s requested, but reduced precision is used only on CUDA: running %s on %s",
+                    requested, precision, resolve_device(device))
     unknown = set(sample) - {"split", "per_class", "seed", "take_all_if_fewer"}
     if unknown:
         raise ValueError(f"unknown sample setting(s) {sorted(unknown)}")
     split = sample.get("split", "val")
-    wnids = list(dict.fromkeys(wnids))
-    chosen = sample_images(imagenet_root, split, wnids, sample.get("per_class", "all"), int(sample.get("seed", 0)),
-                           bool(sample.get("take_all_if_fewer", False)))
-    ids = [i for w in wnids for i in chosen[w]]
-    wnid_of = {i: w for w in wnids for i in chosen[w]}
-    log.info("%s %s: %d classes, %d images (%s)", kind, key, len(wnids), len(ids), sample)
+    per_class, seed = sample.get("per_class", "all"), int(sample.get("seed", 0))
+    take_all = bool(sample.get("take_all_if_fewer", False))
+    class_ids = list(dict.fromkeys(classes))
+    if not class_ids:
+        raise ValueError(f"{kind} {key}: no classes to extract")
+    index_of = dict(class_index) if class_index is not None else {c: dataset.catalog.index(c) for c in class_ids}
+    root = dataset.root
+    listings = dataset.list_classes(split, class_ids, on_missing=on_missing_image)
+    where = {w: listing.where for w, listing in listings.items()}
+    for w, listing in listings.items():  # listing-time checks, before the model is loaded
+        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w])
+    order = {w: sample_order(listing.files, seed, w) for w, listing in listings.items()}
+    log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(class_ids),
+             sum(len(o) for o in order.values()), sample)
 
-    model = None
-    res = None
-    if ids:
-        if kind == "classifier":
-            model = load_classifier(key, entry, device=resolve_device(device), weights=weights,
-                                    self_check=head_out is None)  # write_head runs the same check
-            if head_out is not None:
-                write_head(model, head_out, provenance=build_provenance(entry, **(provenance or {})))
-            res = extract_classifier(model, ids, imagenet_root, batch_size=batch_size, precision=precision,
-                                     device=device, num_workers=num_workers, on_bad_image=on_bad_image,
-                                     channels_last=channels_last, progress=progress, desc=key)
-        else:
-            model = load_space(key, entry, device=resolve_device(device), weights=weights)
-            res = extract_clip(model, ids, imagenet_root, batch_size=batch_size, precision=precision,
-                               device=device, num_workers=num_workers, on_bad_image=on_bad_image,
-                               channels_last=channels_last, progress=progress, desc=key)
-    meta = {"kind": kind, "model": key, "weights_id": model.weights_id if model else None,
-            "preprocess": model.preprocess if model else None, "precision": precision,
+    run = dict(batch_size=batch_size, precision=precision, device=device, num_workers=num_workers,
+               on_bad_image=on_bad_image, channels_last=channels_last, progress=progress)
+    if kind == "classifier":
+        model = load_classifier(key, entry, device=resolve_device(device), weights=weights, classes=head_classes)
+        extract, dim = extract_classifier, model.in_dim
+    else:
+        model = load_space(key, entry, device=resolve_device(device), weights=weights)
+        extract, dim = extract_clip, model.dim
+
+    def encode(ids, rnd):
+        return extract(model, ids, root, desc=key if rnd == 0 else f"{key} (refill {rnd})", **run)
+
+    good, rows, skipped = sample_usable(encode, order, per_class, take_all_if_fewer=take_all, where=where)
+    class_of = {i: w for w in class_ids for i in order[w]}
+    skipped = [dict(r, class_id=class_of[r["image_id"]]) for r in skipped]
+    unreadable = len(skipped)
+    skipped += [{"image_id": m, "error": f"listed in {listings[w].csv} but no image file in {listings[w].folder}",
+                 "class_id": w} for w in class_ids for m in listings[w].missing]
+    ids = [i for w in class_ids for i in good[w]]
+    F = np.zeros((len(ids), dim), np.float32)
+    for r, i in enumerate(ids):
+        res, j = rows[i]
+        F[r] = res["features"][j]
+    cls = np.asarray([index_of[class_of[i]] for i in ids], np.int64)
+    extra_all = None
+    if kind == "classifier":
+        pc = np.asarray([rows[i][0]["pred_class"][rows[i][1]] for i in ids], np.int32)
+        extra_all = {"pred_class": pc,
+                     "pred_logit": np.asarray([rows[i][0]["pred_logit"][rows[i][1]] for i in ids], np.float32),
+                     "correct": pc.astype(np.int64) == cls}
+    meta = {"kind": kind, "model": key, "weights_id": model.weights_id,
+            "preprocess": model.preprocess, "precision": precision,
             "versions": package_versions(),
             "provenance": build_provenance(
-                {"entry": entry, "sample": sample, "wnids": wnids, "precision": precision},
-                entry=entry, sample=sample, on_bad_image=on_bad_image, batch_size=batch_size,
-                channels_last=channels_last, **(provenance or {}))}
+                {"entry": entry, "sample": sample, "classes": class_ids, "precision": precision},
+                entry=entry, sample=sample, precision_requested=requested, on_bad_image=on_bad_image,
+                on_missing_image=on_missing_image,
+                batch_size=batch_size, channels_last=channels_last, **(provenance or {}))}
 
-    def write(path, rows):
-        F = res["features"][rows] if res is not None else np.zeros((0, 1), np.float32)
-        rid = [res["image_ids"][r] for r in rows] if res is not None else []
-        cidx = [class_index(wnid_of[i]) for i in rid]
-        extra = None
-        if kind == "classifier":
-            pc = res["pred_class"][rows] if res is not None else np.zeros(0, np.int32)
-            extra = {"pred_class": pc,
-                     "pred_logit": res["pred_logit"][rows] if res is not None else np.zeros(0, np.float32),
-                     "correct": np.asarray(pc) == np.asarray(cidx, dtype=np.int64)}
-        write_embeddings(path, image_ids=rid, split=split, class_index=np.asarray(cidx, np.int64),
-                         wnid=[wnid_of[i] for i in rid], features=F, extra_columns=extra, metadata=meta)
+    def write(path, sel):
+        sel = np.asarray(sel, np.int64)
+        extra = {k: v[sel] for k, v in extra_all.items()} if extra_all is not None else None
+        write_embeddings(path, image_ids=[ids[r] for r in sel], split=split, class_index=cls[sel],
+                         class_id=[class_of[ids[r]] for r in sel], features=F[sel], extra_columns=extra,
+                         metadata=meta)
 
-    skipped = [dict(r, wnid=wnid_of[r["image_id"]]) for r in (res["skipped"] if res else [])]
-    pos = {}
-    if res is not None:
-        for r, i in enumerate(res["image_ids"]):
-            pos.setdefault(wnid_of[i], []).append(r)
+    pos: dict[str, list[int]] = {}
+    for r, i in enumerate(ids):
+        pos.setdefault(class_of[i], []).append(r)
     out = Path(out)
     if mode == "single":
-        write(out, [r for w in wnids for r in pos.get(w, [])])
+        write(out, list(range(len(ids))))
         if skipped:
             write_skipped(out.with_name(out.name.removesuffix(".parquet") + ".skipped.parquet"), skipped)
     else:
         with atomic_path(out) as tmp:
             tmp.mkdir(parents=True)
-            for w in wnids:
-                write(tmp / f"{w}.parquet", pos.get(w, []))
+            for w in class_ids:
+                write(tmp / f"{file_key(w)}.parquet", pos[w])
             if skipped:
                 write_skipped(tmp / "skipped.parquet", skipped)
-    return {"images": len(ids), "written": len(res["image_ids"]) if res else 0, "skipped": len(skipped)}
+    return {"images": len(ids) + unreadable, "written": len(ids), "skipped": len(skipped)}
 
 
 def write_head(adapter, out, provenance: dict | None = None) -> dict:

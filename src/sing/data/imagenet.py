@@ -1,5 +1,6 @@
-"""ImageNet data layer: class metadata, file listing (folder and flat-val layouts), class-local sampling,
-robust image decoding.
+"""ImageNet data layer: class metadata and file listing of the two ImageNet layouts (class folders and flat val),
+on the dataset-independent functions of :mod:`sing.data.images` (which files are images, sample order,
+decoding).
 
 Layouts under an ImageNet root:
 
@@ -15,53 +16,31 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
+import logging
 import os
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+from .classes import class_index, imagenet_names, imagenet_wnids
+from .images import is_image_file, list_image_folder, sample_class
 
-from .classes import class_index, imagenet_wnids
+log = logging.getLogger(__name__)
 
 LOC_VAL_SOLUTION = "LOC_val_solution.csv"
-DEFAULT_MAX_PIXELS = 300_000_000  # ~900 MB decoded; larger images are treated as unreadable
-
-
-class BadImageError(ValueError):
-    """An image file that cannot be decoded to RGB. ``.path`` is the file, ``.reason`` the cause."""
-
-    def __init__(self, path, reason: str = ""):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"cannot read image {self.path}: {reason}" if reason else str(path))
-
-    def __reduce__(self):
-        return (BadImageError, (self.path, self.reason))
-
+ON_MISSING = ("fail", "skip")
 
 # ---------------------------------------------------------------- class metadata
 @functools.lru_cache(maxsize=1)
 def class_rows() -> tuple[tuple[int, str, str, str], ...]:
     """(index, wnid, name, description) of the 1000 classes in canonical order (see :func:`imagenet_classes`)."""
-    import open_clip
-    from timm.data import ImageNetInfo
-
-    info = ImageNetInfo("imagenet-1k")
-    wnids = info.label_names()
-    names = list(open_clip.IMAGENET_CLASSNAMES)
-    if len(wnids) != 1000 or len(names) != 1000:
-        raise RuntimeError(f"expected 1000 ImageNet classes, timm has {len(wnids)}, open_clip {len(names)}")
-    if tuple(wnids) != imagenet_wnids():
-        raise RuntimeError("timm's ImageNetInfo order differs from sing.data.classes.imagenet_wnids()")
-    descs = info.label_descriptions(detailed=False)
-    return tuple((i, w, n, d) for i, (w, n, d) in enumerate(zip(wnids, names, descs)))
+    return tuple((i, w, name, desc) for i, (w, (name, desc)) in enumerate(zip(imagenet_wnids(), imagenet_names())))
 
 
 def imagenet_classes():
-    """polars DataFrame (index int32, wnid, name, description): timm's ImageNetInfo order and wnids,
-    names from ``open_clip.IMAGENET_CLASSNAMES`` (the names used in prompts), WordNet lemmas as description."""
+    """polars DataFrame (index int32, wnid, name, description): timm's order and wnids, names from
+    ``open_clip.IMAGENET_CLASSNAMES`` (the names used in prompts), WordNet lemmas as description
+    (:func:`sing.data.classes.imagenet_names`)."""
     import polars as pl
 
     rows = class_rows()
@@ -81,8 +60,32 @@ def index_to_wnid(i: int) -> str:
 
 
 # ---------------------------------------------------------------- file listing
-def _is_listed(name: str) -> bool:
-    return not name.startswith(".") and not name.endswith(".csv")
+class MissingImagesError(FileNotFoundError):
+    """Images listed by ``LOC_val_solution.csv`` are not on disk (flat val layout)."""
+
+
+@dataclass(frozen=True)
+class ClassListing:
+    """The files of one class in one split.
+
+    ``files``: image ids (paths relative to the root, sorted) of the files that exist and are images by
+    extension (:func:`sing.data.images.is_image_file`); ``ignored``: ids of the other files beside them
+    (``Thumbs.db``, ``desktop.ini``, ...; never sampled); ``missing``: ``val/<ImageId>`` of the images
+    ``LOC_val_solution.csv`` lists for the class but that have no image file (flat val only); ``folder``: the
+    folder listed; ``csv``: the solution file (flat val) or None.
+    """
+
+    wnid: str
+    files: tuple[str, ...]
+    folder: str
+    ignored: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    csv: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The folder, and the CSV for the flat val layout (for messages)."""
+        return f"{self.folder} (listed by {self.csv})" if self.csv else self.folder
 
 
 @functools.lru_cache(maxsize=8)
@@ -102,6 +105,15 @@ def _flat_val_index(csv_path: str, mtime_ns: int, size: int) -> dict[str, tuple[
     return {k: tuple(sorted(v)) for k, v in by_wnid.items()}
 
 
+@functools.lru_cache(maxsize=8)
+def _image_stems(folder: str, mtime_ns: int) -> dict[str, tuple[str, ...]]:
+    """{file stem: image file names} of ``folder`` (``ILSVRC2012_val_00000293`` -> ``(...293.JPEG,)``)."""
+    stems: dict[str, list[str]] = {}
+    for name in list_image_folder(folder).images:
+        stems.setdefault(os.path.splitext(name)[0], []).append(name)
+    return {k: tuple(sorted(v)) for k, v in stems.items()}
+
+
 def find_loc_val_solution(root) -> Path | None:
     root = Path(root)
     for p in (root / LOC_VAL_SOLUTION, root / "val" / LOC_VAL_SOLUTION):
@@ -110,129 +122,87 @@ def find_loc_val_solution(root) -> Path | None:
     return None
 
 
-def class_files(root, split: str, wnid: str) -> list[str]:
-    """Sorted image ids (paths relative to ``root``) of class ``wnid`` in ``split``.
+def list_class(root, split: str, wnid: str) -> ClassListing:
+    """The files of class ``wnid`` in ``split`` (see :class:`ClassListing`).
 
-    Uses ``<root>/<split>/<wnid>/`` when it exists, else (for val) the flat layout with LOC_val_solution.csv.
-    Every regular, non-hidden file counts (non-image files are bad images, handled at decode time).
-    Raises FileNotFoundError naming the class and the folder when neither exists.
+    Uses ``<root>/<split>/<wnid>/`` when it exists, else (for val) the flat layout: each ImageId of
+    LOC_val_solution.csv resolves to the image file ``<root>/val/<ImageId>.<ext>`` with any image extension in
+    any case (``.JPEG``, ``.jpeg``, ``.png``, ...). Raises FileNotFoundError naming the class and the folder
+    when neither layout exists or the CSV lists no image of the class, ValueError when one ImageId matches
+    two files.
     """
     root = Path(root)
     folder = root / split / wnid
     if folder.is_dir():
-        return sorted(f"{split}/{wnid}/{e.name}" for e in os.scandir(folder) if e.is_file() and _is_listed(e.name))
+        listing = list_image_folder(folder)
+        return ClassListing(wnid, tuple(f"{split}/{wnid}/{n}" for n in listing.images), str(folder),
+                            ignored=tuple(f"{split}/{wnid}/{n}" for n in listing.ignored))
     if split == "val":
         sol = find_loc_val_solution(root)
         if sol is not None:
             st = sol.stat()
             ids = _flat_val_index(str(sol), st.st_mtime_ns, st.st_size).get(wnid, ())
+            val = root / "val"
             if not ids:
-                raise FileNotFoundError(f"class {wnid}: no images listed in {sol} (flat val layout under {root / 'val'})")
-            return sorted(f"val/{i}.JPEG" for i in ids)
+                raise FileNotFoundError(f"class {wnid}: no images listed in {sol} (flat val layout under {val})")
+            stems = _image_stems(str(val), val.stat().st_mtime_ns) if val.is_dir() else {}
+            files, missing = [], []
+            for i in ids:
+                names = stems.get(i, ())
+                if len(names) > 1:
+                    raise ValueError(f"class {wnid}: image {i} of {sol} matches several files in {val}: "
+                                     f"{list(names)}")
+                (files.append(f"val/{names[0]}") if names else missing.append(f"val/{i}"))
+            return ClassListing(wnid, tuple(sorted(files)), str(val), missing=tuple(missing), csv=str(sol))
     raise FileNotFoundError(f"class {wnid}: image folder {folder} does not exist"
                             + (" (and no LOC_val_solution.csv for a flat val layout)" if split == "val" else ""))
 
 
-# ---------------------------------------------------------------- sampling
-def _sample_key(seed: int, wnid: str, image_id: str) -> str:
-    name = image_id.rsplit("/", 1)[-1]
-    return hashlib.sha256(f"{int(seed)}|{wnid}|{name}".encode()).hexdigest()
+def class_files(root, split: str, wnid: str) -> list[str]:
+    """Sorted image ids (paths relative to ``root``) of class ``wnid`` in ``split``: the image files of
+    :func:`list_class` (non-image files and CSV entries without a file left out)."""
+    return list(list_class(root, split, wnid).files)
 
 
-def sample_class(files: Sequence[str], n: int | str | None, seed: int, wnid: str, *,
-                 take_all_if_fewer: bool = False, folder=None) -> list[str]:
-    """Deterministic class-local sample of ``n`` image ids.
+def _examples(items: Sequence[str], k: int = 5) -> str:
+    shown = ", ".join(items[:k])
+    return shown + (f", ... ({len(items) - k} more)" if len(items) > k else "")
 
-    Files are ordered by sha256("seed|wnid|file name"): the choice depends only on the seed, the class and
-    this class's file names (not on other classes, the layout, or the listing order); a sample of n is a
-    prefix of the sample of n+1. ``n`` = None / "all" / -1 takes every file (in that order).
-    With fewer files than ``n``: ValueError naming the class (and ``folder``), or all of them when
-    ``take_all_if_fewer``.
+
+def list_classes(root, split: str, wnids: Sequence[str], *, on_missing: str = "fail") -> dict[str, ClassListing]:
+    """:func:`list_class` of several classes, checked before any image is read.
+
+    Non-image files are logged (WARNING, per class, naming the folder and the files) and never sampled.
+    Images listed by LOC_val_solution.csv but not on disk: ``on_missing="fail"`` raises
+    :class:`MissingImagesError` naming the CSV, the folder, how many of these classes' images are missing and
+    a few of them; ``"skip"`` logs them and lists only the files that exist.
     """
-    if len(set(files)) != len(files):
-        raise ValueError(f"class {wnid}: duplicate file names in the listing")
-    order = sorted(files, key=lambda f: (_sample_key(seed, wnid, f), f))
-    if n is None or n == "all" or (isinstance(n, int) and n < 0):
-        return order
-    n = int(n)
-    if len(order) < n:
-        if take_all_if_fewer:
-            return order
-        where = f" in {folder}" if folder is not None else ""
-        raise ValueError(f"class {wnid}: asked for {n} images but only {len(order)} exist{where} "
-                         "(set take_all_if_fewer: true to use what exists)")
-    return order[:n]
-
-
-def sample_images(root, split: str, wnids: Sequence[str], per_class, seed: int, take_all_if_fewer=False):
-    """{wnid: [image ids]} for several classes (each sampled independently with :func:`sample_class`)."""
+    if on_missing not in ON_MISSING:
+        raise ValueError(f"on_missing_image must be one of {ON_MISSING}, got {on_missing!r}")
     out = {}
     for w in wnids:
         class_index(w)  # validates the wnid
-        files = class_files(root, split, w)
-        out[w] = sample_class(files, per_class, seed, w, take_all_if_fewer=take_all_if_fewer,
-                              folder=Path(root) / split / w)
+        out[w] = listing = list_class(root, split, w)
+        if listing.ignored:
+            log.warning("class %s: ignored %d non-image file(s) in %s: %s", w, len(listing.ignored),
+                        listing.folder, _examples([i.rsplit("/", 1)[-1] for i in listing.ignored], 10))
+    missing = [m for listing in out.values() for m in listing.missing]
+    if missing:
+        first = next(listing for listing in out.values() if listing.missing)
+        listed = sum(len(listing.files) + len(listing.missing) for listing in out.values() if listing.csv)
+        msg = (f"{first.csv} lists {listed} images of these {len(out)} classes; {len(missing)} of them have no "
+               f"image file in {first.folder} (any image extension, any case), e.g. {_examples(missing)}")
+        if on_missing == "fail":
+            raise MissingImagesError(f"{msg}. Restore the files, or set extraction.on_missing_image: skip to "
+                                     "sample only the images that exist")
+        log.warning("%s: skipped (on_missing_image: skip)", msg)
     return out
 
 
-# ---------------------------------------------------------------- decoding
-def _to_uint8(arr: np.ndarray, sixteen_bit: bool = False) -> np.ndarray:
-    arr = np.asarray(arr)
-    if arr.dtype == np.uint8:
-        return arr
-    if np.issubdtype(arr.dtype, np.floating):
-        hi = 1.0 if arr.size and np.nanmax(arr) <= 1.0 else 255.0
-        return np.clip(np.nan_to_num(arr) / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    hi = 65535.0 if sixteen_bit or arr.dtype == np.uint16 or (arr.size and arr.max() > 255) else 255.0
-    return np.clip(arr.astype(np.float64) / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def load_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """Decode ``path`` to an 8-bit RGB PIL image.
-
-    Grayscale, CMYK, palette (with or without transparency), RGBA/LA and 16-bit / 32-bit / float images are
-    converted; anything unreadable (zero bytes, truncated, not an image, too large) raises BadImageError
-    naming the file.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = os.fspath(path)
-    try:
-        if os.path.getsize(path) == 0:
-            raise BadImageError(path, "empty file (0 bytes)")
-    except OSError as e:
-        raise BadImageError(path, f"{type(e).__name__}: {e}") from None
-    old = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = None  # our own limit below
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                w, h = im.size
-                if w < 1 or h < 1 or w * h > max_pixels:
-                    raise BadImageError(path, f"image size {w}x{h} outside 1..{max_pixels} pixels")
-                im.load()
-                return _convert(im)
-    except BadImageError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise BadImageError(path, f"{type(e).__name__}: {e}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
-
-
-def _convert(im):
-    from PIL import Image
-
-    mode = im.mode
-    if mode == "RGB":
-        return im.copy()
-    if mode in ("L", "CMYK", "YCbCr", "LAB", "HSV", "1"):
-        return im.convert("RGB")
-    if mode in ("P", "PA"):
-        return im.convert("RGBA").convert("RGB") if ("transparency" in im.info or mode == "PA") else im.convert("RGB")
-    if mode in ("RGBA", "RGBa", "LA", "La", "RGBX"):
-        return im.convert("RGB")
-    if mode.startswith("I") or mode == "F":  # 16/32-bit integer or float grayscale
-        return Image.fromarray(_to_uint8(np.asarray(im), mode.startswith("I;16"))).convert("RGB")
-    return im.convert("RGB")
+def sample_images(root, split: str, wnids: Sequence[str], per_class, seed: int, take_all_if_fewer=False,
+                  on_missing: str = "fail") -> dict[str, list[str]]:
+    """{wnid: [image ids]} for several classes: :func:`list_classes`, then each class sampled independently
+    with :func:`sing.data.images.sample_class`."""
+    listings = list_classes(root, split, wnids, on_missing=on_missing)
+    return {w: sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all_if_fewer,
+                            folder=listing.where) for w, listing in listings.items()}

@@ -1,14 +1,18 @@
-"""A small deterministic ImageNet-layout dataset for the demo and the tests.
+"""A small deterministic dataset for the demos and the tests: ImageNet's layout (real wnids) or an image folder
+(any class names, :mod:`sing.data.classes`).
 
-Real wnids, class-dependent content (each class has its own colour palette and stripe texture, so features
+Class-dependent content (each class has its own colour palette and stripe texture, so features
 differ by class), and the file kinds met in the real ImageNet: mostly RGB JPEG, plus PNG, grayscale JPEG,
 CMYK JPEG, palette PNG (with transparency), 16-bit grayscale PNG, RGBA PNG, tiny and large/odd sizes — all
-named ``*.JPEG`` as in ImageNet (the decoder sniffs the content). Optionally a few unreadable files
-(truncated JPEG, zero bytes, text) for ``on_bad_image`` tests. The same settings give byte-identical files.
+named ``*.JPEG`` as in ImageNet (``*.jpg`` in an image folder; the decoder sniffs the content). Optionally a few
+unreadable files (truncated JPEG, zero bytes, text) for ``on_bad_image`` tests, and junk files that are not
+images (``Thumbs.db``, ``desktop.ini``, ``notes.txt``) that listing must ignore. The same settings give
+byte-identical files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -25,13 +29,22 @@ DEFAULT_WNIDS = ("n01440764", "n01530575", "n02085620", "n02123045", "n02504458"
 #: cycle of file kinds; index i of a class uses KINDS[i % len(KINDS)] except that most are plain JPEG
 SPECIAL_KINDS = ("png", "gray_jpeg", "cmyk_jpeg", "palette_png", "png16", "rgba_png", "tiny", "large")
 BAD_KINDS = ("truncated_jpeg", "zero_bytes", "not_an_image")
+JUNK_FILES = ("Thumbs.db", "desktop.ini", "notes.txt")
 
 DEFAULTS = dict(n_classes=4, classes=None, train_per_class=6, val_per_class=5, seed=0, image_size=None,
-                size_range=(96, 192), special_every=3, flat_val=False, bad_per_split=0)
+                size_range=(96, 192), special_every=3, flat_val=False, bad_per_split=0, junk_per_class=0)
+
+
+def _class_number(class_id: str) -> int:
+    """The rng key of a class: a wnid's digits (the ImageNet demo's images stay as they were), else 32 bits of
+    the sha256 of the id."""
+    if len(class_id) == 9 and class_id[0] == "n" and class_id[1:].isdigit():
+        return int(class_id[1:])
+    return int.from_bytes(hashlib.sha256(class_id.encode("utf-8")).digest()[:4], "big")
 
 
 def _class_params(wnid: str, seed: int):
-    g = np.random.default_rng([seed, int(wnid[1:])])
+    g = np.random.default_rng([seed, _class_number(wnid)])
     base = g.uniform(0, 255, size=3)
     accent = 255 - base
     freq = g.uniform(0.03, 0.2)
@@ -41,7 +54,7 @@ def _class_params(wnid: str, seed: int):
 
 def _render(wnid: str, i: int, seed: int, w: int, h: int) -> np.ndarray:
     base, accent, freq, angle = _class_params(wnid, seed)
-    g = np.random.default_rng([seed, int(wnid[1:]), i, 7])
+    g = np.random.default_rng([seed, _class_number(wnid), i, 7])
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     phase = g.uniform(0, 2 * np.pi)
     t = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * freq + phase) * 0.5 + 0.5
@@ -104,20 +117,27 @@ def _size_for(kind: str, g, size_range) -> tuple[int, int]:
     return int(g.integers(lo, hi + 1)), int(g.integers(lo, hi + 1))
 
 
-def make_synthetic_imagenet(root, settings: dict | None = None) -> dict:
+def make_synthetic_dataset(root, settings: dict | None = None, kind: str = "imagenet") -> dict:
     """Write the dataset under ``root`` and return a manifest dict (also written to ``root/synthetic.json``).
 
-    settings (all optional): ``n_classes`` (classes from DEFAULT_WNIDS) or ``classes`` (explicit wnid list),
-    ``train_per_class``, ``val_per_class``, ``seed``, ``size_range`` [lo, hi] pixels of ordinary images or
-    ``image_size`` s (= size_range [s, 1.5 s]), ``special_every``
-    (every k-th image of a class is a special kind; 0 = all plain JPEG), ``flat_val`` (val as
+    kind ``imagenet``: ``train/<wnid>/<wnid>_<i>.JPEG`` and ``val/<wnid>/ILSVRC2012_val_<n>.JPEG`` (or a flat val
+    with ``LOC_val_solution.csv``); kind ``folder``: ``<split>/<class>/<i>.jpg`` for any class names.
+    settings (all optional): ``n_classes`` (classes from DEFAULT_WNIDS) or ``classes`` (explicit list: wnids for
+    imagenet, any folder names for folder), ``train_per_class``, ``val_per_class``, ``seed``, ``size_range``
+    [lo, hi] pixels of ordinary images or ``image_size`` s (= size_range [s, 1.5 s]), ``special_every``
+    (every k-th image of a class is a special kind; 0 = all plain JPEG), ``flat_val`` (imagenet: val as
     ``val/ILSVRC2012_val_XXXXXXXX.JPEG`` + ``LOC_val_solution.csv`` instead of class folders),
-    ``bad_per_split`` (extra unreadable files per class and split, cycling truncated/zero-byte/text).
+    ``bad_per_split`` (extra unreadable files per class and split, cycling truncated/zero-byte/text),
+    ``junk_per_class`` (non-image files per class folder and split, cycling Thumbs.db/desktop.ini/notes.txt).
     """
+    from .classes import ClassCatalog
+
+    if kind not in ("imagenet", "folder"):
+        raise ValueError(f"synthetic dataset kind must be 'imagenet' or 'folder', got {kind!r}")
     s = dict(DEFAULTS)
     unknown = set(settings or {}) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown synthetic_imagenet settings {sorted(unknown)} (known: {sorted(DEFAULTS)})")
+        raise ValueError(f"unknown synthetic dataset settings {sorted(unknown)} (known: {sorted(DEFAULTS)})")
     s.update(settings or {})
     if s["image_size"] is not None:
         s["size_range"] = (int(s["image_size"]), int(round(1.5 * int(s["image_size"]))))
@@ -126,8 +146,14 @@ def make_synthetic_imagenet(root, settings: dict | None = None) -> dict:
         raise ValueError(f"synthetic classes contain duplicates: {wnids}")
     if not s["classes"] and int(s["n_classes"]) > len(DEFAULT_WNIDS):
         raise ValueError(f"n_classes={s['n_classes']} > {len(DEFAULT_WNIDS)}: give an explicit wnids list")
-    for w in wnids:
-        class_index(w)
+    if kind == "imagenet":
+        for w in wnids:
+            class_index(w)
+        order = sorted(wnids, key=class_index)
+    else:
+        if s["flat_val"]:
+            raise ValueError("synthetic flat_val is ImageNet's layout; a folder dataset has val/<class>/ folders")
+        order = list(ClassCatalog("folder", tuple(sorted(wnids)), str(root)).ids)  # validates the folder names
     if int(s["val_per_class"]) + int(s["bad_per_split"]) > 999:
         raise ValueError("synthetic val_per_class + bad_per_split must be < 1000 (class-local val ids)")
     seed = int(s["seed"])
@@ -135,15 +161,17 @@ def make_synthetic_imagenet(root, settings: dict | None = None) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[dict]] = {"train": [], "val": []}
     solution = []
-    for w in sorted(wnids, key=class_index):
+    for w in order:
         for split, n in (("train", int(s["train_per_class"])), ("val", int(s["val_per_class"]))):
             kinds = [_kind_for(i, int(s["special_every"])) for i in range(n)]
             kinds += [BAD_KINDS[j % len(BAD_KINDS)] for j in range(int(s["bad_per_split"]))]
-            for i, kind in enumerate(kinds):
-                g = np.random.default_rng([seed, int(w[1:]), i, 1 if split == "train" else 2])
-                wd, ht = _size_for(kind, g, s["size_range"])
-                data = _encode(_render(w, i + (0 if split == "train" else 10_000), seed, wd, ht), kind, seed)
-                if split == "train":
+            for i, kind_i in enumerate(kinds):
+                g = np.random.default_rng([seed, _class_number(w), i, 1 if split == "train" else 2])
+                wd, ht = _size_for(kind_i, g, s["size_range"])
+                data = _encode(_render(w, i + (0 if split == "train" else 10_000), seed, wd, ht), kind_i, seed)
+                if kind == "folder":
+                    rel = f"{split}/{w}/{i:04d}.jpg"
+                elif split == "train":
                     rel = f"train/{w}/{w}_{i}.JPEG"
                 else:
                     # class-local ids: a class's file names never depend on the other classes
@@ -153,11 +181,21 @@ def make_synthetic_imagenet(root, settings: dict | None = None) -> dict:
                 p = root / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_bytes(data)
-                files[split].append({"image_id": rel, "wnid": w, "kind": kind, "size": [wd, ht]})
+                files[split].append({"image_id": rel, "wnid": w, "kind": kind_i, "size": [wd, ht]})
+            folder = root / split / w
+            for j in range(int(s["junk_per_class"]) if folder.is_dir() else 0):
+                name = JUNK_FILES[j % len(JUNK_FILES)]
+                stem, ext = name.rsplit(".", 1)
+                (folder / (name if j < len(JUNK_FILES) else f"{stem}{j}.{ext}")).write_text(f"not an image {j}\n")
     if s["flat_val"]:
         lines = ["ImageId,PredictionString"] + [f"{a},{b}" for a, b in sorted(solution)]
         (root / "LOC_val_solution.csv").write_text("\n".join(lines) + "\n")
-    manifest = {"settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
+    manifest = {"kind": kind, "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()},
                 "wnids": list(wnids), "files": files}
     (root / "synthetic.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+def make_synthetic_imagenet(root, settings: dict | None = None) -> dict:
+    """:func:`make_synthetic_dataset` of kind ``imagenet``."""
+    return make_synthetic_dataset(root, settings, "imagenet")

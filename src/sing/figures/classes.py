@@ -61,7 +61,7 @@ def class_violins(class_summary: pl.DataFrame, settings=None):
                 f"{name}: all {n} classes", f"median of class medians = {fmt(sub['abs_as_median'].median())}°"))
         # the histogram of class medians only adds information when the boxes do not show every class
         panels.append(alt.hconcat(*box_panels, hist, spacing=24) if n > 2 * k else alt.hconcat(*box_panels))
-        data.append(pick.select("model", "model_name", "wnid", "class_index", "class_name", "label", "group", "n",
+        data.append(pick.select("model", "model_name", "class_id", "class_index", "class_name", "label", "group", "n",
                                 "abs_as_q05", "abs_as_q25", "abs_as_median", "abs_as_q75", "abs_as_q95"))
     if not panels:
         raise ValueError("class_violins: no models to plot")
@@ -77,41 +77,41 @@ def leakage_heatmap(class_summary: pl.DataFrame, settings=None):
     space = primary_space(class_summary, s)
     cs = clean(class_summary.filter(pl.col("space") == space))
     max_classes = int(s.get("heatmap_classes", 40))
-    per_class = (cs.group_by("wnid").agg(pl.col("as_z").mean().alias("mean_z"), pl.col("class_name").first())
-                 .sort("mean_z", "wnid", descending=[True, False], nulls_last=True))
+    per_class = (cs.group_by("class_id").agg(pl.col("as_z").mean().alias("mean_z"), pl.col("class_name").first())
+                 .sort("mean_z", "class_id", descending=[True, False], nulls_last=True))
     n_all = per_class.height
     n_models = max(1, cs["model"].n_unique())
     if n_all > max_classes:
         # every model's own top classes (so no model's worst leakage is hidden), then by mean z over models
         k = max(1, -(-max_classes // n_models))
-        top = (cs.sort("as_z", "wnid", descending=[True, False], nulls_last=True).group_by("model", maintain_order=True)
-               .head(k)["wnid"].unique().to_list())
+        top = (cs.sort("as_z", "class_id", descending=[True, False], nulls_last=True).group_by("model", maintain_order=True)
+               .head(k)["class_id"].unique().to_list())
         keep = set(top[:max_classes])
-        for w in per_class["wnid"].to_list():
+        for w in per_class["class_id"].to_list():
             if len(keep) >= max_classes:
                 break
             keep.add(w)
-        per_class = per_class.filter(pl.col("wnid").is_in(list(keep)))
-    order_w = per_class["wnid"].to_list()
-    df = cs.filter(pl.col("wnid").is_in(order_w))
+        per_class = per_class.filter(pl.col("class_id").is_in(list(keep)))
+    order_w = per_class["class_id"].to_list()
+    df = cs.filter(pl.col("class_id").is_in(order_w))
     df = with_display(df, s).with_columns(
         pl.col("class_name").map_elements(lambda t: shorten(str(t), 22), return_dtype=pl.String).alias("label"))
-    labels = dict(zip(df["wnid"].to_list(), df["label"].to_list()))
+    labels = dict(zip(df["class_id"].to_list(), df["label"].to_list()))
     order = [labels[w] for w in order_w]
-    df = df.with_columns(pl.col("wnid").replace_strict({w: lab for w, lab in zip(order_w, order)},
+    df = df.with_columns(pl.col("class_id").replace_strict({w: lab for w, lab in zip(order_w, order)},
                                                        return_dtype=pl.String).alias("label"))
     zabs = df["as_z"].abs().max()
     zmax = float(min(10.0, zabs)) if zabs is not None and np.isfinite(zabs) and zabs > 0 else 1.0
     models = sorted(df["model"].unique().to_list())
     rank = {m: i for i, m in enumerate(model_subset(models, s, "models"))}
     morder = [display_name(m, s) for m in sorted(models, key=lambda m: (rank.get(m, 99), m))]
-    chart = alt.Chart(df.select("model", "model_name", "wnid", "label", "class_name", "as_z", "is_z",
+    chart = alt.Chart(df.select("model", "model_name", "class_id", "label", "class_name", "as_z", "is_z",
                                 "abs_as_mean", "baseline_abs_as_mean")).mark_rect().encode(
         x=alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=-55)),
         y=alt.Y("model_name:N", sort=morder, title=None),
         color=alt.Color("as_z:Q", title=["leakage z", "(|AS|)"], scale=alt.Scale(
             scheme="redblue", reverse=True, domain=[-zmax, zmax], clamp=True)),
-        tooltip=["model_name", "class_name", "wnid", "as_z", "is_z", "abs_as_mean", "baseline_abs_as_mean"],
+        tooltip=["model_name", "class_name", "class_id", "as_z", "is_z", "abs_as_mean", "baseline_abs_as_mean"],
     ).properties(width=max(300, 18 * len(order)), height=max(80, 24 * len(morder)), title=title(
         "Null-space leakage vs random subspaces of the same dimension",
         [f"z = (mean |AS| of null removal − baseline mean) / baseline std over random subspaces; "
@@ -119,4 +119,4 @@ def leakage_heatmap(class_summary: pl.DataFrame, settings=None):
          (f"{len(order)} of {n_all} classes: each model's highest-z classes, sorted by mean z over models"
           if n_all > len(order)
           else f"all {n_all} classes") + f"; colour clipped at ±{fmt(zmax, 2)}; red = more leakage"]))
-    return chart, df.sort("model", "wnid")
+    return chart, df.sort("model", "class_id")

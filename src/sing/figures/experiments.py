@@ -9,7 +9,6 @@ import altair as alt
 import polars as pl
 
 from ..analysis.steering import steering_summary
-from ..analysis.summaries import class_names_for
 from .theme import (ARROW_COLOR, EQ_COLOR, KIND_COLORS, LOG_FLOOR, ORIG_COLOR, clean, display_name, model_subset,
                     primary_space, space_name, title, with_display)
 
@@ -23,13 +22,12 @@ def open_vocabulary(table: pl.DataFrame, settings=None):
     models = sorted(t["model"].unique().to_list())
     chosen = s.get("openvocab_models") or [s.get("openvocab_model")] if s.get("openvocab_model") else None
     models = [m for m in (chosen or []) if m in models] or model_subset(models, s)[:1]
-    wn = sorted(t["wnid"].unique().to_list())
-    names = dict(zip(wn, class_names_for([0] * len(wn), wn)))  # falls back to the wnids (logged)
+    names = dict(s.get("class_names") or {})  # class id -> display name (classes.parquet); else the id
     rows, data = [], []
     for model in models:
         panels = []
-        for wnid in sorted(t.filter(pl.col("model") == model)["wnid"].unique().to_list()):
-            sub = t.filter((pl.col("model") == model) & (pl.col("wnid") == wnid)).with_columns(
+        for class_id in sorted(t.filter(pl.col("model") == model)["class_id"].unique().to_list()):
+            sub = t.filter((pl.col("model") == model) & (pl.col("class_id") == class_id)).with_columns(
                 pl.when(pl.col("kind") == "class").then(pl.lit("▶ ") + pl.col("concept"))
                 .otherwise(pl.col("concept")).alias("label"),
                 pl.when(pl.col("as_mean") >= 0).then(pl.lit("closer")).otherwise(pl.lit("farther")).alias("dir"),
@@ -44,7 +42,8 @@ def open_vocabulary(table: pl.DataFrame, settings=None):
                 y=y, x="angle_orig_mean:Q", tooltip=["concept", "angle_orig_mean", "angle_eq_mean", "as_mean", "n"])
             p1 = base.mark_circle(size=70, color=EQ_COLOR, opacity=1).encode(y=y, x="angle_eq_mean:Q")
             left = alt.layer(seg, p0, p1).properties(width=330, height=max(160, 15 * len(order)), title=title(
-                f"{str(names.get(wnid, wnid))[:1].upper()}{str(names.get(wnid, wnid))[1:]} ({display_name(model, s)})",
+                f"{str(names.get(class_id, class_id))[:1].upper()}{str(names.get(class_id, class_id))[1:]} "
+                f"({display_name(model, s)})",
                 "blue: original T f, red: equivalent T f̃, green: |AS|"))
             bars = base.mark_bar(size=9).encode(
                 y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
@@ -59,7 +58,7 @@ def open_vocabulary(table: pl.DataFrame, settings=None):
                                                     title=title("AS ± std", f"n = {sub['n'].max()} images"))
             panels.append(alt.hconcat(left, right, spacing=4))
             data.append(sub.with_columns(pl.lit(display_name(model, s)).alias("model_name"),
-                                         pl.lit(names.get(wnid, wnid)).alias("class_name")))
+                                         pl.lit(names.get(class_id, class_id)).alias("class_name")))
         rows.extend(panels)
     if not rows:
         raise ValueError("open_vocabulary: no rows to plot")

@@ -83,9 +83,15 @@ def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
 
 
 def space_crosscheck(crosscheck: pl.DataFrame, settings=None):
-    """Fig 12a: the ratio per model in two CLIP spaces, with Kendall τ / Spearman ρ of the orderings."""
+    """Fig 12a: the ratio per model in two CLIP spaces, with Kendall τ / Spearman ρ of the orderings. A run with
+    one CLIP space has no pair to compare: the figure says so (an empty table, not an error)."""
     if crosscheck.height == 0:
-        raise ValueError("space_crosscheck: the table is empty (needs two CLIP spaces)")
+        note = pl.DataFrame({"note": ["One CLIP space in run_spaces: the cross-check compares the model ordering "
+                                      "of two spaces."]})
+        chart = alt.Chart(note).mark_text(fontSize=13, align="left", baseline="middle").encode(
+            x=alt.value(0), y=alt.value(20), text="note:N").properties(
+            width=520, height=40, title=title("Model ordering by IS/|AS| in two CLIP spaces", "not applicable"))
+        return chart, crosscheck
     pair = crosscheck.select("space_a", "space_b").unique().sort("space_a", "space_b").row(0)
     df = crosscheck.filter((pl.col("space_a") == pair[0]) & (pl.col("space_b") == pair[1]))
     stats = df.row(0, named=True)

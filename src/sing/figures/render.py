@@ -10,17 +10,21 @@ panels show the k classes with the highest and the lowest median |AS| plus the d
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import logging
+from typing import Any, Callable, Iterator, Mapping
 
 import polars as pl
 
 from ..core.files import atomic_path
+from ..io.fonts import missing_glyphs, register_vl_fonts
 from ..io.storage import write_frame
 from ..registry import FIGURES
 from . import classes, experiments, ratios, spectra
 from .theme import clean, finalize
 
-__all__ = ["build", "make", "save"]
+__all__ = ["build", "check_glyphs", "make", "save"]
+
+log = logging.getLogger(__name__)
 
 
 def _read(p) -> pl.DataFrame:
@@ -59,13 +63,15 @@ def build(figure: str, inputs: Mapping[str, Any], settings: Mapping[str, Any] | 
 def save(chart, data: pl.DataFrame, *, png=None, svg=None, html=None, data_path=None, scale: float = 2.0,
          metadata: Mapping[str, Any] | None = None) -> None:
     """Write the themed chart as PNG / SVG (vl-convert) / self-contained HTML, and its data as parquet;
-    each file atomically."""
+    each file atomically. PNG text uses the chart's fonts with sing's wide-coverage fallback font; characters
+    no font covers are reported in the log (:func:`check_glyphs`)."""
     chart = finalize(chart)
     for path, fmt in ((png, "png"), (svg, "svg"), (html, "html")):
         if path is None:
             continue
         with atomic_path(path) as tmp:
             if fmt == "png":
+                check_glyphs(chart, path)
                 chart.save(str(tmp), format="png", scale_factor=scale)
             elif fmt == "svg":
                 chart.save(str(tmp), format="svg")
@@ -73,6 +79,33 @@ def save(chart, data: pl.DataFrame, *, png=None, svg=None, html=None, data_path=
                 chart.save(str(tmp), format="html", inline=True)
     if data_path is not None:
         write_frame(clean(data), data_path, metadata or {"kind": "figure_data"})
+
+
+def _strings(node) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            yield from _strings(v)
+
+
+def check_glyphs(chart, where) -> dict[str, str]:
+    """Prepare PNG rendering of ``chart``: register sing's wide-coverage fallback font with vl-convert
+    (:func:`sing.io.fonts.register_vl_fonts`), then log a warning naming each text of the chart (labels, titles,
+    data values) with characters that no available font covers — they would be drawn as empty boxes. Returns
+    {text: uncovered characters}."""
+    register_vl_fonts()
+    missing = missing_glyphs(_strings(chart.to_dict()))
+    for text, chars in missing.items():
+        codes = ", ".join(f"U+{ord(c):04X}" for c in chars)
+        log.warning("%s: label %r has characters no installed font covers (%s %s): they render as empty boxes in "
+                    "the PNG (the SVG and HTML keep the text); install a font covering them", where, text, chars,
+                    codes)
+    return missing
 
 
 def make(figure: str, inputs: Mapping[str, Any], outputs: Mapping[str, Any], settings=None) -> pl.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +17,10 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def setup_logging(log_path: str | os.PathLike | None = None, level: int = logging.INFO) -> TextIO:
     """Send the root logger's records to ``log_path`` (appended; stderr when None) and route Python ``warnings``
-    into logging (``logging.captureWarnings``: library warnings land in the job log as ``py.warnings``).
+    into logging (as ``logging.captureWarnings`` does: library warnings land in the job log as ``py.warnings``).
+    Deprecation warnings, which Python hides outside ``__main__``, are shown once per place too (unless the
+    interpreter got ``-W`` options or ``PYTHONWARNINGS``). Decoder warnings of DataLoader workers reach the log
+    through :class:`sing.data.extraction.ImageFileDataset`.
 
     Calling it again replaces the handler it installed before. Returns the line-buffered text stream, usable
     as a tqdm ``file`` so progress bars go to the same log.
@@ -35,5 +39,16 @@ def setup_logging(log_path: str | os.PathLike | None = None, level: int = loggin
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
-    logging.captureWarnings(True)
+    if not sys.warnoptions:  # -W / PYTHONWARNINGS win; else libraries' deprecations are logged too (once each)
+        warnings.filterwarnings("default", category=DeprecationWarning)
+        warnings.filterwarnings("default", category=PendingDeprecationWarning)
+    warnings.showwarning = _log_warning
     return stream
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` of a job: the warning as a WARNING record of the ``py.warnings`` logger (what
+    ``logging.captureWarnings`` does, but installed unconditionally: captureWarnings does nothing when it was
+    already on, even if something replaced ``showwarning`` since)."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    logging.getLogger("py.warnings").warning("%s", text.rstrip())

@@ -7,8 +7,8 @@ column                type                                 meaning
 ====================  ===================================  ==========================================
 image_id              string                               path relative to the ImageNet root
 split                 string                               "train" | "val"
-class_index           int32                                canonical ImageNet-1k index (timm order)
-wnid                  string                               WordNet id, e.g. "n01440764"
+class_index           int32                                the class's index in the dataset's order (ImageNet: timm's)
+class_id              string                               the class: a WordNet id (``n01440764``) or a folder name
 feature               fixed_size_list<float32>[d]          f (classifier) or CLIP image embedding
 pred_class            int32   (classifiers only)           argmax of W f + b
 pred_logit            float32 (classifiers only)           its logit
@@ -165,11 +165,11 @@ def _as_column(value, n: int, name: str, pa_type):
     return pa.array(value, type=pa_type)
 
 
-def write_embeddings(path, *, image_ids: Sequence[str], split, class_index, wnid, features: np.ndarray,
+def write_embeddings(path, *, image_ids: Sequence[str], split, class_index, class_id, features: np.ndarray,
                      extra_columns: Mapping[str, Any] | None = None, metadata: Mapping[str, Any]) -> None:
     """Write one embedding / feature parquet (schema in the module docstring).
 
-    ``split``, ``class_index`` and ``wnid`` are a scalar (same for every row) or one value per image.
+    ``split``, ``class_index`` and ``class_id`` are a scalar (same for every row) or one value per image.
     ``extra_columns`` (classifiers): ``pred_class`` (int32), ``pred_logit`` (float32), ``correct`` (bool),
     or any other column name -> sequence. ``metadata`` needs the keys ``kind, model, weights_id, preprocess,
     precision`` (``versions`` and ``provenance`` are filled in when absent).
@@ -184,7 +184,7 @@ def write_embeddings(path, *, image_ids: Sequence[str], split, class_index, wnid
         "image_id": _as_column(list(map(str, image_ids)), n, "image_ids", pa.string()),
         "split": _as_column(split, n, "split", pa.string()),
         "class_index": _as_column(class_index, n, "class_index", pa.int32()),
-        "wnid": _as_column(wnid, n, "wnid", pa.string()),
+        "class_id": _as_column(class_id, n, "class_id", pa.string()),
     }
     types = {"pred_class": pa.int32(), "pred_logit": pa.float32(), "correct": pa.bool_()}
     for name, val in (extra_columns or {}).items():
@@ -252,12 +252,12 @@ def read_text_embeddings(path):
 
 
 def write_skipped(path, rows: Sequence[dict]) -> None:
-    """Table of the bad images an extraction skipped (``on_bad_image: skip``): image_id, wnid, error."""
+    """Table of the bad images an extraction skipped (``on_bad_image: skip``): image_id, class_id, error."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     t = pa.table({"image_id": pa.array([r["image_id"] for r in rows], pa.string()),
-                  "wnid": pa.array([r.get("wnid", "") for r in rows], pa.string()),
+                  "class_id": pa.array([r.get("class_id", "") for r in rows], pa.string()),
                   "error": pa.array([r["error"] for r in rows], pa.string())})
     with atomic_path(path) as tmp:
         pq.write_table(t, tmp, **PARQUET_OPTIONS)

@@ -46,7 +46,7 @@ def load_text(path: str | os.PathLike, kind: str, key: str | Sequence[str] | Non
 
 
 def read_manifest(path: str | os.PathLike) -> list[str]:
-    """WordNet ids of a chunk manifest: JSON ({"classes": [...]} or a list) or text (one per line)."""
+    """Class ids of a chunk manifest: JSON ({"classes": [...]} or a list) or text (one per line)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"manifest not found: {p}")
@@ -56,13 +56,12 @@ def read_manifest(path: str | os.PathLike) -> list[str]:
     except json.JSONDecodeError:
         return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if isinstance(obj, dict):
-        for k in ("classes", "wnids"):
-            if k in obj:
-                return [str(w) for w in obj[k]]
+        if "classes" in obj:
+            return [str(w) for w in obj["classes"]]
         raise ValueError(f"{p}: manifest JSON has no 'classes' list")
     if isinstance(obj, list):
         return [str(w) for w in obj]
-    raise ValueError(f"{p}: manifest must be a JSON list/object or one wnid per line")
+    raise ValueError(f"{p}: manifest must be a JSON list/object or one class id per line")
 
 
 def read_features(path: str | os.PathLike) -> tuple[pl.DataFrame, np.ndarray]:
@@ -109,9 +108,9 @@ def table_metadata(table: str, settings: Any = None, **extra: Any) -> dict[str, 
 
 
 def sort_table(df: pl.DataFrame, keys: Sequence[str] | None = None) -> pl.DataFrame:
-    """Sort by the given key columns, or by the known key columns present (space, model, wnid, ...)."""
+    """Sort by the given key columns, or by the known key columns present (space, model, class_id, ...)."""
     if keys is None:
-        known = ("space", "model", "model_a", "model_b", "space_a", "space_b", "class_index", "wnid", "kind",
+        known = ("space", "model", "model_a", "model_b", "space_a", "space_b", "class_index", "class_id", "kind",
                  "concept", "image_id", "seed")
         keys = [k for k in known if k in df.columns]
     return df.sort(list(keys)) if keys else df

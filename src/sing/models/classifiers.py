@@ -19,12 +19,19 @@ Sources (``entry["source"]``):
     the last block) after the final norm (plain concatenation, as in dinov2 ``hub/classifiers.py``).
     Position embeddings are interpolated by timm, which is not bit-identical to the hub model.
 ``transformers``
-    ``Dinov2ForImageClassification`` (``facebook/dinov2-large-imagenet1k-1-layer``, the paper's model):
-    f = cat(cls, mean patch token) of ``last_hidden_state``; preprocessing from its image processor.
+    Any Hugging Face ``AutoModelForImageClassification`` whose logits come from a final linear layer
+    (:mod:`sing.models.hf`; the paper's ``facebook/dinov2-large-imagenet1k-1-layer`` among them): f = the input
+    of that layer; preprocessing from its image processor; its label map is the class order of the head.
+``python``
+    The user's own factory ``module:function`` returning the model split into a feature function and a linear
+    head (:mod:`sing.models.python_source`).
 
 Common optional entry keys: ``pretrained`` (default true), ``checkpoint`` (local weights file; for dino /
-dinov2_hub the backbone file, with ``head`` a local path or URL), ``model_kwargs``, ``seed`` (random init).
+dinov2_hub the backbone file, with ``head`` a local path or URL; for timm a checkpoint of any class count, whose
+head is loaded as is), ``model_kwargs``, ``seed`` (random init).
 An entry here is the compute spec of a :class:`sing.registry.ModelEntry` (``entry.spec()``: no display name).
+:func:`load_classifier` optionally checks the head against a dataset's classes (:mod:`sing.models.head_order`)
+and reorders its outputs to the dataset's class order.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .lock import cached_revision
+from .head_order import HeadClasses, head_permutation
+from .hf import build_transformers
+from .python_source import build_python
 from .weights import WeightsCache, file_sha256
 
 log = logging.getLogger(__name__)
@@ -56,18 +65,6 @@ DINOV2_BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
 #: DINO eval_linear.py / DINOv2 linear eval transform: Resize(256, bicubic), CenterCrop(224), ImageNet mean/std.
 LINEAR_EVAL_DATA_CONFIG = {"input_size": (3, 224, 224), "interpolation": "bicubic", "crop_pct": 224 / 256,
                            "crop_mode": "center", "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
-#: preprocessor_config.json of facebook/dinov2-*-imagenet1k-1-layer (used for random builds with no cache)
-DINOV2_PROCESSOR = {"do_resize": True, "size": {"shortest_edge": 256}, "resample": 3, "do_center_crop": True,
-                    "crop_size": {"height": 224, "width": 224}, "do_rescale": True, "rescale_factor": 1 / 255,
-                    "do_normalize": True, "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
-                    "do_convert_rgb": True}
-#: config.json of facebook/dinov2-large-imagenet1k-1-layer (architecture only; for random builds)
-DINOV2_LARGE_CONFIG = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "mlp_ratio": 4,
-                       "image_size": 518, "patch_size": 14, "layerscale_value": 1.0, "num_labels": 1000,
-                       "layer_norm_eps": 1e-6, "hidden_act": "gelu", "qkv_bias": True}
-KNOWN_HF_CONFIGS = {"facebook/dinov2-large-imagenet1k-1-layer": DINOV2_LARGE_CONFIG}
-
-_PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
 
 # ---------------------------------------------------------------- adapter
@@ -77,13 +74,16 @@ class ClassifierAdapter:
     def __init__(self, key: str, entry: dict, *, features_fn: Callable, forward_fn: Callable,
                  head_module: torch.nn.Module, modules: list[torch.nn.Module], data_config: dict,
                  weights_id: str, device="cpu", transform: Callable | None = None,
-                 weight_sources: list[tuple[str, str]] | None = None):
+                 class_labels: list[str] | None = None, weight_sources: list[tuple[str, str]] | None = None):
         self.key, self.entry = key, dict(entry)
         #: what the weights were read from: ("hub", repository id) / ("file", local path); [] for random weights
         self.weight_sources = list(weight_sources or [])
         self._features_fn, self._forward_fn = features_fn, forward_fn
         self._head_module = head_module
         self._modules = modules
+        self._order: torch.Tensor | None = None  # head output of each dataset class (None: the head's own order)
+        #: the class each head output stands for, as the model declares it (label map), in output order; or None
+        self.class_labels = class_labels
         self.data_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in data_config.items()}
         self.weights_id = weights_id
         self.device = torch.device(device)
@@ -110,7 +110,18 @@ class ClassifierAdapter:
         if W.ndim != 2:
             raise ValueError(f"model {self.key!r}: head weight has shape {tuple(h.weight.shape)}")
         b = h.bias.detach() if getattr(h, "bias", None) is not None else torch.zeros(W.shape[0], device=W.device)
+        if self._order is not None:
+            W, b = W[self._order.to(W.device)], b[self._order.to(W.device)]
         return W.float(), b.float()
+
+    def reorder_classes(self, order: list[int] | None) -> "ClassifierAdapter":
+        """Present the head's outputs in the order ``order`` (``order[j]`` = head output of class j): rows of
+        (W, b) and the model's logits are permuted alike, so the self-check and the null space are unchanged."""
+        if order is not None:
+            if sorted(order) != list(range(self.num_classes)):
+                raise ValueError(f"model {self.key!r}: class order must be a permutation of 0..{self.num_classes - 1}")
+            self._order = torch.as_tensor(order, dtype=torch.long)
+        return self
 
     def head(self) -> tuple[np.ndarray, np.ndarray]:
         W, b = self._head_tensors()
@@ -122,7 +133,8 @@ class ClassifierAdapter:
         return self._features_fn(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward_fn(x)
+        logits = self._forward_fn(x)
+        return logits if self._order is None else logits[:, self._order.to(logits.device)]
 
     def logits_from_features(self, f: torch.Tensor) -> torch.Tensor:
         W, b = self._head_tensors()
@@ -180,12 +192,6 @@ def _transform_kwargs(dc: dict) -> dict:
 
 
 # ---------------------------------------------------------------- builders
-def _default_hf_cache() -> str:
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    return HF_HUB_CACHE
-
-
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))
 
@@ -201,8 +207,14 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
         path = Path(ckpt).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"model {key!r}: checkpoint {path} does not exist")
-        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path), source=""),
-                                  **kwargs)
+        # timm replaces the classifier of a checkpoint by a random one whenever num_classes differs from the
+        # architecture's pretrained config: the overlay states the checkpoint's own class count so it loads as is
+        overlay = dict(file=str(path), source="", num_classes=_checkpoint_classes(key, name, path, kwargs))
+        try:
+            model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+        except RuntimeError as e:  # strict load_state_dict: missing / unexpected keys, shape mismatches
+            raise ValueError(f"model {key!r}: checkpoint {path} does not fit timm {name} with {kwargs}: "
+                             f"{str(e)[:1500]}") from None
         return model, f"file:{path.name}:sha256:{file_sha256(path)}", [("file", str(path))]
     if entry.get("pretrained", True):
         with weights.loading(key, f"timm {name}"):
@@ -215,6 +227,30 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
     _seed_everything(seed)
     model = timm.create_model(name, pretrained=False, **kwargs)
     return model, f"random:timm:{name}:seed={seed}", []
+
+
+def _checkpoint_classes(key: str, name: str, path: Path, kwargs: dict) -> int:
+    """The class count to build ``name`` with for the checkpoint at ``path``, set in ``kwargs``: that of the
+    checkpoint's classifier (found by the architecture's pretrained config), which ``model_kwargs.num_classes``
+    must agree with when given. A backbone build (``num_classes`` 0) drops a classifier the file may hold."""
+    from timm.models import get_pretrained_cfg, load_state_dict
+
+    cfg = get_pretrained_cfg(name)
+    names = cfg.classifier if cfg is not None else None
+    names = (names,) if isinstance(names, str) else tuple(names or ())
+    try:
+        state = load_state_dict(str(path))
+    except Exception as e:  # noqa: BLE001 - any unreadable file: name it
+        raise ValueError(f"model {key!r}: cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+    found = [int(state[f"{c}.weight"].shape[0]) for c in names if f"{c}.weight" in state]
+    declared = kwargs.get("num_classes")
+    if declared == 0 or not found:
+        return int(declared if declared is not None else (cfg.num_classes if cfg is not None else 1000))
+    if declared is not None and int(declared) != found[0]:
+        raise ValueError(f"model {key!r}: model_kwargs.num_classes is {declared} but the classifier "
+                         f"({names[0]}) in checkpoint {path} has {found[0]} outputs")
+    kwargs["num_classes"] = found[0]
+    return found[0]
 
 
 def _build_timm(key, entry, device, weights):
@@ -336,75 +372,27 @@ def _build_vit_token_head(key, entry, device, weights, source):
                              device=device, weight_sources=sources)
 
 
-def _processor_data_config(proc) -> dict:
-    size = proc.size or {}
-    crop = proc.crop_size or {}
-    ch, cw = int(crop.get("height", 224)), int(crop.get("width", 224))
-    short = size.get("shortest_edge") or size.get("height") or ch
-    return {"input_size": (3, ch, cw), "interpolation": _PIL_RESAMPLE.get(int(proc.resample), "bicubic"),
-            "crop_pct": ch / float(short) if getattr(proc, "do_center_crop", True) else 1.0,
-            "crop_mode": "center", "mean": tuple(proc.image_mean), "std": tuple(proc.image_std)}
-
-
-def _build_transformers(key, entry, device, weights):
-    from transformers import AutoImageProcessor, BitImageProcessor, Dinov2Config, Dinov2ForImageClassification
-
-    name = entry.get("name")
-    ckpt = entry.get("checkpoint")
-    if ckpt or entry.get("pretrained", True):
-        src = str(Path(ckpt).expanduser()) if ckpt else name
-        if ckpt and not Path(src).exists():
-            raise FileNotFoundError(f"model {key!r}: checkpoint {src} does not exist")
-        with weights.loading(key, f"transformers {src}"):
-            model = Dinov2ForImageClassification.from_pretrained(
-                src, cache_dir=weights.hf_cache, local_files_only=weights.offline)
-            proc = AutoImageProcessor.from_pretrained(src, cache_dir=weights.hf_cache,
-                                                      local_files_only=weights.offline)
-        # transformers 5 no longer keeps config._commit_hash: the revision loaded is the cache's refs/main
-        rev = None if ckpt else cached_revision(weights.hf_cache or _default_hf_cache(), name)
-        wid = f"file:{Path(src).name}" if ckpt else f"hf:{name}" + (f"@{rev}" if rev else "")
-        sources = [("file", src)] if ckpt else [("hub", name)]
-    else:
-        cfg = entry.get("config") or KNOWN_HF_CONFIGS.get(name)
-        if cfg is None:
-            raise ValueError(f"model {key!r}: random transformers build needs a 'config' dict (unknown name {name!r})")
-        seed = int(entry.get("seed", 0))
-        _seed_everything(seed)
-        model = Dinov2ForImageClassification(Dinov2Config(**cfg))
-        proc = BitImageProcessor(**DINOV2_PROCESSOR)
-        wid = f"random:transformers:{name or 'dinov2'}:seed={seed}"
-        sources = []
-    model.eval()
-    if not isinstance(model.classifier, torch.nn.Linear):
-        raise ValueError(f"model {key!r}: transformers model has no linear classifier (num_labels=0?)")
-
-    def features(x):
-        seq = model.dinov2(pixel_values=x).last_hidden_state
-        return torch.cat([seq[:, 0], seq[:, 1:].mean(dim=1)], dim=1)
-
-    def forward(x):
-        return model(pixel_values=x).logits
-
-    return ClassifierAdapter(key, entry, features_fn=features, forward_fn=forward, head_module=model.classifier,
-                             modules=[model], data_config=_processor_data_config(proc), weights_id=wid,
-                             device=device, weight_sources=sources)
-
-
 _BUILDERS = {
     "timm": _build_timm,
     "dino": lambda k, e, d, w: _build_vit_token_head(k, e, d, w, "dino"),
     "dinov2_hub": lambda k, e, d, w: _build_vit_token_head(k, e, d, w, "dinov2_hub"),
-    "transformers": _build_transformers,
+    "transformers": lambda k, e, d, w: build_transformers(k, e, d, w, seed_everything=_seed_everything,
+                                                         adapter_cls=ClassifierAdapter),
+    "python": lambda k, e, d, w: build_python(k, e, d, seed_everything=_seed_everything,
+                                             adapter_cls=ClassifierAdapter),
 }
 
 
 def load_classifier(key: str, entry: dict, device="cpu", weights: WeightsCache | None = None, self_check: bool = True,
-                    check_batch: int = 2) -> ClassifierAdapter:
+                    check_batch: int = 2, classes: HeadClasses | None = None) -> ClassifierAdapter:
     """Build the classifier of a registry entry and (by default) prove W f + b = logits on a random batch.
 
     ``entry``: the spec dict (:meth:`sing.registry.ModelEntry.spec`). ``weights``: where pretrained weights are
-    cached and whether the hubs may be used (default: the libraries' caches, online). Raises ValueError naming
-    ``key`` for a bad entry or a failed self-check (``check_batch`` random images, fp32, 1e-4 abs.),
+    cached and whether the hubs may be used (default: the libraries' caches, online). ``classes``: the dataset's
+    classes; when given, the head must have one output per class and its label map (if any) must name them
+    (:func:`sing.models.head_order.head_permutation`); its outputs are then presented in the dataset's class
+    order. The check runs before any forward pass. Raises ValueError naming ``key`` for a bad entry, a head that
+    does not match ``classes`` or a failed self-check (``check_batch`` random images, fp32, 1e-4 abs.),
     FileNotFoundError for a missing local checkpoint, :class:`sing.models.weights.MissingWeightsError` when
     offline and not cached.
     """
@@ -416,6 +404,8 @@ def load_classifier(key: str, entry: dict, device="cpu", weights: WeightsCache |
     if src in ("timm",) and not entry.get("name"):
         raise ValueError(f"model {key!r}: source timm needs a 'name'")
     adapter = _BUILDERS[src](key, entry, device, weights or WeightsCache())
+    if classes is not None:
+        adapter.reorder_classes(head_permutation(key, adapter.num_classes, adapter.class_labels, classes))
     if self_check:
         err = adapter.self_check(adapter.example_batch(check_batch))
         log.info("model %s (%s): self-check ok, max |W f + b - logits| = %.3g, in_dim %d, classes %d", key,

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .prompts import check_prompts
 from .weights import WeightsCache, file_sha256
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,17 @@ class ClipSpace:
         return self.model.encode_image(x.to(self.device), normalize=False)
 
     @torch.inference_mode()
-    def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Unnormalised text embeddings, float32 [P, d]."""
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256, *, source: str = "prompt",
+                    check: bool = True) -> np.ndarray:
+        """Unnormalised text embeddings, float32 [P, d].
+
+        Every text is checked first (:func:`sing.models.prompts.check_prompts`): an empty one, or one longer than
+        the tokenizer's context length (which the text tower would cut silently), raises ValueError naming
+        ``source``, the text and its token count, before anything is encoded (``check=False``: the caller did).
+        """
         texts = list(texts)
+        if check:
+            check_prompts(self.tokenizer, {source: texts}, where=f"space {self.key}")
         out = []
         for i in range(0, len(texts), batch_size):
             tok = self.tokenizer(texts[i:i + batch_size]).to(self.device)
@@ -81,8 +90,10 @@ class ClipSpace:
         return np.concatenate(out).astype(np.float32)
 
     def encode_prompts(self, names: Sequence[str], template: str = "an image of a {}",
-                       ensemble: str | None = None, batch_size: int = 256) -> tuple[np.ndarray, list[str]]:
-        """Embeddings for ``names`` with one template, or a template ensemble.
+                       ensemble: str | None = None, batch_size: int = 256, *, source: str = "prompt",
+                       check: bool = True) -> tuple[np.ndarray, list[str]]:
+        """Embeddings for ``names`` with one template, or a template ensemble (every prompt checked first as in
+        :meth:`encode_text`, errors naming ``source``; ``check=False``: the caller did).
 
         Ensemble (as CLIP zero-shot): mean of the L2-normalised embeddings of every template, rescaled to the
         mean norm of those embeddings (so its scale matches single-prompt embeddings). Returns
@@ -91,10 +102,12 @@ class ClipSpace:
         tpls = templates(ensemble)
         if tpls is None:
             prompts = [template.format(n) for n in names]
-            return self.encode_text(prompts, batch_size), prompts
+            return self.encode_text(prompts, batch_size, source=source, check=check), prompts
+        if check:
+            check_prompts(self.tokenizer, {source: [t(n) for n in names for t in tpls]}, where=f"space {self.key}")
         embs = []
         for n in names:
-            e = self.encode_text([t(n) for t in tpls], batch_size).astype(np.float64)
+            e = self.encode_text([t(n) for t in tpls], batch_size, check=False).astype(np.float64)
             norms = np.linalg.norm(e, axis=1, keepdims=True)
             m = (e / np.maximum(norms, 1e-12)).mean(axis=0)
             m = m / max(np.linalg.norm(m), 1e-12) * norms.mean()
@@ -103,11 +116,51 @@ class ClipSpace:
         return (np.stack(embs) if embs else np.zeros((0, d), np.float32)), [f"ensemble:{ensemble}({n})" for n in names]
 
 
+def check_architecture(key: str, name: str, tag: str | None, model_kwargs: dict | None = None) -> None:
+    """Refuse an open_clip architecture whose activation differs from the one its pretrained weights were trained
+    with (open_clip only warns, and the embeddings are wrong).
+
+    Source: open_clip's pretrained-tag metadata (``open_clip.get_pretrained_cfg(name, tag)["quick_gelu"]``:
+    OpenAI's CLIP weights and a few others were trained with QuickGELU) against the architecture config
+    (``open_clip.get_model_config(name)["quick_gelu"]``, or ``model_kwargs.force_quick_gelu``). open_clip lists
+    every QuickGELU tag also under ``<name>-quickgelu``. Raises ValueError naming the space, the tag and the
+    architecture to use instead (``ViT-B-32`` + ``openai`` -> ``ViT-B-32-quickgelu``); an unknown tag or a
+    local checkpoint is left to open_clip.
+    """
+    import open_clip
+
+    if not tag:
+        return
+    forced = bool((model_kwargs or {}).get("force_quick_gelu"))
+    model_quick = forced or bool((open_clip.get_model_config(name) or {}).get("quick_gelu", False))
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    base = name.removesuffix("-quickgelu")
+    if not cfg and name != base and open_clip.get_pretrained_cfg(base, tag):
+        # e.g. ViT-B-32-quickgelu + laion2b_s34b_b79k: a GELU-trained tag, not listed under the QuickGELU name
+        raise ValueError(f"space {key!r}: pretrained tag {tag!r} was trained with GELU, but {name!r} uses QuickGELU "
+                         f"(embeddings would be wrong): use model {base!r}")
+    if not cfg:
+        return
+    tag_quick = bool(cfg.get("quick_gelu", False))
+    if tag_quick and not model_quick:
+        fix = f"{base}-quickgelu"
+        use = (f"use model {fix!r} (the same weights with QuickGELU)" if tag in
+               open_clip.list_pretrained_tags_by_model(fix) else "set model_kwargs: {force_quick_gelu: true}")
+        raise ValueError(f"space {key!r}: pretrained tag {tag!r} of {name!r} was trained with QuickGELU "
+                         f"activations (open_clip's pretrained metadata), but {name!r} builds GELU ones, so the "
+                         f"embeddings would be wrong: {use}")
+    if model_quick and not tag_quick:
+        raise ValueError(f"space {key!r}: pretrained tag {tag!r} was trained with GELU, but {name!r}"
+                         f"{' with force_quick_gelu' if forced else ''} uses QuickGELU (embeddings would be wrong): "
+                         f"use model {base!r} without force_quick_gelu")
+
+
 def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None = None) -> ClipSpace:
     """Build the CLIP space of an entry's spec (:meth:`sing.registry.SpaceEntry.spec`): open_clip model, its
     image transform and tokenizer. ``weights`` as in :func:`sing.models.classifiers.load_classifier`.
 
-    Raises ValueError naming ``key`` for an unknown architecture, FileNotFoundError for a missing checkpoint,
+    Raises ValueError naming ``key`` for an unknown architecture or one that does not match its pretrained tag
+    (:func:`check_architecture`), FileNotFoundError for a missing checkpoint,
     :class:`sing.models.weights.MissingWeightsError` when offline and not cached.
     """
     import open_clip
@@ -121,6 +174,8 @@ def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None
         raise ValueError(f"space {key!r}: unknown open_clip model {name!r}")
     kwargs = dict(entry.get("model_kwargs") or {})
     ckpt, tag = entry.get("checkpoint"), entry.get("pretrained")
+    if not ckpt:
+        check_architecture(key, name, tag, kwargs)
     if ckpt:
         path = Path(ckpt).expanduser()
         if not path.is_file():
@@ -141,10 +196,23 @@ def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None, **kwargs)
         wid = f"random:open_clip:{name}:seed={seed}"
         sources = []
-    with weights.loading(key, f"open_clip tokenizer of {name}"):
-        tokenizer = open_clip.get_tokenizer(name, cache_dir=weights.hf_cache)
     tokenizer_repo = ((open_clip.get_model_config(name) or {}).get("text_cfg") or {}).get("hf_tokenizer_name")
     if tokenizer_repo:  # a Hugging Face tokenizer read from the hub cache
         sources.append(("hub", tokenizer_repo))
-    return ClipSpace(key, entry, model, preprocess, tokenizer, wid, device, weight_sources=sources)
+    return ClipSpace(key, entry, model, preprocess, load_tokenizer(key, entry, weights), wid, device,
+                     weight_sources=sources)
+
+
+def load_tokenizer(key: str, entry: dict, weights: WeightsCache | None = None):
+    """The open_clip tokenizer of a space's architecture (``open_clip.get_tokenizer``; CLIP's BPE needs no
+    download, Hugging Face tokenizers come from ``weights``). Cheap: no model is built. Raises ValueError naming
+    ``key`` for an unknown architecture, MissingWeightsError when offline and not cached."""
+    import open_clip
+
+    weights = weights or WeightsCache()
+    name = entry.get("model") if isinstance(entry, dict) else None
+    if not name or name not in open_clip.list_models():
+        raise ValueError(f"space {key!r}: unknown open_clip model {name!r}")
+    with weights.loading(key, f"open_clip tokenizer of {name}"):
+        return open_clip.get_tokenizer(name, cache_dir=weights.hf_cache)
 

@@ -121,7 +121,8 @@ def load_unclip(model_id: str = KARLO_MODEL_ID, weights: WeightsCache | None = N
     weights : the job's weight cache (:class:`sing.models.weights.WeightsCache`: ``<weights_dir>/huggingface/hub``;
         ``offline=True`` reads only the cache, ``local_files_only``). None: the default HF cache, online.
     device, dtype : where to put the pipeline (``dtype`` default ``torch.float32``; ``torch.float16`` halves GPU
-        memory).
+        memory). Half-precision dtypes apply on CUDA only (:func:`sing.models.devices.effective_dtype`): on a CPU
+        the pipeline runs float32 and says so in the log; ``pipe.sing_dtype`` is the dtype it runs in.
     checkpoint : a local directory written by ``pipeline.save_pretrained`` (overrides ``model_id``).
     embedding_dim : only for ``TINY_MODEL_ID``.
 
@@ -131,10 +132,18 @@ def load_unclip(model_id: str = KARLO_MODEL_ID, weights: WeightsCache | None = N
     import torch
     from diffusers import UnCLIPImageVariationPipeline
 
-    dtype = torch.float32 if dtype is None else dtype
+    from ..models.devices import effective_dtype
+
+    requested = torch.float32 if dtype is None else dtype
+    dtype = effective_dtype(requested, device)
+    if dtype != requested:
+        log.warning("UnCLIP dtype %s requested, but half-precision weights are used only on CUDA: running %s on %s",
+                    str(requested).removeprefix("torch."), str(dtype).removeprefix("torch."), device)
     if checkpoint is None and model_id == TINY_MODEL_ID:
         pipe = tiny_pipeline(embedding_dim=embedding_dim or 32)
-        return pipe.to(device=device) if dtype == torch.float32 else pipe.to(device=device, dtype=dtype)
+        pipe = pipe.to(device=device) if dtype == torch.float32 else pipe.to(device=device, dtype=dtype)
+        pipe.sing_dtype = str(dtype).removeprefix("torch.")
+        return pipe
     if checkpoint is not None:
         folder = Path(checkpoint).expanduser()
         if not (folder / "model_index.json").is_file():
@@ -149,6 +158,7 @@ def load_unclip(model_id: str = KARLO_MODEL_ID, weights: WeightsCache | None = N
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     pipe.sing_source = source
+    pipe.sing_dtype = str(dtype).removeprefix("torch.")
     return pipe
 
 

@@ -3,25 +3,42 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..core.arrays import as_float64
+from ..io.fonts import fallback_font_file, missing_glyphs
 from ..core.metrics import angle_deg
 from .embeddings import equivalent_pair_embeddings, steering_embeddings
 from .render import render_embeddings
 
 __all__ = ["contact_sheet", "null_space_sheet"]
 
+log = logging.getLogger(__name__)
 
-def _font(size: int):
+
+def _font(size: int, texts: Sequence[str] = ()):
+    """Pillow's default font, or sing's wide-coverage fallback font (:mod:`sing.io.fonts`) when a label has
+    characters beyond printable ASCII; a label with characters neither covers is logged (it would show boxes)."""
     from PIL import ImageFont
 
-    try:
+    texts = [str(t) for t in texts]
+    fallback = fallback_font_file()
+    if not missing_glyphs(texts, font_files=()):
+        try:
+            return ImageFont.load_default(size=size)
+        except TypeError:  # Pillow < 10.1
+            return ImageFont.load_default()
+    if fallback is None:
+        log.warning("contact sheet: labels with characters beyond ASCII (%s) are drawn with Pillow's default font, "
+                    "which may show boxes: install manimgx-fonts-cjk", [t for t in texts if not t.isascii()])
         return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
+    for text, chars in missing_glyphs(texts, font_files=[fallback]).items():
+        log.warning("contact sheet: label %r has characters no font covers (%s): they render as empty boxes", text,
+                    chars)
+    return ImageFont.truetype(str(fallback), size)
 
 
 def _text_wh(draw: Any, text: str, font: Any) -> tuple[int, int]:
@@ -79,7 +96,7 @@ def contact_sheet(rows: Sequence[Sequence[Any]], row_labels: Sequence[str] | Non
     cell = int(cell_size)
     if cell < 1 or pad < 0:
         raise ValueError("cell_size must be >= 1 and pad >= 0")
-    font = _font(font_size)
+    font = _font(font_size, [*(row_labels or ()), *(col_labels or ()), "n/a"])
     scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     line_h = max(_text_wh(scratch, "Ag", font)[1], 1) + 2
     if row_labels is not None:
