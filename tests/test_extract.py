@@ -196,14 +196,18 @@ def test_scripts_end_to_end(tmp_path):
     text = tmp_path / "text.parquet"
     _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / "tx.log",
                 params=_NL(space=space, extraction=ext,
-                           text={"class_prompt": "an image of a {}", "templates": None, "classes": [A, B],
-                                 "concepts": ["desert", "hump"], "targets": ["an image of a jellyfish"]}))
+                           text={"class_prompt": "an image of a {}", "concept_prompt": "an image of {}",
+                                 "templates": "simple", "classes": [A, B], "concepts": ["sand dunes", "a hump"],
+                                 "targets": ["an image of an arabian camel"]}))
     df, E, meta = read_text_embeddings(text)
     assert df["kind"].to_list() == ["class", "class", "concept", "concept", "target"]
-    assert df["prompt"].to_list()[:3] == ["an image of a tench", "an image of a tabby cat", "an image of a desert"]
+    # the class prompts use the template ensemble; the concepts their own template, never the ensemble
+    assert df["prompt"].to_list() == ["ensemble:simple(tench)", "ensemble:simple(tabby cat)", "an image of sand dunes",
+                                      "an image of a hump", "an image of an arabian camel"]
+    assert meta["provenance"]["concept_prompt"] == "an image of {}"
     from sing.models.clip_spaces import load_space
 
-    np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
+    np.testing.assert_allclose(E[2], load_space("demo", SPACE).encode_text(["an image of sand dunes"])[0], atol=1e-5)
     t = load_file(head)  # written by the translator-sample extraction, from the same model load
     from safetensors import safe_open
 

@@ -113,7 +113,9 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     from .core.geometry import HeadGeometry
     from .core.translator import LinearTranslator
     from .data.imagenet import class_name, index_to_wnid, load_rgb
+    from .data.text import CLASS_PROMPT, CONCEPT_PROMPT
     from .figures.render import save
+    from .io.storage import read_metadata
     from .io.tables import load_text, read_head
     from .models.classifiers import load_classifier
     from .models.weights import WeightsCache
@@ -145,18 +147,19 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     logits_np = logits.cpu().numpy().astype(np.float64)[0]
     pred = int(np.argmax(logits_np))
 
-    text_cfg = cfg.get("text") or {}
-    class_template = text_cfg.get("class_prompt") or "an image of a {}"
+    # prompts the text table lacks are built exactly as the workflow built its rows (settings in its provenance)
+    text_settings = read_metadata(text_path).get("provenance") or {}
+    class_template = text_settings.get("class_prompt") or CLASS_PROMPT
     clip = None
 
-    def embed(names: list[str], template: str) -> tuple[np.ndarray, list[str]]:
+    def embed(names: list[str], template: str, ensemble: str | None) -> tuple[np.ndarray, list[str]]:
         """Prompts the workflow's text table lacks, embedded with the same CLIP space."""
         nonlocal clip
         if clip is None:
             from .models.clip_spaces import load_space
 
             clip = load_space(space, space_entry.spec(), device=device, weights=weights)
-        Z, prompts = clip.encode_prompts(names, template, text_cfg.get("templates"))
+        Z, prompts = clip.encode_prompts(names, template, ensemble)
         return np.asarray(Z, dtype=np.float64), prompts
 
     classes, Zc = load_text(text_path, "class")
@@ -166,7 +169,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     if pred_row is not None:
         pred_text = Zc[pred_row]
     else:
-        pred_text = embed([pred_label], class_template)[0][0]
+        pred_text = embed([pred_label], class_template, text_settings.get("templates"))[0][0]
     if concepts:
         ctab, _ = load_text(text_path, "concept")
         have = set(ctab["key"].to_list())
@@ -179,7 +182,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
             kinds += ["concept"] * len(known)
             embs.append(Z)
         if missing:
-            Z, prompts = embed(missing, text_cfg.get("concept_prompt") or class_template)
+            Z, prompts = embed(missing, text_settings.get("concept_prompt") or CONCEPT_PROMPT, None)
             labels += prompts
             kinds += ["concept"] * len(missing)
             embs.append(Z)

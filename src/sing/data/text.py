@@ -16,25 +16,33 @@ from ..models.devices import resolve_device
 from ..models.weights import WeightsCache
 from .imagenet import class_index, class_rows
 
-__all__ = ["embed_text_table"]
+__all__ = ["CLASS_PROMPT", "CONCEPT_PROMPT", "embed_text_table"]
+
+#: library defaults (the workflow passes its config's ``text.class_prompt`` / ``text.concept_prompt``)
+CLASS_PROMPT = "an image of a {}"
+CONCEPT_PROMPT = "an image of {}"
 
 
 def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
                      weights: WeightsCache | None = None) -> int:
     """Write the text-embedding table of one CLIP space; returns the number of rows.
 
-    text: {"class_prompt": "an image of a {}", "templates": None | "openai" | "simple",
-    "classes": "all" | [wnids] (default all 1000), "concepts": [str] or {key: prompt-less concept},
-    "concept_prompt": template for concepts (default class_prompt), "targets": [full prompts]}.
+    text: {"class_prompt": "an image of a {}" (the paper's), "templates": None | "openai" | "simple" (an ensemble
+    for the class prompts only), "classes": "all" | [wnids] (default all 1000), "concepts": [str] or {key: [str]}
+    (concept phrases, e.g. "sand dunes", "a hump"), "concept_prompt": template of every concept (default
+    "an image of {}": a concept carries its own article, if any), "targets": [full prompts, used verbatim]}.
     Rows: kind "class" (key wnid, class_index), "concept" (key = concept), "target" (key = prompt text).
+    ValueError naming the setting for an unknown setting or a template without ``{}``.
     """
     allowed = {"class_prompt", "templates", "classes", "concepts", "concept_prompt", "targets"}
     unknown = set(text) - allowed
     if unknown:
         raise ValueError(f"unknown text setting(s) {sorted(unknown)} (known: {sorted(allowed)})")
-    cp = text.get("class_prompt", "an image of a {}")
-    if "{}" not in cp:
-        raise ValueError(f"text class_prompt must contain '{{}}', got {cp!r}")
+    cp = text.get("class_prompt") or CLASS_PROMPT
+    concept_prompt = text.get("concept_prompt") or CONCEPT_PROMPT
+    for name, template in (("class_prompt", cp), ("concept_prompt", concept_prompt)):
+        if "{}" not in template:
+            raise ValueError(f"text {name} must contain '{{}}', got {template!r}")
     ens = text.get("templates")
     sel = text.get("classes", "all")
     rows = class_rows()
@@ -47,11 +55,10 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
         concepts = list(dict.fromkeys(c for v in concepts.values() for c in ([v] if isinstance(v, str) else v)))
     concepts = list(dict.fromkeys(concepts))
     targets = list(dict.fromkeys(text.get("targets") or []))
-    concept_prompt = text.get("concept_prompt") or cp
 
     space = load_space(key, entry, device=resolve_device(device), weights=weights)
     e_cls, p_cls = space.encode_prompts([c[2] for c in classes], cp, ens)
-    e_con, p_con = space.encode_prompts(concepts, concept_prompt, ens)
+    e_con, p_con = space.encode_prompts(concepts, concept_prompt, None)  # concepts: one template, no ensemble
     e_tgt = space.encode_text(targets)
     kinds = ["class"] * len(classes) + ["concept"] * len(concepts) + ["target"] * len(targets)
     keys = [c[1] for c in classes] + concepts + targets
