@@ -35,6 +35,7 @@ rule aggregate_model:
     output:
         model_summary=f"{R}/tables/per_model/{{model}}/{{space}}/model_summary.parquet",
         class_summary=f"{R}/tables/per_model/{{model}}/{{space}}/class_summary.parquet",
+        joint_sample=f"{R}/tables/per_model/{{model}}/{{space}}/joint_sample.parquet",
     log:
         f"{R}/logs/aggregate_model/{{model}}/{{space}}.log",
     conda:
@@ -45,6 +46,7 @@ rule aggregate_model:
         bootstrap=config["analyses"]["bootstrap"],
         ci=config["analyses"]["ci"],
         seed=config["analyses"]["seed"],
+        joint_points=config["analyses"]["joint_points"],
     script:
         f"{SCRIPTS}/aggregate_model.py"
 
@@ -72,7 +74,8 @@ rule steering:
 rule validation:
     input:
         unpack(model_inputs),
-        features=f"{R}/features/{{model}}/translator.parquet",
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        translator_sample=f"{R}/features/{{model}}/translator.parquet",
     output:
         validation=f"{R}/tables/per_model/{{model}}/{{space}}/validation.parquet",
     log:
@@ -89,22 +92,48 @@ rule validation:
         f"{SCRIPTS}/validation.py"
 
 
+rule train_probes:
+    input:
+        features=lambda w: chunk_dirs("features", "robustness", model=w.model),
+        manifests=chunk_manifests("robustness"),
+        geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+        translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+    output:
+        principal=f"{R}/probes/{{model}}/principal.safetensors",
+        translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
+    log:
+        f"{R}/logs/train_probes/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_probes/{{model}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    params:
+        **config["analyses"]["robustness"],
+        model="{model}",
+        spaces=SPACES,
+        device=config["extraction"]["device"],
+    script:
+        f"{SCRIPTS}/train_probe.py"
+
+
 rule robustness:
     input:
-        unpack(model_inputs),
-        features=f"{R}/features/{{model}}/translator.parquet",
+        principal=f"{R}/probes/{{model}}/principal.safetensors",
+        translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
+        translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+        geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        train_features=lambda w: chunk_dirs("features", "robustness", model=w.model),
+        translator_sample=f"{R}/features/{{model}}/translator.parquet",
     output:
-        robustness=f"{R}/tables/per_model/{{model}}/{{space}}/robustness.parquet",
+        robustness=f"{R}/tables/per_model/{{model}}/robustness.parquet",
     log:
-        f"{R}/logs/robustness/{{model}}/{{space}}.log",
+        f"{R}/logs/robustness/{{model}}.log",
     conda:
         "../envs/sing.yaml"
     params:
         model="{model}",
-        space="{space}",
-        test_fraction=config["analyses"]["robustness"]["test_fraction"],
-        max_iter=config["analyses"]["robustness"]["max_iter"],
-        seed=config["analyses"]["seed"],
+        spaces=SPACES,
     script:
         f"{SCRIPTS}/robustness.py"
 
@@ -144,9 +173,7 @@ rule compare_models:
             space=SPACES,
         ),
         robustness=expand(
-            f"{R}/tables/per_model/{{model}}/{{space}}/robustness.parquet",
-            model=MODELS,
-            space=SPACES,
+            f"{R}/tables/per_model/{{model}}/robustness.parquet", model=MODELS
         ),
     output:
         model_summary=report(
@@ -198,7 +225,7 @@ rule collect_table:
     log:
         f"{R}/logs/collect_table/{{table}}.log",
     wildcard_constraints:
-        table="steering|validation|open_vocabulary|translator_eval",
+        table="steering|validation|open_vocabulary|translator_eval|joint_sample",
     conda:
         "../envs/sing.yaml"
     script:

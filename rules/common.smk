@@ -69,6 +69,15 @@ def check_config():
             raise ValueError(
                 f"config unclip.source_class: {unclip['source_class']!r} is not an analysed class"
             )
+    if "principal" in SPACES:
+        raise ValueError(
+            "config run_spaces: 'principal' names the robustness probe on Π_p f; give the space another key"
+        )
+    if not set(ANALYSED) & set(ROBUSTNESS_CLASSES):
+        raise ValueError(
+            "config samples.robustness.classes: no analysed class (config classes) among them; the probes are "
+            "tested on the analysed images of their classes"
+        )
     concepts = config["analyses"]["open_vocabulary"]["concepts"]
     if isinstance(concepts, dict):
         missing = [w for w in OPENVOCAB if w not in concepts]
@@ -88,11 +97,16 @@ TRANSLATOR_CLASSES = select_classes(
     what="config samples.translator.classes",
 )
 TEXT_CLASSES = select_classes(config["text"]["classes"], what="config text.classes")
+ROBUSTNESS_CLASSES = select_classes(
+    config["samples"]["robustness"]["classes"],
+    what="config samples.robustness.classes",
+)
 check_config()
 
 CHUNKS = {
     "analysis": group_by_chunk(ANALYSED, CHUNK_SIZE),
     "openvocab": group_by_chunk(OPENVOCAB, CHUNK_SIZE),
+    "robustness": group_by_chunk(ROBUSTNESS_CLASSES, CHUNK_SIZE),
 }
 
 
@@ -232,6 +246,17 @@ def all_targets():
         else []
     )
     return [*tables, *figures, *pictures]
+
+
+def chunk_manifests(sample):
+    return expand(
+        f"{R}/manifests/{sample}/chunk-{{chunk}}.json", chunk=chunk_ids(sample)
+    )
+
+
+def per_space(pattern):
+    """`pattern` expanded over the run spaces, other wildcards kept (e.g. one path per space of a model)."""
+    return expand(pattern, space=SPACES, allow_missing=True)
 
 
 def model_inputs(w):

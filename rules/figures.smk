@@ -30,6 +30,8 @@ rule figures:
             "space_display": {key: SPACE_ENTRIES[key].display for key in SPACES},
             "models": MODELS,
             "steering_target": config["analyses"]["steering"]["target"],
+            "steering_target_is_deg": config["analyses"]["steering"]["target_is_deg"],
+            "steering_calibration": config["analyses"]["steering"]["calibration"],
         },
     script:
         f"{SCRIPTS}/make_figures.py"

@@ -88,11 +88,13 @@ def test_adding_a_class_reruns_only_its_chunk(demo):
     rules = {rule for rule, _ in jobs}
     assert {"extract_features", "embed_images", "score_chunk"} <= rules
     untouched = {"head_geometry", "extract_translator_features", "embed_translator_images",
-                 "fit_translator", "embed_texts", "steering", "validation", "robustness", "open_vocabulary",
-                 "synthetic_imagenet"}
+                 "fit_translator", "embed_texts", "steering", "train_probes", "open_vocabulary", "synthetic_imagenet"}
     assert not rules & untouched
+    # evaluated on the analysed images: rerun (cheap), while the probes they apply are not retrained
+    assert {"validation", "robustness"} <= rules
     chunked = [w for rule, w in jobs if rule in {"extract_features", "embed_images", "score_chunk"}]
     assert {w["chunk"] for w in chunked} == {"000"}  # goldfish: index 1 // 500
+    assert {w["sample"] for rule, w in jobs if rule == "extract_features"} == {"analysis"}
     assert sum(rule == "extract_features" for rule, _ in jobs) == 2  # one per model
 
 
@@ -152,7 +154,9 @@ def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     overrides = write_config(workdir, "paths.yaml", {"results_dir": str(tmp_path / "results"),
                                                       "imagenet_root": str(tmp_path / "no-imagenet")})
     jobs = planned_jobs(workdir, configfiles=("config.yaml", str(overrides)))
-    assert jobs["extract_features"] == 13 * (10 + 2)  # 10 analysis chunks + 2 open-vocabulary chunks
+    # 10 analysis chunks + 2 open-vocabulary chunks + 10 robustness chunks (500 train images x 1000 classes)
+    assert jobs["extract_features"] == 13 * (10 + 2 + 10)
+    assert jobs["train_probes"] == jobs["robustness"] == 13
     assert jobs["fit_translator"] == 13 * 2
     assert jobs["head_geometry"] == 13
     assert not (tmp_path / "no-imagenet").exists()
