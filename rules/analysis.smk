@@ -9,7 +9,8 @@ rule score_chunk:
     input:
         unpack(model_inputs),
         features=f"{R}/features/{{model}}/analysis/chunk-{{chunk}}",
-        manifest=manifest("analysis"),
+        text=text_file("classes"),
+        settings=manifest("score_chunk"),
     output:
         scores=directory(f"{R}/scores/{{model}}/{{space}}/chunk-{{chunk}}"),
     log:
@@ -21,8 +22,7 @@ rule score_chunk:
     conda:
         "../envs/sing.yaml"
     params:
-        baseline_seeds=config["analyses"]["baseline_seeds"],
-        seed=config["analyses"]["seed"],
+        settings=settings("score_chunk"),
     script:
         f"{SCRIPTS}/score_chunk.py"
 
@@ -32,6 +32,7 @@ rule aggregate_model:
         scores=lambda w: chunk_dirs("scores", "analysis", model=w.model, space=w.space),
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        settings=manifest("aggregate_model"),
     output:
         model_summary=f"{R}/tables/per_model/{{model}}/{{space}}/model_summary.parquet",
         class_summary=f"{R}/tables/per_model/{{model}}/{{space}}/class_summary.parquet",
@@ -41,12 +42,7 @@ rule aggregate_model:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        bootstrap=config["analyses"]["bootstrap"],
-        ci=config["analyses"]["ci"],
-        seed=config["analyses"]["seed"],
-        joint_points=config["analyses"]["joint_points"],
+        settings=settings("aggregate_model"),
     script:
         f"{SCRIPTS}/aggregate_model.py"
 
@@ -55,6 +51,8 @@ rule steering:
     input:
         unpack(model_inputs),
         features=f"{R}/features/{{model}}/analysis/chunk-{chunk_holding(config['analyses']['steering']['source_class'])}",
+        text=text_file("steering"),
+        settings=manifest("steering"),
     output:
         steering=f"{R}/tables/per_model/{{model}}/{{space}}/steering.parquet",
     log:
@@ -62,11 +60,7 @@ rule steering:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        source_wnid=config["analyses"]["steering"]["source_class"],
-        target=config["analyses"]["steering"]["target"],
-        target_is_deg=config["analyses"]["steering"]["target_is_deg"],
+        settings=settings("steering"),
     script:
         f"{SCRIPTS}/steering.py"
 
@@ -76,6 +70,7 @@ rule validation:
         unpack(model_inputs),
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
         translator_sample=f"{R}/features/{{model}}/translator.parquet",
+        settings=manifest("validation"),
     output:
         validation=f"{R}/tables/per_model/{{model}}/{{space}}/validation.parquet",
     log:
@@ -83,11 +78,7 @@ rule validation:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        seeds=config["analyses"]["validation"]["seeds"],
-        max_images=config["analyses"]["validation"]["max_images"],
-        seed=config["analyses"]["seed"],
+        settings=settings("validation"),
     script:
         f"{SCRIPTS}/validation.py"
 
@@ -95,9 +86,9 @@ rule validation:
 rule train_probes:
     input:
         features=lambda w: chunk_dirs("features", "robustness", model=w.model),
-        manifests=chunk_manifests("robustness"),
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
         translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+        settings=manifest("train_probes"),
     output:
         principal=f"{R}/probes/{{model}}/principal.safetensors",
         translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
@@ -108,10 +99,7 @@ rule train_probes:
     conda:
         "../envs/sing.yaml"
     params:
-        **config["analyses"]["robustness"],
-        model="{model}",
-        spaces=SPACES,
-        device=config["extraction"]["device"],
+        settings=settings("train_probes"),
     script:
         f"{SCRIPTS}/train_probe.py"
 
@@ -125,6 +113,7 @@ rule robustness:
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
         train_features=lambda w: chunk_dirs("features", "robustness", model=w.model),
         translator_sample=f"{R}/features/{{model}}/translator.parquet",
+        settings=manifest("robustness"),
     output:
         robustness=f"{R}/tables/per_model/{{model}}/robustness.parquet",
     log:
@@ -132,8 +121,7 @@ rule robustness:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        spaces=SPACES,
+        settings=settings("robustness"),
     script:
         f"{SCRIPTS}/robustness.py"
 
@@ -142,10 +130,8 @@ rule open_vocabulary:
     input:
         unpack(model_inputs),
         features=lambda w: chunk_dirs("features", "openvocab", model=w.model),
-        manifests=expand(
-            f"{R}/manifests/openvocab/chunk-{{chunk}}.json",
-            chunk=chunk_ids("openvocab"),
-        ),
+        text=text_file("concepts"),
+        settings=manifest("open_vocabulary"),
     output:
         open_vocabulary=f"{R}/tables/per_model/{{model}}/{{space}}/open_vocabulary.parquet",
     log:
@@ -153,9 +139,7 @@ rule open_vocabulary:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
-        concepts=open_vocabulary_concepts(),
+        settings=settings("open_vocabulary"),
     script:
         f"{SCRIPTS}/open_vocabulary.py"
 
@@ -175,6 +159,7 @@ rule compare_models:
         robustness=expand(
             f"{R}/tables/per_model/{{model}}/robustness.parquet", model=MODELS
         ),
+        settings=manifest("compare_models"),
     output:
         model_summary=report(
             f"{R}/tables/model_summary.parquet",
@@ -205,6 +190,8 @@ rule compare_models:
         f"{R}/logs/compare_models.log",
     conda:
         "../envs/sing.yaml"
+    params:
+        settings=settings("compare_models"),
     script:
         f"{SCRIPTS}/compare_models.py"
 
@@ -216,6 +203,7 @@ rule collect_table:
             model=MODELS,
             space=SPACES,
         ),
+        settings=manifest("collect_table"),
     output:
         table=report(
             f"{R}/tables/{{table}}.parquet",
@@ -228,5 +216,7 @@ rule collect_table:
         table="steering|validation|open_vocabulary|translator_eval|joint_sample",
     conda:
         "../envs/sing.yaml"
+    params:
+        settings=settings("collect_table"),
     script:
         f"{SCRIPTS}/collect.py"

@@ -1,4 +1,26 @@
+# ---------------------------------------------------------------------------------------------------
+# Reruns that are always right: every setting a job computes with reaches it through a settings manifest.
+#
+# Convention (schemas/config.schema.yaml, walked by sing.io.schema): every leaf config key carries either
+#   x-decides: [rule, rule(wildcard=value|value), ...]   the jobs that compute with its value, or
+#   x-cosmetic: <why>                                    it changes no output of any job.
+# tests/test_reruns.py fails on an unannotated key and on a selector naming an unknown rule or wildcard.
+#
+# For every job, job_settings(rule, wildcards) collects the keys that select it, with the value that job
+# computes with (RESOLVED: a chunk's classes, the job's own model entry, 'all' / 'paper' expanded), plus the
+# weights lock entries of the models and spaces the job depends on ("weights"). The same dict is
+#   - written to results/manifests/<rule>/<wildcard values>.json by the input function manifest(<rule>),
+#     only when its content changes (so --rerun-triggers mtime reruns exactly the jobs whose settings change),
+#   - the job's only config param, `params.settings` (so the default triggers agree: params hold nothing
+#     cosmetic). Cosmetic values a job needs (weights_dir, extraction.num_workers) it reads from
+#     snakemake.config.
+# Rules compute with config only through settings(name) / manifest(name): adding a config key means
+# annotating it, and the walking test makes that impossible to forget.
+# ---------------------------------------------------------------------------------------------------
+import atexit
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -8,14 +30,19 @@ from snakemake.utils import validate
 # the library's light modules (stdlib only / no torch) are read at parse time; jobs import the installed package
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from sing.data.classes import group_by_chunk, select_classes
+from sing.analysis.concepts import default_concepts
+from sing.data.classes import class_index, group_by_chunk, select_classes
+from sing.io.schema import decided_by
+from sing.models.lock import locked_entry, read_lock
 from sing.registry import (
     FIGURES,
     FIGURE_TABLES,
+    MODELS as CATALOGUE_MODELS,
     TABLES,
     resolve_models,
     resolve_spaces,
 )
+from sing.unclip.pipeline import TINY_MODEL_ID
 
 SCHEMA_FILE = "../schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(Path(workflow.source_path(SCHEMA_FILE)).read_text())
@@ -46,47 +73,6 @@ MODELS = list(MODEL_ENTRIES)
 SPACES = list(SPACE_ENTRIES)
 CHUNK_SIZE = config["chunk_size"]
 
-
-def check_config():
-    """Cross-references the schema cannot express; each error names the key."""
-    steering = config["analyses"]["steering"]["source_class"]
-    if steering not in ANALYSED:
-        raise ValueError(
-            f"config analyses.steering.source_class: {steering!r} is not among the analysed classes (config classes)"
-        )
-    missing = sorted(set(ANALYSED) - set(TEXT_CLASSES))
-    if missing:
-        raise ValueError(
-            f"config text.classes: analysed classes {missing} have no class prompt"
-        )
-    unclip = config["unclip"]
-    if unclip["enabled"]:
-        if unclip["space"] not in SPACES:
-            raise ValueError(
-                f"config unclip.space: {unclip['space']!r} is not in run_spaces {SPACES}"
-            )
-        if unclip["source_class"] not in ANALYSED:
-            raise ValueError(
-                f"config unclip.source_class: {unclip['source_class']!r} is not an analysed class"
-            )
-    if "principal" in SPACES:
-        raise ValueError(
-            "config run_spaces: 'principal' names the robustness probe on Π_p f; give the space another key"
-        )
-    if not set(ANALYSED) & set(ROBUSTNESS_CLASSES):
-        raise ValueError(
-            "config samples.robustness.classes: no analysed class (config classes) among them; the probes are "
-            "tested on the analysed images of their classes"
-        )
-    concepts = config["analyses"]["open_vocabulary"]["concepts"]
-    if isinstance(concepts, dict):
-        missing = [w for w in OPENVOCAB if w not in concepts]
-        if missing:
-            raise ValueError(
-                f"config analyses.open_vocabulary.concepts: no concept list for classes {missing}"
-            )
-
-
 ANALYSED = select_classes(config["classes"], what="config classes")
 OPENVOCAB = select_classes(
     config["analyses"]["open_vocabulary"]["classes"],
@@ -101,6 +87,106 @@ ROBUSTNESS_CLASSES = select_classes(
     config["samples"]["robustness"]["classes"],
     what="config samples.robustness.classes",
 )
+
+
+def config_error(key, value, problem):
+    return ValueError(f"config {key}: {value!r} {problem}")
+
+
+def check_classes(key, wanted, have, what):
+    missing = [w for w in wanted if w not in have]
+    if missing:
+        raise config_error(key, missing, f"not {what}")
+
+
+def known_model_keys():
+    return {*CATALOGUE_MODELS, *config["models"]}
+
+
+def figure_models():
+    """figures.paper_models as the figures use them: each key must name a catalogue or config model (a typo
+    is an error); keys of models this run does not run are left out, as the schema documents.
+    """
+    wanted = config["figures"]["paper_models"]
+    unknown = [m for m in wanted if m not in known_model_keys()]
+    if unknown:
+        raise config_error(
+            "figures.paper_models",
+            unknown,
+            "not in the catalogue (sing.registry.MODELS) nor in config models",
+        )
+    if len(set(wanted)) != len(wanted):
+        raise config_error("figures.paper_models", wanted, "lists a model twice")
+    return [m for m in wanted if m in MODELS]
+
+
+def open_vocabulary_concepts():
+    """Concept list per open-vocabulary class: `default` expanded, a mapping checked key by key."""
+    concepts = config["analyses"]["open_vocabulary"]["concepts"]
+    if concepts == "default":
+        return default_concepts(OPENVOCAB)
+    key = "analyses.open_vocabulary.concepts"
+    for wnid in concepts:
+        class_index(wnid, what=f"config {key}")
+    check_classes(key, OPENVOCAB, concepts, "given a concept list")
+    extra = [w for w in concepts if w not in OPENVOCAB]
+    if extra:
+        raise config_error(
+            key, extra, "are not in analyses.open_vocabulary.classes (typo?)"
+        )
+    return {wnid: list(concepts[wnid]) for wnid in OPENVOCAB}
+
+
+def check_config():
+    """Cross-references the schema cannot express: every value that names a model, space or class must name
+    one this run has. Each error names the key and the bad value."""
+    steering = config["analyses"]["steering"]["source_class"]
+    check_classes(
+        "analyses.steering.source_class", [steering], ANALYSED, "an analysed class"
+    )
+    check_classes(
+        "text.classes",
+        ANALYSED,
+        TEXT_CLASSES,
+        "covered (analysed classes need a prompt)",
+    )
+    unclip = config["unclip"]
+    if unclip["enabled"]:
+        check_classes("unclip.space", [unclip["space"]], SPACES, "in run_spaces")
+        check_classes(
+            "unclip.source_class",
+            [unclip["source_class"]],
+            ANALYSED,
+            "an analysed class",
+        )
+    synthetic = config["synthetic_imagenet"]
+    if synthetic:
+        sampled = {
+            "classes": ANALYSED,
+            "samples.translator.classes": TRANSLATOR_CLASSES,
+            "samples.robustness.classes": ROBUSTNESS_CLASSES,
+            "analyses.open_vocabulary.classes": OPENVOCAB,
+        }
+        for key, wnids in sampled.items():
+            check_classes(
+                key, wnids, synthetic["classes"], "in synthetic_imagenet.classes"
+            )
+    if not set(ANALYSED) & set(ROBUSTNESS_CLASSES):
+        raise config_error(
+            "samples.robustness.classes",
+            ROBUSTNESS_CLASSES,
+            "holds no analysed class (config classes): the probes are tested on the analysed images of their classes",
+        )
+    if "principal" in SPACES:
+        raise config_error(
+            "run_spaces",
+            SPACES,
+            "has a space named 'principal', the name of the robustness probe on Π_p f",
+        )
+    figure_models()
+    open_vocabulary_concepts()
+
+
 check_config()
 
 CHUNKS = {
@@ -111,63 +197,190 @@ CHUNKS = {
 
 
 # ---------------------------------------------------------------------------------------------------
-# Manifests: settings that decide a job's output are written to small files that change only when the
-# settings change. Jobs take them as inputs, so reruns are right under every --rerun-triggers choice
-# (mtime included), and a new class touches only its own chunk's manifest.
+# Job settings (see the top of this file)
 # ---------------------------------------------------------------------------------------------------
+DECIDED = decided_by(SCHEMA)
+ENTRIES = {"models": MODEL_ENTRIES, "spaces": SPACE_ENTRIES}
+WILDCARD = {"models": "model", "spaces": "space"}
+NO_WEIGHTS = {
+    "synthetic_imagenet",
+    "prefetch_weights",
+}  # their outputs depend on no model
+
+
+def chunk_classes(sample, w):
+    return CHUNKS[sample][int(w.chunk)]
+
+
+def has(w, name):
+    return name in w.keys()
+
+
+# keys whose value for a job is not the raw config value
+RESOLVED = {
+    "classes": lambda w: (
+        chunk_classes("analysis", w) if has(w, "chunk") else ANALYSED
+    ),
+    "analyses.open_vocabulary.classes": lambda w: (
+        chunk_classes("openvocab", w) if has(w, "chunk") else OPENVOCAB
+    ),
+    "analyses.open_vocabulary.concepts": lambda w: open_vocabulary_concepts(),
+    "samples.translator.classes": lambda w: TRANSLATOR_CLASSES,
+    "samples.robustness.classes": lambda w: (
+        chunk_classes("robustness", w) if has(w, "chunk") else ROBUSTNESS_CLASSES
+    ),
+    "text.classes": lambda w: TEXT_CLASSES,
+    "run_models": lambda w: MODELS,
+    "run_spaces": lambda w: SPACES,
+    "figures.paper_models": lambda w: figure_models(),
+    "unclip.model_id": lambda w: (
+        config["unclip"]["model_id"] if config["unclip"]["enabled"] else None
+    ),
+}
+
+
+def in_scope(w, wildcard, keys):
+    """The models (or spaces) a job depends on: its own, or every one for a job over all of them."""
+    if has(w, wildcard):
+        return [w[wildcard]]
+    return [] if has(w, "model") or has(w, "space") else list(keys)
+
+
+def entry_fields(collection, key):
+    entry = ENTRIES[collection][key]
+    return {**entry.spec(), "display": entry.display}
+
+
+def config_value(path):
+    value = config
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def put(tree, path, value):
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = value
+
+
+LOCK = read_lock(config["weights_dir"])
+
+
+def weights_lock(collection, key):
+    entry = ENTRIES[collection][key]
+    return locked_entry(LOCK, collection, key, entry.spec())
+
+
+def unclip_lock():
+    model_id = config["unclip"]["model_id"]
+    if model_id == TINY_MODEL_ID:  # random weights, nothing to lock
+        return {model_id: {"files": []}}
+    return {model_id: locked_entry(LOCK, "unclip", model_id, {"model_id": model_id})}
+
+
+def weights_settings(step, w):
+    """Weights lock entries of what the job depends on (None: not locked yet; files []: random weights)."""
+    models = in_scope(w, "model", MODELS)
+    spaces = in_scope(w, "space", SPACES)
+    out = {}
+    if step == "unclip_pictures":
+        spaces = [config["unclip"]["space"]]
+        out["unclip"] = unclip_lock()
+    if models:
+        out["models"] = {key: weights_lock("models", key) for key in models}
+    if spaces:
+        out["spaces"] = {key: weights_lock("spaces", key) for key in spaces}
+    return out
+
+
+_SETTINGS = {}
+
+
+def job_settings(step, w):
+    """Everything the job (step, wildcards) computes with, nested as in the config (see the top of this file)."""
+    cache_key = (step, tuple(w.items()))
+    if cache_key in _SETTINGS:
+        return _SETTINGS[cache_key]
+    out = {}
+    for path, conditions in DECIDED.get(step, []):
+        if any(w.get(name) not in values for name, values in conditions.items()):
+            continue
+        dotted = ".".join(path)
+        if path[1:2] == ("<key>",):
+            for key in in_scope(w, WILDCARD[path[0]], ENTRIES[path[0]]):
+                fields = entry_fields(path[0], key)
+                if path[2] in fields:
+                    put(out, (path[0], key, path[2]), fields[path[2]])
+        elif dotted in RESOLVED:
+            put(out, path, RESOLVED[dotted](w))
+        else:
+            put(out, path, config_value(path))
+    if step not in NO_WEIGHTS:
+        out["weights"] = weights_settings(step, w)
+    _SETTINGS[cache_key] = out
+    return out
+
+
+def settings(step):
+    """`params.settings` of a rule's jobs."""
+    return lambda w: job_settings(step, w)
+
+
+def manifest(step):
+    """Input function: the job's settings manifest, written when its content changes."""
+
+    def write(w):
+        name = os.path.join(*map(str, w)) if len(w) else "settings"
+        return write_if_changed(
+            f"{R}/manifests/{step}/{name}.json", job_settings(step, w)
+        )
+
+    return write
+
+
+# A dry run (or a DAG-only command such as --summary) must leave no trace: manifests it rewrites are
+# restored, bytes and mtime, when the process exits (new ones removed with the folders made for them), so a
+# preview never makes a later run rerun anything.
+_RESTORE = {}
+_NEW_DIRS = []
+
+
+def planning_only():
+    return workflow.executor_plugin is None or workflow.dryrun
+
+
+def restore_manifests():
+    for path, before in _RESTORE.items():
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            text, stat = before
+            path.write_bytes(text)
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    for top in reversed(_NEW_DIRS):
+        for folder, _, _ in sorted(os.walk(top), reverse=True):
+            if not os.listdir(folder):
+                os.rmdir(folder)
+
+
 def write_if_changed(path, obj):
     path = Path(path)
     text = f"{json.dumps(obj, indent=1, sort_keys=True)}\n"
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    if path.exists() and path.read_text() == text:
+        return str(path)
+    if planning_only() and path not in _RESTORE:
+        if not _RESTORE:
+            atexit.register(restore_manifests)
+        _RESTORE[path] = (path.read_bytes(), path.stat()) if path.exists() else None
+        missing = [d for d in path.parents if not d.exists()]
+        if missing:
+            _NEW_DIRS.append(missing[-1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
     return str(path)
-
-
-def sample_settings(sample):
-    settings = dict(config["samples"][sample])
-    settings.pop("classes", None)
-    return settings
-
-
-def write_manifests():
-    for sample, chunks in CHUNKS.items():
-        for chunk, wnids in chunks.items():
-            write_if_changed(
-                f"{R}/manifests/{sample}/chunk-{chunk:03d}.json",
-                {"sample": sample, **sample_settings(sample), "classes": wnids},
-            )
-    write_if_changed(
-        f"{R}/manifests/translator.json",
-        {
-            "sample": "translator",
-            **sample_settings("translator"),
-            "classes": TRANSLATOR_CLASSES,
-        },
-    )
-    for key in MODELS:
-        write_if_changed(f"{R}/manifests/models/{key}.json", model_settings(key))
-    for key in SPACES:
-        write_if_changed(f"{R}/manifests/spaces/{key}.json", space_settings(key))
-
-
-def model_settings(key):
-    """What decides a model's outputs: its compute spec (never its display name) and the weight cache."""
-    return {
-        "key": key,
-        "entry": MODEL_ENTRIES[key].spec(),
-        "weights_dir": config["weights_dir"],
-    }
-
-
-def space_settings(key):
-    return {
-        "key": key,
-        "entry": SPACE_ENTRIES[key].spec(),
-        "weights_dir": config["weights_dir"],
-    }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -177,13 +390,9 @@ def chunk_ids(sample):
     return [f"{chunk:03d}" for chunk in CHUNKS[sample]]
 
 
-def manifest(sample):
-    return f"{R}/manifests/{sample}/chunk-{{chunk}}.json"
-
-
 def dataset_ready():
     """The synthetic dataset is a workflow output in the demo; a real ImageNet is an external input."""
-    return [config["imagenet_root"]] if config.get("synthetic_imagenet") else []
+    return [config["imagenet_root"]] if config["synthetic_imagenet"] else []
 
 
 def chunk_dirs(kind, sample, **keys):
@@ -203,34 +412,8 @@ def chunk_holding(wnid):
     raise ValueError(f"class {wnid} is not analysed")
 
 
-def extraction_params():
-    return dict(config["extraction"])
-
-
-def open_vocabulary_concepts():
-    concepts = config["analyses"]["open_vocabulary"]["concepts"]
-    if concepts == "default":
-        from sing.analysis.concepts import default_concepts  # light module: plain lists
-
-        concepts = default_concepts(OPENVOCAB)
-    return {wnid: list(concepts[wnid]) for wnid in OPENVOCAB}
-
-
-def unclip_prompts():
-    return config["unclip"]["prompts"] if config["unclip"]["enabled"] else []
-
-
-def text_settings():
-    return {
-        **config["text"],
-        "classes": TEXT_CLASSES,
-        "concepts": sorted(
-            {c for cs in open_vocabulary_concepts().values() for c in cs}
-        ),
-        "targets": list(
-            dict.fromkeys([config["analyses"]["steering"]["target"], *unclip_prompts()])
-        ),
-    }
+def text_file(part, space="{space}"):
+    return f"{R}/text/{space}/{part}.parquet"
 
 
 def all_targets():
@@ -248,24 +431,15 @@ def all_targets():
     return [*tables, *figures, *pictures]
 
 
-def chunk_manifests(sample):
-    return expand(
-        f"{R}/manifests/{sample}/chunk-{{chunk}}.json", chunk=chunk_ids(sample)
-    )
-
-
 def per_space(pattern):
     """`pattern` expanded over the run spaces, other wildcards kept (e.g. one path per space of a model)."""
     return expand(pattern, space=SPACES, allow_missing=True)
 
 
 def model_inputs(w):
+    """The head, its geometry and the translator of one (model, space)."""
     return {
         "geometry": f"{R}/heads/{w.model}/geometry.safetensors",
         "translator": f"{R}/translators/{w.model}/{w.space}.safetensors",
         "head": f"{R}/heads/{w.model}/head.safetensors",
-        "text": f"{R}/text/{w.space}.parquet",
     }
-
-
-write_manifests()

@@ -1,6 +1,8 @@
-if config.get("synthetic_imagenet"):
+if config["synthetic_imagenet"]:
 
     rule synthetic_imagenet:
+        input:
+            settings=manifest("synthetic_imagenet"),
         output:
             directory(config["imagenet_root"]),
         log:
@@ -8,23 +10,24 @@ if config.get("synthetic_imagenet"):
         conda:
             "../envs/sing.yaml"
         params:
-            settings=config["synthetic_imagenet"],
+            settings=settings("synthetic_imagenet"),
         script:
             f"{SCRIPTS}/make_synthetic_imagenet.py"
 
 
 rule prefetch_weights:
-    """Run once on a node with internet: fills weights_dir so compute jobs can run offline."""
+    """Run once on a node with internet: fills weights_dir so compute jobs can run offline, and locks what it
+    downloaded (weights.lock.json: repository, revision, files, sha256 per model and space).
+    """
+    input:
+        settings=manifest("prefetch_weights"),
     output:
-        f"{config['weights_dir']}/prefetched.json",
+        f"{config['weights_dir']}/weights.lock.json",
     log:
         f"{R}/logs/prefetch_weights.log",
     conda:
         "../envs/sing.yaml"
     params:
-        models={key: MODEL_ENTRIES[key].spec() for key in MODELS},
-        spaces={key: SPACE_ENTRIES[key].spec() for key in SPACES},
-        unclip=config["unclip"]["model_id"] if config["unclip"]["enabled"] else None,
-        weights_dir=lambda w, output: str(Path(output[0]).parent),
+        settings=settings("prefetch_weights"),
     script:
         f"{SCRIPTS}/prefetch_weights.py"

@@ -3,13 +3,13 @@ wildcard_constraints:
     sample="analysis|openvocab|robustness",
     model="|".join(MODELS),
     space="|".join(SPACES),
+    part="classes|concepts|steering|unclip",
 
 
 rule extract_translator_features:
     input:
         dataset_ready(),
-        manifest=f"{R}/manifests/translator.json",
-        model=f"{R}/manifests/models/{{model}}.json",
+        settings=manifest("extract_translator_features"),
     output:
         features=f"{R}/features/{{model}}/translator.parquet",
         head=f"{R}/heads/{{model}}/head.safetensors",
@@ -20,9 +20,7 @@ rule extract_translator_features:
     conda:
         "../envs/sing.yaml"
     params:
-        model=lambda w: model_settings(w.model),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
+        settings=settings("extract_translator_features"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -30,8 +28,7 @@ rule extract_translator_features:
 rule extract_features:
     input:
         dataset_ready(),
-        manifest=manifest("{sample}"),
-        model=f"{R}/manifests/models/{{model}}.json",
+        settings=manifest("extract_features"),
     output:
         features=directory(f"{R}/features/{{model}}/{{sample}}/chunk-{{chunk}}"),
     log:
@@ -41,9 +38,7 @@ rule extract_features:
     conda:
         "../envs/sing.yaml"
     params:
-        model=lambda w: model_settings(w.model),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
+        settings=settings("extract_features"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -51,8 +46,7 @@ rule extract_features:
 rule embed_translator_images:
     input:
         dataset_ready(),
-        manifest=f"{R}/manifests/translator.json",
-        space=f"{R}/manifests/spaces/{{space}}.json",
+        settings=manifest("embed_translator_images"),
     output:
         features=f"{R}/clip/{{space}}/translator.parquet",
     log:
@@ -62,9 +56,7 @@ rule embed_translator_images:
     conda:
         "../envs/sing.yaml"
     params:
-        space=lambda w: space_settings(w.space),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
+        settings=settings("embed_translator_images"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
@@ -72,8 +64,7 @@ rule embed_translator_images:
 rule embed_images:
     input:
         dataset_ready(),
-        manifest=manifest("{sample}"),
-        space=f"{R}/manifests/spaces/{{space}}.json",
+        settings=manifest("embed_images"),
     output:
         features=directory(f"{R}/clip/{{space}}/{{sample}}/chunk-{{chunk}}"),
     log:
@@ -83,27 +74,23 @@ rule embed_images:
     conda:
         "../envs/sing.yaml"
     params:
-        space=lambda w: space_settings(w.space),
-        imagenet_root=config["imagenet_root"],
-        extraction=extraction_params(),
+        settings=settings("embed_images"),
     script:
         f"{SCRIPTS}/extract_features.py"
 
 
 rule embed_texts:
     input:
-        space=f"{R}/manifests/spaces/{{space}}.json",
+        settings=manifest("embed_texts"),
     output:
-        text=f"{R}/text/{{space}}.parquet",
+        text=text_file("{part}"),
     log:
-        f"{R}/logs/embed_texts/{{space}}.log",
+        f"{R}/logs/embed_texts/{{space}}/{{part}}.log",
     benchmark:
-        f"{R}/benchmarks/embed_texts/{{space}}.tsv"
+        f"{R}/benchmarks/embed_texts/{{space}}/{{part}}.tsv"
     conda:
         "../envs/sing.yaml"
     params:
-        space=lambda w: space_settings(w.space),
-        text=text_settings(),
-        extraction=extraction_params(),
+        settings=settings("embed_texts"),
     script:
         f"{SCRIPTS}/embed_texts.py"

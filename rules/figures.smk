@@ -6,6 +6,7 @@ rule figures:
     input:
         **{table: f"{R}/tables/{table}.parquet" for table in FIGURE_TABLES},
         geometries=expand(f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS),
+        settings=manifest("figures"),
     output:
         **{
             f"{figure}_{fmt}": report(
@@ -23,15 +24,6 @@ rule figures:
     conda:
         "../envs/sing.yaml"
     params:
-        figures=FIGURES,
-        settings={
-            **config["figures"],
-            "display": {key: MODEL_ENTRIES[key].display for key in MODELS},
-            "space_display": {key: SPACE_ENTRIES[key].display for key in SPACES},
-            "models": MODELS,
-            "steering_target": config["analyses"]["steering"]["target"],
-            "steering_target_is_deg": config["analyses"]["steering"]["target_is_deg"],
-            "steering_calibration": config["analyses"]["steering"]["calibration"],
-        },
+        settings=settings("figures"),
     script:
         f"{SCRIPTS}/make_figures.py"

@@ -1,6 +1,7 @@
 rule head_geometry:
     input:
         head=f"{R}/heads/{{model}}/head.safetensors",
+        settings=manifest("head_geometry"),
     output:
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
     log:
@@ -8,8 +9,7 @@ rule head_geometry:
     conda:
         "../envs/sing.yaml"
     params:
-        atol=config["head"]["atol"],
-        rtol=config["head"]["rtol"],
+        settings=settings("head_geometry"),
     script:
         f"{SCRIPTS}/head_geometry.py"
 
@@ -18,6 +18,7 @@ rule fit_translator:
     input:
         features=f"{R}/features/{{model}}/translator.parquet",
         clip=f"{R}/clip/{{space}}/translator.parquet",
+        settings=manifest("fit_translator"),
     output:
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
     log:
@@ -27,7 +28,7 @@ rule fit_translator:
     conda:
         "../envs/sing.yaml"
     params:
-        settings=config["translator"],
+        settings=settings("fit_translator"),
     script:
         f"{SCRIPTS}/fit_translator.py"
 
@@ -37,6 +38,7 @@ rule evaluate_translator:
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
         clip=lambda w: chunk_dirs("clip", "analysis", space=w.space),
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        settings=manifest("evaluate_translator"),
     output:
         evaluation=f"{R}/tables/per_model/{{model}}/{{space}}/translator_eval.parquet",
     log:
@@ -44,7 +46,6 @@ rule evaluate_translator:
     conda:
         "../envs/sing.yaml"
     params:
-        model="{model}",
-        space="{space}",
+        settings=settings("evaluate_translator"),
     script:
         f"{SCRIPTS}/evaluate_translator.py"

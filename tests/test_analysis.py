@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import polars as pl
@@ -509,7 +508,8 @@ def test_validation_nullity_zero_rows_are_zero():
 SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow_scripts"
 
 
-def run_script(name, tmp_path, input, output, params=None, wildcards=None):
+def run_script(name, tmp_path, input, output, settings=None, wildcards=None):
+    """Run a workflow script with a stand-in `snakemake` object (params.settings as rules/common.smk builds it)."""
     import runpy
     from types import SimpleNamespace
 
@@ -519,7 +519,8 @@ def run_script(name, tmp_path, input, output, params=None, wildcards=None):
                                                     for k, v in input.items()}),
                           output=Namedlist(fromdict={k: (list(map(str, v)) if isinstance(v, list) else str(v))
                                                      for k, v in output.items()}),
-                          params=Namedlist(fromdict=params or {}), wildcards=Namedlist(fromdict=wildcards or {}),
+                          params=Namedlist(fromdict={"settings": settings or {}}),
+                          wildcards=Namedlist(fromdict=wildcards or {}),
                           log=[str(tmp_path / "logs" / f"{name}.log")], threads=1, config={})
     runpy.run_path(str(SCRIPTS / f"{name}.py"), init_globals={"snakemake": smk}, run_name="__main__")
 
@@ -562,9 +563,6 @@ def mini_results(tmp_path_factory):
         write_embeddings(rob_chunk / f"{wnid}.parquet", image_ids=[f"train/{wnid}/rob{i:03d}.JPEG" for i in rows],
                          split="train", class_index=k, wnid=wnid, features=F_rob[rows].astype(np.float32),
                          metadata=meta)
-    for c in range(2):
-        (R / "manifests").mkdir(exist_ok=True)
-        (R / "manifests" / f"chunk-{c:03d}.json").write_text(json.dumps({"classes": wnids[2 * c:2 * c + 2]}))
     write_embeddings(R / "features" / "toy" / "translator.parquet", image_ids=[f"train/{i}" for i in range(len(y))],
                      split="train", class_index=y, wnid=[wnids[k] for k in y], features=F.astype(np.float32),
                      extra_columns={"pred_class": logits.argmax(1), "pred_logit": logits.max(1),
@@ -591,9 +589,10 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
         d = out / f"scores/chunk-{c:03d}"
         for rep in range(2):  # twice: byte-identical reruns
             target = d if rep == 0 else out / f"rerun/chunk-{c:03d}"
-            run_script("score_chunk", tmp_path, {**common, "features": R / f"features/toy/analysis/chunk-{c:03d}",
-                                                 "manifest": R / f"manifests/chunk-{c:03d}.json"},
-                       {"scores": target}, {"baseline_seeds": 6, "seed": 0}, {"model": "toy", "space": "s"})
+            run_script("score_chunk", tmp_path, {**common, "features": R / f"features/toy/analysis/chunk-{c:03d}"},
+                       {"scores": target}, {"classes": wnids[2 * c:2 * c + 2],
+                                            "analyses": {"baseline_seeds": 6, "seed": 0}},
+                       {"model": "toy", "space": "s", "chunk": f"{c:03d}"})
         score_dirs.append(d)
         for w in wnids[2 * c:2 * c + 2]:
             assert (d / f"{w}.parquet").read_bytes() == (out / f"rerun/chunk-{c:03d}/{w}.parquet").read_bytes()
@@ -604,7 +603,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet", "joint_sample": out / "js.parquet"}
     run_script("aggregate_model", tmp_path, {"scores": score_dirs, "geometry": common["geometry"],
                                              "translator": common["translator"]}, agg,
-               {"bootstrap": 200, "ci": 0.95, "seed": 0, "joint_points": 25, "model": "toy", "space": "s"})
+               {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0, "joint_points": 25}}, {"model": "toy", "space": "s"})
     assert pl.read_parquet(agg["joint_sample"]).height == 25
     ms = pl.read_parquet(agg["model_summary"])
     cs = pl.read_parquet(agg["class_summary"])
@@ -624,8 +623,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
 
     steer = out / "steering.parquet"
     run_script("steering", tmp_path, {**common, "features": R / "features/toy/analysis/chunk-001"}, {"steering": steer},
-               {"source_wnid": wnids[2], "target": "an image of a jellyfish", "target_is_deg": 40.0, "model": "toy",
-                "space": "s"})
+               {"analyses": {"steering": {"source_class": wnids[2], "target": "an image of a jellyfish",
+                                          "target_is_deg": 40.0}}}, {"model": "toy", "space": "s"})
     st_ = pl.read_parquet(steer)
     assert tuple(st_.columns) == STEERING_COLUMNS and st_.height == 2 * 10  # both calibrations
     per = st_.filter(pl.col("included") & (pl.col("calibration") == "per_image"))
@@ -637,7 +636,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     analysis_dirs = [R / "features/toy/analysis/chunk-000", R / "features/toy/analysis/chunk-001"]
     run_script("validation", tmp_path, {**common, "features": analysis_dirs,
                                         "translator_sample": R / "features/toy/translator.parquet"},
-               {"validation": val}, {"seeds": 2, "max_images": 25, "seed": 0, "model": "toy", "space": "s"})
+               {"validation": val}, {"analyses": {"validation": {"seeds": 2, "max_images": 25}, "seed": 0}},
+               {"model": "toy", "space": "s"})
     v = pl.read_parquet(val)
     assert tuple(v.columns) == VALIDATION_COLUMNS and v.height == 25 * 3 * 2
     assert v["image_id"].str.starts_with("val/").all()  # the held-out analysis images
@@ -646,13 +646,14 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     probes = {"principal": out / "probes/principal.safetensors", "translated": [out / "probes/s.safetensors"]}
     run_script("train_probe", tmp_path, {"features": [R / "features/toy/robustness/chunk-000"],
                                          "geometry": common["geometry"], "translators": [common["translator"]]},
-               probes, {"spaces": ["s"], "l2": 1e-4, "max_iter": 100, "tol": 1e-5, "device": "cpu", "model": "toy"})
+               probes, {"run_spaces": ["s"], "extraction": {"device": "cpu"},
+                        "analyses": {"robustness": {"l2": 1e-4, "max_iter": 100, "tol": 1e-5}}}, {"model": "toy"})
     rob = out / "robustness.parquet"
     run_script("robustness", tmp_path, {**probes, "translators": [common["translator"]], "geometry": common["geometry"],
                                         "features": analysis_dirs,
                                         "train_features": [R / "features/toy/robustness/chunk-000"],
                                         "translator_sample": R / "features/toy/translator.parquet"},
-               {"robustness": rob}, {"spaces": ["s"], "model": "toy"})
+               {"robustness": rob}, {"run_spaces": ["s"]}, {"model": "toy"})
     rb = pl.read_parquet(rob)
     assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 40 and rb["n_train"][0] == 80
     assert rb["n_test_excluded"][0] == 0 and rb["acc_principal"][0] > 0.9 and rb["converged"][0]
@@ -661,11 +662,10 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
 
     ov = out / "open_vocabulary.parquet"
     run_script("open_vocabulary", tmp_path, {**common, "features": [R / "features/toy/analysis/chunk-000",
-                                                                    R / "features/toy/analysis/chunk-001"],
-                                             "manifests": [R / "manifests/chunk-000.json",
-                                                           R / "manifests/chunk-001.json"]},
-               {"open_vocabulary": ov}, {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]},
-                                         "model": "toy", "space": "s"})
+                                                                    R / "features/toy/analysis/chunk-001"]},
+               {"open_vocabulary": ov},
+               {"analyses": {"open_vocabulary": {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]}}}},
+               {"model": "toy", "space": "s"})
     o = pl.read_parquet(ov)
     assert tuple(o.columns) == OPEN_VOCABULARY_COLUMNS
     assert o.select("wnid", "kind", "concept").rows() == [
@@ -691,5 +691,9 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     fig = {f"ratio_bars_all_{k}": out / f"fig.{k}" for k in ("png", "svg", "html")}
     fig["ratio_bars_all_data"] = out / "fig.data.parquet"
     run_script("make_figures", tmp_path, {"model_summary": cmp_out["model_summary"], "geometries": []}, fig,
-               {"figures": ["ratio_bars_all"], "settings": {"display": {"toy": "Toy"}}})
+               {"figures": {"paper_models": ["toy"], "formats": ["png", "svg", "html"]}, "run_models": ["toy", "toy2"],
+                "run_spaces": ["s", "s2"], "models": {"toy": {"display": "Toy"}, "toy2": {"display": "Toy 2"}},
+                "spaces": {"s": {"display": "S"}, "s2": {"display": "S2"}},
+                "analyses": {"steering": {"target": "an image of a jellyfish", "target_is_deg": 40.0,
+                                         "calibration": "mean_is"}}})
     assert fig["ratio_bars_all_png"].read_bytes()[:4] == b"\x89PNG"

@@ -70,15 +70,15 @@ def tiny_workflow(tmp_path_factory):
         R / "translators" / "tiny" / "sp.safetensors")
     cls = imagenet_classes()
     concepts = ["desert", "ocean", "snow"]
-    n = cls.height + len(concepts)
-    (R / "text").mkdir()
-    write_text_embeddings(R / "text" / "sp.parquet", kind=["class"] * cls.height + ["concept"] * 3,
-                          key=cls["wnid"].to_list() + concepts,
-                          prompt=[f"an image of a {x}" for x in cls["name"].to_list()] + [f"an image of a {c}" for c in
-                                                                                        concepts],
-                          class_index=cls["index"].to_list() + [-1] * 3,
-                          embeddings=rng.standard_normal((n, d)).astype(np.float32),
-                          metadata={"model": "sp", "weights_id": "x", "preprocess": {}, "precision": "fp32"})
+    (R / "text" / "sp").mkdir(parents=True)  # the workflow's layout: class prompts and concepts apart
+    meta = {"model": "sp", "weights_id": "x", "preprocess": {}, "precision": "fp32"}
+    write_text_embeddings(R / "text" / "sp" / "classes.parquet", kind=["class"] * cls.height,
+                          key=cls["wnid"].to_list(), prompt=[f"an image of a {x}" for x in cls["name"].to_list()],
+                          class_index=cls["index"].to_list(),
+                          embeddings=rng.standard_normal((cls.height, d)).astype(np.float32), metadata=meta)
+    write_text_embeddings(R / "text" / "sp" / "concepts.parquet", kind=["concept"] * 3, key=concepts,
+                          prompt=[f"an image of a {c}" for c in concepts], class_index=[-1] * 3,
+                          embeddings=rng.standard_normal((3, d)).astype(np.float32), metadata=meta)
     img = root / "img.png"
     Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(img)
     return root

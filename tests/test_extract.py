@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.numpy import load_file
@@ -66,6 +67,17 @@ def test_features_match_adapter(root, adapter):
     # batch size does not change the numbers beyond float noise
     res1 = extract_classifier(adapter, ids[:3], root, batch_size=1, device="cpu", progress=False)
     np.testing.assert_allclose(res1["features"], res["features"][:3], atol=1e-4, rtol=1e-4)
+
+
+def test_decoding_workers_change_no_number(root, adapter):
+    """extraction.num_workers is x-cosmetic: worker processes decode the same files with the same transform and the
+    loader keeps the batch order, so features, predictions and the skipped list are bit-identical."""
+    ids = class_files(root, "val", A) + class_files(root, "val", B)  # with one unreadable file per class
+    runs = [extract_classifier(adapter, ids, root, batch_size=3, device="cpu", num_workers=n, on_bad_image="skip",
+                               progress=False) for n in (0, 2)]
+    assert runs[0]["image_ids"] == runs[1]["image_ids"] and runs[0]["skipped"] == runs[1]["skipped"]
+    for field in ("features", "pred_class", "pred_logit"):
+        np.testing.assert_array_equal(runs[0][field], runs[1][field])
 
 
 def test_bad_image_policies(root, adapter):
@@ -159,65 +171,79 @@ class _NL(dict):
         return len(self._pos)
 
 
-def _run_script(name, *, input=None, output, params, log):
-    sm = SimpleNamespace(input=input or _NL(), output=output, params=params, log=_NL(str(log)), threads=2,
-                         config={})
+def _run_script(name, *, input=None, output, settings, log, wildcards=None, config=None):
+    """Run a workflow script with a stand-in `snakemake` object: params.settings as rules/common.smk builds it."""
+    sm = SimpleNamespace(input=input or _NL(), output=output, params=_NL(settings=settings), log=_NL(str(log)),
+                         threads=2, wildcards=_NL(**(wildcards or {})),
+                         config=config or {"weights_dir": "weights", "extraction": {"num_workers": 0}})
     runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": sm}, run_name="__main__")
 
 
 def test_scripts_end_to_end(tmp_path):
     ds = tmp_path / "imagenet"
     _run_script("make_synthetic_imagenet.py", output=_NL(str(ds)), log=tmp_path / "syn.log",
-                params=_NL(settings={"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
-                                     "image_size": 24, "seed": 0}))
+                settings={"synthetic_imagenet": {"classes": [A, B], "train_per_class": 4, "val_per_class": 2,
+                                                 "image_size": 24, "seed": 0}})
     assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
-    manifest = tmp_path / "chunk-000.json"
-    manifest.write_text(json.dumps({"sample": "analysis", "split": "val", "per_class": 2, "seed": 0,
-                                    "take_all_if_fewer": False, "classes": [A, B]}))
-    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "num_workers": 0, "on_bad_image": "fail",
-           "channels_last": False}
-    model = {"key": "r18", "entry": SMALL, "weights_dir": str(tmp_path / "weights")}
+    sample = {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}
+    ext = {"device": "cpu", "precision": "fp32", "batch_size": 4, "on_bad_image": "fail", "channels_last": False}
+    unlocked = {"files": []}  # random weights: nothing to verify
+    common = {"imagenet_root": str(ds), "extraction": ext}
+    model = {**common, "models": {"r18": SMALL}, "weights": {"models": {"r18": unlocked}}}
     out = tmp_path / "features" / "chunk-000"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(out)),
-                params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex.log")
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(out)), log=tmp_path / "ex.log",
+                settings={**model, "samples": {"analysis": sample}, "classes": [A, B]},
+                wildcards={"model": "r18", "sample": "analysis", "chunk": "000"})
     assert sorted(os.listdir(out)) == [f"{A}.parquet", f"{B}.parquet"]
     assert "r18" in (tmp_path / "ex.log").read_text()
+    prov = json.loads(pq.read_schema(out / f"{A}.parquet").metadata[b"sing.provenance"])
+    assert prov["weights"] == {"models": {"r18": unlocked}} and prov["sample_name"] == "analysis"
     single = tmp_path / "translator.parquet"
     head = tmp_path / "heads" / "r18" / "head.safetensors"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)),
-                output=_NL(features=str(single), head=str(head)),
-                params=_NL(model=model, imagenet_root=str(ds), extraction=ext), log=tmp_path / "ex2.log")
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(single), head=str(head)),
+                settings={**model, "samples": {"translator": {**sample, "classes": [A, B]}}},
+                wildcards={"model": "r18"}, log=tmp_path / "ex2.log")
     assert read_embeddings(single)[1].shape == (4, 512)
-    space = {"key": "demo", "entry": SPACE, "weights_dir": str(tmp_path / "weights")}
+    space = {**common, "spaces": {"demo": SPACE}, "weights": {"spaces": {"demo": unlocked}}}
     cout = tmp_path / "clip" / "chunk-000"
-    _run_script("extract_features.py", input=_NL(str(ds), manifest=str(manifest)), output=_NL(features=str(cout)),
-                params=_NL(space=space, imagenet_root=str(ds), extraction=ext), log=tmp_path / "em.log")
+    _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(cout)), log=tmp_path / "em.log",
+                settings={**space, "samples": {"analysis": sample}, "classes": [A, B]},
+                wildcards={"space": "demo", "sample": "analysis", "chunk": "000"})
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
-    text = tmp_path / "text.parquet"
-    _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / "tx.log",
-                params=_NL(space=space, extraction=ext,
-                           text={"class_prompt": "an image of a {}", "concept_prompt": "an image of {}",
-                                 "templates": "simple", "classes": [A, B], "concepts": ["sand dunes", "a hump"],
-                                 "targets": ["an image of an arabian camel"]}))
-    df, E, meta = read_text_embeddings(text)
-    assert df["kind"].to_list() == ["class", "class", "concept", "concept", "target"]
+    parts = {"classes": {"text": {"class_prompt": "an image of a {}", "templates": "simple", "classes": [A, B]}},
+             "concepts": {"text": {"class_prompt": "an image of a {}", "templates": "simple",
+                                   "concept_prompt": "an image of {}"},
+                          "analyses": {"open_vocabulary": {"classes": [A], "concepts": {A: ["sand dunes", "a hump"]}}}},
+             "steering": {"analyses": {"steering": {"target": "an image of an arabian camel"}}}}
+    rows = {}
+    for part, part_settings in parts.items():
+        text = tmp_path / "text" / f"{part}.parquet"
+        _run_script("embed_texts.py", output=_NL(text=str(text)), log=tmp_path / f"tx-{part}.log",
+                    settings={**space, **part_settings}, wildcards={"space": "demo", "part": part})
+        rows[part] = read_text_embeddings(text)
+    assert rows["classes"][0]["kind"].to_list() == ["class", "class"]
     # the class prompts use the template ensemble; the concepts their own template, never the ensemble
-    assert df["prompt"].to_list() == ["ensemble:simple(tench)", "ensemble:simple(tabby cat)", "an image of sand dunes",
-                                      "an image of a hump", "an image of an arabian camel"]
-    assert meta["provenance"]["concept_prompt"] == "an image of {}"
+    assert rows["classes"][0]["prompt"].to_list() == ["ensemble:simple(tench)", "ensemble:simple(tabby cat)"]
+    assert rows["concepts"][0]["prompt"].to_list() == ["ensemble:simple(tench)", "an image of sand dunes",
+                                                       "an image of a hump"]
+    assert rows["concepts"][2]["provenance"]["concept_prompt"] == "an image of {}"
+    assert rows["steering"][0]["prompt"].to_list() == ["an image of an arabian camel"]
     from sing.models.clip_spaces import load_space
 
-    np.testing.assert_allclose(E[2], load_space("demo", SPACE).encode_text(["an image of sand dunes"])[0], atol=1e-5)
+    E = rows["concepts"][1]
+    np.testing.assert_allclose(E[1], load_space("demo", SPACE).encode_text(["an image of sand dunes"])[0], atol=1e-5)
     t = load_file(head)  # written by the translator-sample extraction, from the same model load
     from safetensors import safe_open
 
     with safe_open(str(head), "np") as fh:
-        meta = fh.metadata()
+        meta = json.loads(fh.metadata()["sing"])
     W, b = load_classifier("r18", SMALL, self_check=False).head()
     np.testing.assert_array_equal(t["weight"], W)
     np.testing.assert_array_equal(t["bias"], b)
-    assert meta["sha256"] == weight_sha256(W) and meta["model"] == "r18"  # same digest as the head-SVD step
+    assert meta["kind"] == "head" and meta["model"] == "r18"
+    assert meta["sha256"] == weight_sha256(W)  # same digest as the head-SVD step
     assert meta["head_sha256"] == hashlib.sha256(W.astype("<f4").tobytes() + b.astype("<f4").tobytes()).hexdigest()
+    assert meta["provenance"]["weights"] == {"models": {"r18": unlocked}}
 
 
 def test_template_ensemble(space):

@@ -8,11 +8,9 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from sing import registry as reg
 from sing.registry import MODELS, PAPER_MODELS, PAPER_SPACES, SPACES, ModelEntry, SpaceEntry, resolve_models
-from workflow_helpers import REPO
 
 
 def test_catalogue_holds_the_paper_models_in_paper_order():
@@ -53,22 +51,6 @@ def test_display_is_not_part_of_the_compute_spec():
     assert a != b  # the entries differ, their computation does not
     s = SpaceEntry.from_config("s", {"model": "ViT-S-32", "pretrained": None, "seed": 0, "display": "S"})
     assert s.spec() == {"model": "ViT-S-32", "pretrained": None, "seed": 0}  # null pretrained = random, kept
-
-
-@pytest.mark.workflow
-def test_display_rename_changes_no_manifest(tmp_path):
-    """The workflow's per-model manifest (its rerun trigger) is built from the spec only."""
-    from workflow_helpers import make_workdir, snakemake, write_config
-
-    workdir = make_workdir(tmp_path / "wf")
-    demo = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    manifests = {}
-    for name in ("a", "b"):
-        models = {k: {**v, "display": f"{v['display']} {name}"} for k, v in demo["models"].items()}
-        extra = write_config(workdir, f"{name}.yaml", {"results_dir": f"results/{name}", "models": models})
-        snakemake(workdir, "-n", configfiles=("config.demo.yaml", str(extra)))
-        manifests[name] = {p.name: p.read_bytes() for p in (workdir / f"results/{name}/manifests/models").iterdir()}
-    assert manifests["a"] == manifests["b"] and len(manifests["a"]) == 2
 
 
 def test_config_entries_add_and_replace_catalogue_entries():

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -94,3 +95,56 @@ def planned_job_list(workdir: Path, *args: str, configfiles=("config.demo.yaml",
                 key, _, value = item.strip().partition("=")
                 jobs[-1][1][key] = value
     return jobs
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of a dry run: its rule, wildcards (sorted (name, value) pairs), input and output files."""
+
+    rule: str
+    wildcards: tuple[tuple[str, str], ...]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self.rule, self.wildcards
+
+
+def dry_run_jobs(workdir: Path, *args: str, configfiles=("config.demo.yaml",)) -> list[Job]:
+    """Every job a dry run would execute, with its files (parsed from Snakemake's job listing)."""
+    proc = snakemake(workdir, "-n", *args, configfiles=configfiles)
+    jobs, current = [], None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            current = {"rule": stripped.split()[1].rstrip(":"), "wildcards": {}, "input": [], "output": []}
+            jobs.append(current)
+        elif current is not None and line.startswith("    ") and ":" in stripped:
+            field, _, value = stripped.partition(":")
+            if field in ("input", "output"):
+                current[field] = [v.strip() for v in value.split(",") if v.strip()]
+            elif field == "wildcards":
+                current["wildcards"] = dict(item.strip().partition("=")[::2] for item in value.split(","))
+        elif not line.startswith("    "):
+            current = None
+    return [Job(j["rule"], tuple(sorted(j["wildcards"].items())), tuple(j["input"]), tuple(j["output"]))
+            for j in jobs]
+
+
+def downstream(jobs: list[Job], seeds: set) -> set:
+    """Keys of the jobs in ``seeds`` (job keys) and of every job that reads, directly or not, one of their
+    outputs (Snakemake's DAG of ``jobs``)."""
+    producer = {out: job.key for job in jobs for out in job.outputs}
+    readers: dict = {}
+    for job in jobs:
+        for path in job.inputs:
+            if path in producer:
+                readers.setdefault(producer[path], set()).add(job.key)
+    out, todo = set(), list(seeds)
+    while todo:
+        key = todo.pop()
+        if key not in out:
+            out.add(key)
+            todo.extend(readers.get(key, ()))
+    return out

@@ -1,6 +1,6 @@
 """Concatenate the per-(model, space) tables of one kind into the global table, sorted by its key columns.
 
-input: tables (list of parquet)     wildcards: table     output: table
+input: tables (list of parquet)     params.settings: (recorded in provenance)     wildcards: table     output: table
 """
 
 import logging
@@ -16,5 +16,5 @@ paths = list(snakemake.input.tables)
 if not paths:
     raise ValueError("collect: input 'tables' is empty")
 table = sort_table(pl.concat([pl.read_parquet(p) for p in paths], how="vertical"))
-write_frame(table, snakemake.output.table, table_metadata(snakemake.wildcards.table))
+write_frame(table, snakemake.output.table, table_metadata(snakemake.wildcards.table, snakemake.params.settings))
 logging.info("%d tables -> %d rows: %s", len(paths), table.height, snakemake.output.table)

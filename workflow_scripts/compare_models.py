@@ -2,6 +2,7 @@
 cross-check (Fig 12a) and translator robustness with Pearson r (Fig 12c).
 
 input: model_summaries, class_summaries, robustness
+params.settings: (recorded in provenance)
 output: model_summary, class_summary, rank_correlation, space_crosscheck, robustness
 """
 
@@ -26,7 +27,7 @@ cs = concat(snakemake.input.class_summaries).sort("space", "model", "class_index
 tables = {"model_summary": ms, "class_summary": cs, "rank_correlation": rank_correlations(cs),
           "space_crosscheck": space_crosscheck(ms), "robustness": robustness_correlation(concat(snakemake.input.robustness))}
 for name, frame in tables.items():
-    write_frame(frame, snakemake.output[name], table_metadata(name))
+    write_frame(frame, snakemake.output[name], table_metadata(name, snakemake.params.settings))
 logging.info("%d model rows, %d class rows, %d model pairs, %d cross-check rows; robustness r %s", ms.height,
              cs.height, tables["rank_correlation"].height, tables["space_crosscheck"].height,
              tables["robustness"].select("space", "pearson_r").unique().rows())

@@ -1,7 +1,10 @@
-"""Text embeddings of one CLIP space: the class prompts, the concept vocabulary, the steering targets.
+"""Text embeddings of one CLIP space, one part per file so that each setting reruns only what uses it:
+`classes` (the class prompts of text.classes), `concepts` (class prompts and concepts of the open-vocabulary
+classes), `steering` (analyses.steering.target), `unclip` (unclip.prompts).
 
-params.space: {"key", "entry" (the space's spec), "weights_dir"}; params.text: {"class_prompt", "templates",
-"classes", "concepts", "targets"}; params.extraction: {"device", ...}.
+params.settings: spaces ({key: spec}), the part's settings (text.{class_prompt, templates, classes, concept_prompt},
+analyses.open_vocabulary.{classes, concepts}, analyses.steering.target or unclip.prompts), extraction.device,
+weights (the space's weights lock entry).     config: weights_dir     wildcards: space, part
 output.text: text parquet (kind, key, prompt, class_index, embedding).
 """
 
@@ -11,12 +14,29 @@ import torch
 
 from sing.data.text import embed_text_table
 from sing.io.logs import setup_logging
+from sing.models.lock import verify
 from sing.models.weights import WeightsCache
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
-space = snakemake.params.space
-n = embed_text_table(space["key"], space["entry"], dict(snakemake.params.text), snakemake.output.text,
-                     device=snakemake.params.extraction["device"],
-                     weights=WeightsCache(space["weights_dir"], offline=True))
-logging.info("wrote %d text embeddings", n)
+settings = snakemake.params.settings
+(key, entry), = settings["spaces"].items()
+part = snakemake.wildcards.part
+text = {"classes": [], "concepts": [], "targets": []}
+if part in ("classes", "concepts"):  # the prompt template decides these two parts only
+    text.update(class_prompt=settings["text"]["class_prompt"], templates=settings["text"]["templates"])
+if part == "classes":
+    text["classes"] = settings["text"]["classes"]
+elif part == "concepts":
+    vocabulary = settings["analyses"]["open_vocabulary"]
+    text.update(classes=vocabulary["classes"], concepts=vocabulary["concepts"],
+                concept_prompt=settings["text"]["concept_prompt"])
+elif part == "steering":
+    text["targets"] = [settings["analyses"]["steering"]["target"]]
+else:
+    text["targets"] = settings["unclip"]["prompts"]
+weights_dir = snakemake.config["weights_dir"]
+verify(settings["weights"]["spaces"][key], weights_dir, f"space {key!r}")
+n = embed_text_table(key, entry, text, snakemake.output.text, device=settings["extraction"]["device"],
+                     weights=WeightsCache(weights_dir, offline=True), provenance={"weights": settings["weights"]})
+logging.info("%s: wrote %d text embeddings", part, n)

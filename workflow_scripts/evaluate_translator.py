@@ -2,7 +2,7 @@
 T f and the real CLIP embedding, and squared error (paper supp. Fig. 8).
 
 input: features, clip (chunk directories of the analysis sample), translator
-params: model, space     output: evaluation
+params.settings: (the job's settings, recorded in provenance)     wildcards: model, space     output: evaluation
 """
 
 import logging
@@ -15,11 +15,11 @@ from sing.io.storage import write_frame
 from sing.io.tables import table_metadata
 
 setup_logging(snakemake.log[0])
-params = snakemake.params
+model, space = snakemake.wildcards.model, snakemake.wildcards.space
 feature_rows, features = read_chunk_dirs(snakemake.input.features)
 clip_rows, clip = read_chunk_dirs(snakemake.input.clip)
 table = translator_eval(LinearTranslator.load(snakemake.input.translator), feature_rows, features, clip_rows, clip,
-                        model=params.model, space=params.space)
+                        model=model, space=space)
 logging.info("%d images, mean cosine %.4f", table.height, table["cosine"].mean())
 write_frame(table, snakemake.output.evaluation,
-            table_metadata("translator_eval", {"model": params.model, "space": params.space}))
+            table_metadata("translator_eval", snakemake.params.settings, model=model, space=space))

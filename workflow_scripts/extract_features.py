@@ -1,38 +1,51 @@
 """Features of one sample through one encoder: a classifier (f, with W f + b predictions) or a CLIP image tower
 (unnormalised image embeddings).
 
-input.manifest: JSON {"sample", "split", "per_class", "seed", "take_all_if_fewer", "classes": [wnids]}
-params.model (classifier) or params.space (CLIP space): {"key", "entry" (its spec), "weights_dir"};
-params.imagenet_root; params.extraction: {device, precision, batch_size, num_workers, on_bad_image, channels_last}.
+params.settings (rules/common.smk): models or spaces ({key: spec}, this job's encoder), samples.<sample> (split,
+per_class, seed, take_all_if_fewer; the translator and robustness samples also their classes, the robustness
+sample's resolved to this chunk's), the chunk's classes (`classes` for the analysis sample,
+`analyses.open_vocabulary.classes` for openvocab), imagenet_root, extraction.{device,
+precision, batch_size, on_bad_image, channels_last}, weights (the encoder's weights lock entry).
+config: weights_dir, extraction.num_workers (they change no number, so they are not settings).
 output.features: a directory (one {wnid}.parquet per class, + skipped.parquet) or a single *.parquet (all classes);
 output.head (classifiers, translator sample): the self-checked head (W, b) of the same model load.
 """
 
-import json
 import logging
 
 import torch
 
 from sing.data.extraction import run_extraction
 from sing.io.logs import setup_logging
+from sing.models.lock import verify
 from sing.models.weights import WeightsCache
 
 stream = setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
-is_classifier = hasattr(snakemake.params, "model")
-encoder = snakemake.params.model if is_classifier else snakemake.params.space
-extraction = snakemake.params.extraction
-with open(snakemake.input.manifest) as fh:
-    manifest = json.load(fh)
+settings = snakemake.params.settings
+collection = "models" if "models" in settings else "spaces"
+(key, entry), = settings[collection].items()
+sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
+sample = dict(settings["samples"][sample_name])
+if sample_name == "translator":
+    wnids = sample.pop("classes")
+elif sample_name == "analysis":
+    wnids = settings["classes"]  # this chunk's
+elif sample_name == "robustness":
+    wnids = sample.pop("classes")  # this chunk's
+else:
+    wnids = settings["analyses"]["open_vocabulary"]["classes"]  # this chunk's
+extraction = settings["extraction"]
+weights_dir = snakemake.config["weights_dir"]
+verify(settings["weights"][collection][key], weights_dir, f"{collection[:-1]} {key!r}")
 out = str(snakemake.output.features)
 summary = run_extraction(
-    "classifier" if is_classifier else "clip", encoder["key"], encoder["entry"],
-    imagenet_root=snakemake.params.imagenet_root, wnids=manifest["classes"],
-    sample={k: manifest[k] for k in ("split", "per_class", "seed", "take_all_if_fewer")}, out=out,
+    "classifier" if collection == "models" else "clip", key, entry,
+    imagenet_root=settings["imagenet_root"], wnids=wnids, sample=sample, out=out,
     mode="single" if out.endswith(".parquet") else "per_class",
     batch_size=extraction["batch_size"], precision=extraction["precision"], device=extraction["device"],
-    num_workers=extraction["num_workers"], on_bad_image=extraction["on_bad_image"],
-    channels_last=extraction["channels_last"],
-    weights=WeightsCache(encoder["weights_dir"], offline=True), provenance={"sample_name": manifest["sample"]},
-    progress=stream, head_out=getattr(snakemake.output, "head", None))
+    num_workers=snakemake.config["extraction"]["num_workers"], on_bad_image=extraction["on_bad_image"],
+    channels_last=extraction["channels_last"], weights=WeightsCache(weights_dir, offline=True),
+    provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream,
+    head_out=getattr(snakemake.output, "head", None))
 logging.info("done: %s", summary)

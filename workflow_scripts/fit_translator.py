@@ -3,7 +3,7 @@
 Streaming sufficient statistics, alpha chosen by exact k-fold CV from per-fold statistics, then refit on all of
 the translator sample.
 
-input: features, clip (translator-sample parquet files)     params: settings (alphas, folds, seed)
+input: features, clip (translator-sample parquet files)     params.settings: translator.{alphas, folds, seed}
 output: translator
 """
 
@@ -11,14 +11,16 @@ import logging
 
 from sing.analysis.translation import fit_translator_from_pairs
 from sing.io.logs import setup_logging
+from sing.io.provenance import provenance
 from sing.io.storage import read_embeddings
 
 setup_logging(snakemake.log[0])
 settings = snakemake.params.settings
+ridge = settings["translator"]
 feature_rows, features, _ = read_embeddings(snakemake.input.features)
 clip_rows, clip, _ = read_embeddings(snakemake.input.clip)
 translator = fit_translator_from_pairs(
     feature_ids=feature_rows["image_id"].to_list(), features=features, target_ids=clip_rows["image_id"].to_list(),
-    targets=clip, alphas=settings["alphas"], folds=settings["folds"], seed=settings["seed"])
+    targets=clip, alphas=ridge["alphas"], folds=ridge["folds"], seed=ridge["seed"])
 logging.info("translator %s", translator.metrics)
-translator.save(snakemake.output.translator)
+translator.save(snakemake.output.translator, provenance=provenance(settings))

@@ -1,7 +1,8 @@
-"""Every figure (PNG, SVG, self-contained HTML) plus the table each one plots (parquet), in one process.
+"""Every figure (PNG, SVG, self-contained HTML) plus the table it plots (parquet), in one process.
 
-input: the tables of sing.registry.FIGURE_TABLES and `geometries` (the spectra figure)
-params: figures (sing.registry.FIGURES), settings (figures config + display / space_display / models)
+input: the tables of sing.registry.FIGURE_TABLES, `geometries` (the spectra figure) and the settings manifest
+params.settings: figures.{paper_models (resolved), formats}, run_models, run_spaces, models.<key>.display,
+spaces.<key>.display, analyses.steering.{target, target_is_deg, calibration}
 output: `<figure>_<fmt>` for each figure and format, `<figure>_data`
 """
 
@@ -9,11 +10,18 @@ import logging
 
 from sing.figures.render import make
 from sing.io.logs import setup_logging
+from sing.registry import FIGURES
 
 setup_logging(snakemake.log[0])
-inputs = {name: (list(value) if name == "geometries" else value) for name, value in snakemake.input.items()}
-for figure in snakemake.params.figures:
+job = snakemake.params.settings
+settings = {**job["figures"], "models": job["run_models"], "spaces": job["run_spaces"],
+            "display": {key: entry["display"] for key, entry in job["models"].items()},
+            "space_display": {key: entry["display"] for key, entry in job["spaces"].items()},
+            **{f"steering_{key}": job["analyses"]["steering"][key] for key in ("target", "target_is_deg", "calibration")}}
+inputs = {name: (list(value) if name == "geometries" else value) for name, value in snakemake.input.items()
+          if name != "settings"}
+for figure in [f for f in FIGURES if f"{f}_data" in snakemake.output.keys()]:
     outputs = {name.removeprefix(f"{figure}_"): path for name, path in snakemake.output.items()
                if name.startswith(f"{figure}_")}
-    data = make(figure, inputs, outputs, dict(snakemake.params.settings))
+    data = make(figure, inputs, outputs, settings)
     logging.info("%s: %d plotted rows -> %s", figure, data.height, sorted(outputs.values()))

@@ -1,23 +1,28 @@
-"""Download every configured model's, head's and CLIP space's weights into weights_dir (needs internet).
+"""Download every configured model's, head's, CLIP space's and UnCLIP pipeline's weights into weights_dir (needs
+internet), and lock them: repository, revision, files and sha256 per entry (sing.models.lock).
 
-params.models: {key: spec}; params.spaces: {key: spec}; params.weights_dir: str;
-params.unclip: UnCLIP model id to fetch too, or None.
-output[0]: JSON listing the weights id of every entry (written last).
+params.settings: models, spaces ({key: spec}), unclip.{enabled, model_id}.
+output[0]: <weights_dir>/weights.lock.json (written last; entries of other keys already in it are kept).
 """
 
-import json
 import logging
+from pathlib import Path
 
-from sing.core.files import atomic_path
 from sing.io.logs import setup_logging
-from sing.models.prefetch import prefetch
-from sing.unclip.pipeline import prefetch_unclip
+from sing.models.lock import write_lock
+from sing.models.prefetch import lock_entry, prefetch
+from sing.models.weights import WeightsCache
+from sing.unclip.pipeline import TINY_MODEL_ID, prefetch_unclip
 
 setup_logging(snakemake.log[0])
-params = snakemake.params
-result = prefetch(dict(params.models), dict(params.spaces), params.weights_dir)
-if params.unclip:
-    result["unclip"] = {params.unclip: prefetch_unclip(params.unclip, params.weights_dir)}
-with atomic_path(snakemake.output[0]) as tmp:
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-logging.info("prefetched %d models, %d spaces", len(result["models"]), len(result["spaces"]))
+settings = snakemake.params.settings
+weights_dir = Path(snakemake.output[0]).parent
+entries = {**prefetch(settings["models"], settings["spaces"], weights_dir), "unclip": {}}
+model_id = settings["unclip"]["model_id"]  # null when UnCLIP is off
+if model_id and model_id != TINY_MODEL_ID:
+    prefetch_unclip(model_id, weights_dir)
+    cache = WeightsCache(weights_dir, offline=False)
+    entries["unclip"] = {model_id: lock_entry({"model_id": model_id}, model_id, [("hub", model_id)], cache)}
+path = write_lock(weights_dir, entries)
+logging.info("locked %d models, %d spaces, %d UnCLIP pipelines in %s", len(entries["models"]),
+             len(entries["spaces"]), len(entries["unclip"]), path)

@@ -5,7 +5,8 @@ counted, as are images of classes the probes do not know).
 input: principal, translated (probes; one per space), translators (one per space), geometry, features (analysis
 chunk dirs); train_features (robustness chunk dirs) and translator_sample (the model's translator-sample
 features): only their image ids are read
-params: model, spaces (the order of translated and translators)     output: robustness (one row per space)
+params.settings: run_spaces (the order of translated and translators), classes     wildcards: model
+output: robustness (one row per space)
 """
 
 import logging
@@ -22,20 +23,18 @@ from sing.io.storage import write_frame
 from sing.io.tables import table_metadata
 
 setup_logging(snakemake.log[0])
-params = snakemake.params
+settings = snakemake.params.settings
+model = snakemake.wildcards.model
 geometry = HeadGeometry.load(snakemake.input.geometry)
 principal = LinearProbe.load(snakemake.input.principal)
 translated = {space: (LinearProbe.load(p), LinearTranslator.load(t))
-              for space, p, t in zip(params.spaces, snakemake.input.translated, snakemake.input.translators)}
+              for space, p, t in zip(settings["run_spaces"], snakemake.input.translated, snakemake.input.translators)}
 seen = read_image_ids([*snakemake.input.train_features, snakemake.input.translator_sample])
 test = read_probe_data(chunk_tables(snakemake.input.features), geometry, exclude=seen, classes=principal.classes)
 if test.n_excluded:
     logging.warning("%d analysis images left out (seen in training, or of a class the probes do not know)",
                     test.n_excluded)
-df = pl.DataFrame(robustness_rows(principal, translated, test, geometry, model=params.model)).select(
-    ROBUSTNESS_COLUMNS)
-write_frame(df, snakemake.output.robustness, table_metadata("robustness", {"model": params.model,
-                                                                           "spaces": list(params.spaces)},
-                                                            model=params.model))
+df = pl.DataFrame(robustness_rows(principal, translated, test, geometry, model=model)).select(ROBUSTNESS_COLUMNS)
+write_frame(df, snakemake.output.robustness, table_metadata("robustness", settings, model=model))
 for row in df.iter_rows(named=True):
     logging.info("%s", row)

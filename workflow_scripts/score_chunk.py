@@ -1,7 +1,8 @@
 """Table 1 for one (model, space, chunk): per-image AS/IS of null removal + the random-subspace baseline.
 
-input: features (dir of {wnid}.parquet), manifest (chunk classes), geometry, translator, head, text
-params: baseline_seeds, seed          output: scores (dir: one {wnid}.parquet per manifest class)
+input: features (dir of {wnid}.parquet), geometry, translator, head, text (class prompts)
+params.settings: classes (of this chunk), analyses.{baseline_seeds, seed}
+output: scores (dir: one {wnid}.parquet per class of the chunk)
 """
 
 import logging
@@ -13,19 +14,19 @@ from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
 from sing.io.storage import write_frame
-from sing.io.tables import load_text, read_features, read_head, read_manifest, table_metadata
+from sing.io.tables import load_text, read_features, read_head, table_metadata
 
 setup_logging(snakemake.log[0])
-params = snakemake.params
+settings = snakemake.params.settings
+analyses = settings["analyses"]
 wildcards = dict(snakemake.wildcards.items())
-wnids = read_manifest(snakemake.input.manifest)
+wnids = list(settings["classes"])
 geometry = HeadGeometry.load(snakemake.input.geometry)
 translator = LinearTranslator.load(snakemake.input.translator)
 W, _ = read_head(snakemake.input.head)
 _, text = load_text(snakemake.input.text, "class", wnids)
-baseline = RandomSubspaces(geometry.in_dim, geometry.nullity, params.baseline_seeds, params.seed)
-meta = table_metadata("scores", {"baseline_seeds": params.baseline_seeds, "seed": params.seed, **wildcards},
-                      **wildcards)
+baseline = RandomSubspaces(geometry.in_dim, geometry.nullity, analyses["baseline_seeds"], analyses["seed"])
+meta = table_metadata("scores", settings, **wildcards)
 logging.info("%s: %d classes, nullity %d, %d baseline subspaces", wildcards, len(wnids), geometry.nullity,
              baseline.n_seeds)
 

@@ -1,8 +1,9 @@
 """Supp. §4 / Fig 12c: the linear probes of the robustness check for one model, trained on the robustness sample:
 one on the principal coordinates V_pᵀ f, one on their translation T(Π_p f) into each CLIP space.
 
-input: features (robustness chunk dirs), manifests (rerun trigger), geometry, translators (one per space)
-params: spaces (in the order of input.translators and output.translated), l2, max_iter, tol, device, model
+input: features (robustness chunk dirs), geometry, translators (one per space), settings (manifest)
+params.settings: analyses.robustness.{l2, max_iter, tol}, extraction.device, run_spaces (the order of
+input.translators and output.translated), samples.robustness.classes     wildcards: model
 output: principal (probe), translated (one probe per space)
 """
 
@@ -20,18 +21,19 @@ from sing.models.devices import resolve_device
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
-params = snakemake.params
+settings = snakemake.params.settings
+probe = settings["analyses"]["robustness"]
+model = snakemake.wildcards.model
 geometry = HeadGeometry.load(snakemake.input.geometry)
 data = read_probe_data(chunk_tables(snakemake.input.features), geometry)
-device = resolve_device(params.device)
-settings = dict(l2=params.l2, max_iter=params.max_iter, tol=params.tol, device=device)
-logging.info("%s: %d images x %d principal coordinates, %d classes, on %s", params.model, *data.X.shape,
+device = resolve_device(settings["extraction"]["device"])
+logging.info("%s: %d images x %d principal coordinates, %d classes, on %s", model, *data.X.shape,
              len(set(data.y.tolist())), device)
 jobs = [("principal", data.X, snakemake.output.principal)]
 jobs += [(space, LinearTranslator.load(t), out)
-         for space, t, out in zip(params.spaces, snakemake.input.translators, snakemake.output.translated)]
+         for space, t, out in zip(settings["run_spaces"], snakemake.input.translators, snakemake.output.translated)]
 for name, inputs, out in jobs:
     X = inputs if name == "principal" else translated_inputs(data.X, geometry, inputs)
-    probe = fit_probe(X, data.y, **settings)
-    probe.save(out)
-    logging.info("%s/%s: %s", params.model, name, probe.metrics)
+    fitted = fit_probe(X, data.y, l2=probe["l2"], max_iter=probe["max_iter"], tol=probe["tol"], device=device)
+    fitted.save(out)
+    logging.info("%s/%s: %s", model, name, fitted.metrics)

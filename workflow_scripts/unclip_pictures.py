@@ -2,9 +2,9 @@
 
 input:  features (chunk directory of {wnid}.parquet), geometry, translator (model -> the UnCLIP CLIP space),
         text (text-embedding parquet of that space)
-params: model, source_wnid, n_images, prompts, target_is_deg, seed,
-        unclip: {model_id, weights_dir, device, decoder_steps, super_res_steps, dtype, batch_size, guidance_scale,
-                 cell_size}
+params.settings: unclip.{model_id, space, source_class, n_images, prompts, target_is_deg, seed, decoder_steps,
+        super_res_steps, dtype, batch_size, guidance_scale, cell_size}, extraction.device, weights (lock entries)
+config: weights_dir     wildcards: model
 output: png (contact sheet; rows = images, columns = original, null removed, one per prompt),
         cells (parquet, one row per cell: image score, eps, reason, ...)
 """
@@ -24,36 +24,40 @@ from sing.io.logs import setup_logging
 from sing.io.storage import read_embeddings, read_text_embeddings, write_frame
 from sing.io.tables import table_metadata
 from sing.models.devices import resolve_device
+from sing.models.lock import verify
 from sing.models.weights import WeightsCache
 from sing.unclip.embeddings import lookup_prompts
 from sing.unclip.pipeline import load_unclip
 from sing.unclip.sheet import null_space_sheet
 
 setup_logging(snakemake.log[0])
-params = snakemake.params
-cfg = params.unclip
-feature_file = Path(snakemake.input.features) / f"{params.source_wnid}.parquet"
+settings = snakemake.params.settings
+cfg = settings["unclip"]
+model = snakemake.wildcards.model
+feature_file = Path(snakemake.input.features) / f"{cfg['source_class']}.parquet"
 if not feature_file.is_file():
-    raise FileNotFoundError(f"{feature_file}: class {params.source_wnid} is not in this chunk of model {params.model}")
+    raise FileNotFoundError(f"{feature_file}: class {cfg['source_class']} is not in this chunk of model {model}")
 rows, F, meta = read_embeddings(feature_file)
-order = np.argsort(np.asarray(rows["image_id"].to_list(), dtype=object), kind="stable")[:params.n_images]
+order = np.argsort(np.asarray(rows["image_id"].to_list(), dtype=object), kind="stable")[:cfg["n_images"]]
 F = F[order].astype(np.float64)
 image_ids = [rows["image_id"][int(i)] for i in order]
-logging.info("model %s, class %s: %d of %d images, features %s", params.model, params.source_wnid, len(image_ids),
+logging.info("model %s, class %s: %d of %d images, features %s", model, cfg["source_class"], len(image_ids),
              len(rows), meta["model"])
 
 geometry = HeadGeometry.load(snakemake.input.geometry)
 translator = LinearTranslator.load(snakemake.input.translator)
 text_rows, text_emb, _ = read_text_embeddings(snakemake.input.text)
-z_text = lookup_prompts(text_rows, text_emb, params.prompts)
-logging.info("geometry %r, translator %r, prompts %s", geometry, translator, params.prompts)
+z_text = lookup_prompts(text_rows, text_emb, cfg["prompts"])
+logging.info("geometry %r, translator %r, prompts %s", geometry, translator, cfg["prompts"])
 
-pipeline = load_unclip(cfg["model_id"], weights=WeightsCache(cfg["weights_dir"], offline=True),
-                       device=resolve_device(cfg["device"]), dtype=getattr(torch, cfg["dtype"]),
+weights_dir = snakemake.config["weights_dir"]
+verify(settings["weights"]["unclip"][cfg["model_id"]], weights_dir, f"UnCLIP pipeline {cfg['model_id']!r}")
+pipeline = load_unclip(cfg["model_id"], weights=WeightsCache(weights_dir, offline=True),
+                       device=resolve_device(settings["extraction"]["device"]), dtype=getattr(torch, cfg["dtype"]),
                        embedding_dim=translator.out_dim)
 sheet, records = null_space_sheet(
-    pipeline, F, geometry, translator, params.prompts, z_text, params.target_is_deg,
-    row_labels=[Path(i).stem.removeprefix("ILSVRC2012_") for i in image_ids], seed=params.seed,
+    pipeline, F, geometry, translator, cfg["prompts"], z_text, cfg["target_is_deg"],
+    row_labels=[Path(i).stem.removeprefix("ILSVRC2012_") for i in image_ids], seed=cfg["seed"],
     decoder_steps=cfg["decoder_steps"], super_res_steps=cfg["super_res_steps"], batch_size=cfg["batch_size"],
     decoder_guidance_scale=cfg["guidance_scale"], cell_size=cfg["cell_size"])
 for r in records:
@@ -62,6 +66,5 @@ for r in records:
 
 with atomic_path(snakemake.output.png) as tmp:
     sheet.save(tmp, format="PNG")
-settings = {k: params[k] for k in ("model", "source_wnid", "n_images", "prompts", "target_is_deg", "seed", "unclip")}
-write_frame(pl.DataFrame(records), snakemake.output.cells, table_metadata("unclip_cells", settings, model=params.model))
+write_frame(pl.DataFrame(records), snakemake.output.cells, table_metadata("unclip_cells", settings, model=model))
 logging.info("wrote %s (%dx%d)", snakemake.output.png, *sheet.size)

@@ -133,7 +133,8 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     R = Path(results)
     geometry = HeadGeometry.load(_need(R / "heads" / model / "geometry.safetensors", "head geometry"))
     translator = LinearTranslator.load(_need(R / "translators" / model / f"{space}.safetensors", "translator"))
-    text_path = _need(R / "text" / f"{space}.parquet", "text embeddings")
+    class_text = _need(R / "text" / space / "classes.parquet", "class-prompt embeddings")
+    concept_text = _need(R / "text" / space / "concepts.parquet", "concept embeddings")
     W, _ = read_head(_need(R / "heads" / model / "head.safetensors", "head"))
 
     weights = WeightsCache(cfg.get("weights_dir"), offline=True)
@@ -147,9 +148,10 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     logits_np = logits.cpu().numpy().astype(np.float64)[0]
     pred = int(np.argmax(logits_np))
 
-    # prompts the text table lacks are built exactly as the workflow built its rows (settings in its provenance)
-    text_settings = read_metadata(text_path).get("provenance") or {}
-    class_template = text_settings.get("class_prompt") or CLASS_PROMPT
+    # prompts the text tables lack are built exactly as the workflow built their rows (settings in their provenance)
+    class_settings = read_metadata(class_text).get("provenance") or {}
+    concept_settings = read_metadata(concept_text).get("provenance") or {}
+    class_template = class_settings.get("class_prompt") or CLASS_PROMPT
     clip = None
 
     def embed(names: list[str], template: str, ensemble: str | None) -> tuple[np.ndarray, list[str]]:
@@ -162,33 +164,33 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
         Z, prompts = clip.encode_prompts(names, template, ensemble)
         return np.asarray(Z, dtype=np.float64), prompts
 
-    classes, Zc = load_text(text_path, "class")
+    classes, Zc = load_text(class_text, "class")
     by_index = {int(i): r for r, i in enumerate(classes["class_index"].to_list())}
     pred_row = by_index.get(pred)
     pred_label = class_name(index_to_wnid(pred))
     if pred_row is not None:
         pred_text = Zc[pred_row]
     else:
-        pred_text = embed([pred_label], class_template, text_settings.get("templates"))[0][0]
+        pred_text = embed([pred_label], class_template, class_settings.get("templates"))[0][0]
     if concepts:
-        ctab, _ = load_text(text_path, "concept")
+        ctab, _ = load_text(concept_text, "concept")
         have = set(ctab["key"].to_list())
         known = [c for c in concepts if c in have]
         missing = [c for c in concepts if c not in have]
         labels, kinds, embs = [], [], []
         if known:
-            t, Z = load_text(text_path, "concept", known)
+            t, Z = load_text(concept_text, "concept", known)
             labels += t["prompt"].to_list()
             kinds += ["concept"] * len(known)
             embs.append(Z)
         if missing:
-            Z, prompts = embed(missing, text_settings.get("concept_prompt") or CONCEPT_PROMPT, None)
+            Z, prompts = embed(missing, concept_settings.get("concept_prompt") or CONCEPT_PROMPT, None)
             labels += prompts
             kinds += ["concept"] * len(missing)
             embs.append(Z)
         Z_all = np.vstack(embs)
     else:
-        ctab, Zk = load_text(text_path, "concept")
+        ctab, Zk = load_text(concept_text, "concept")
         labels = ctab["prompt"].to_list() + classes["prompt"].to_list()
         kinds = ["concept"] * ctab.height + ["class"] * classes.height
         Z_all = np.vstack([Zk, Zc]) if ctab.height else Zc

@@ -124,13 +124,15 @@ class HeadGeometry:
             "weight_sha256": self.weight_sha256,
         }
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write bases and singular values (float64) plus JSON metadata to a safetensors file."""
+    def save(self, path: str | os.PathLike, provenance: dict[str, Any] | None = None) -> None:
+        """Write bases and singular values (float64) plus JSON metadata to a safetensors file; ``provenance``
+        (JSON-serialisable, e.g. :func:`sing.io.provenance.provenance`) is stored with the metadata."""
+        meta = self.metadata() if provenance is None else {**self.metadata(), "provenance": provenance}
         write_safetensors(path, {
             "singular_values": self.singular_values,
             "principal_basis": self.principal_basis,
             "null_basis": self.null_basis,
-        }, self.metadata())
+        }, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "HeadGeometry":

@@ -179,9 +179,10 @@ class LinearTranslator:
             layer.bias.copy_(torch.from_numpy(self.bias))
         return layer
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write weight and bias (float64) and JSON metadata (alpha, n_train, metrics) atomically."""
-        write_safetensors(path, {"weight": self.weight, "bias": self.bias}, {
+    def save(self, path: str | os.PathLike, provenance: dict[str, Any] | None = None) -> None:
+        """Write weight and bias (float64) and JSON metadata (alpha, n_train, metrics) atomically; ``provenance``
+        (JSON-serialisable) is stored with the metadata."""
+        meta = {
             "kind": "linear_translator",
             "format_version": FORMAT_VERSION,
             "in_dim": self.in_dim,
@@ -189,7 +190,10 @@ class LinearTranslator:
             "alpha": self.alpha,
             "n_train": self.n_train,
             "metrics": self.metrics,
-        })
+        }
+        if provenance is not None:
+            meta["provenance"] = provenance
+        write_safetensors(path, {"weight": self.weight, "bias": self.bias}, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LinearTranslator":

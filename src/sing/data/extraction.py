@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..core.files import atomic_path
+from ..core.files import atomic_path, write_safetensors
 from ..io.provenance import package_versions
 from ..io.provenance import provenance as build_provenance
 from ..io.storage import write_embeddings, write_skipped
@@ -187,7 +187,7 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
             model = load_classifier(key, entry, device=resolve_device(device), weights=weights,
                                     self_check=head_out is None)  # write_head runs the same check
             if head_out is not None:
-                write_head(model, head_out)
+                write_head(model, head_out, provenance=build_provenance(entry, **(provenance or {})))
             res = extract_classifier(model, ids, imagenet_root, batch_size=batch_size, precision=precision,
                                      device=device, num_workers=num_workers, on_bad_image=on_bad_image,
                                      channels_last=channels_last, progress=progress, desc=key)
@@ -237,16 +237,17 @@ def run_extraction(kind: str, key: str, entry: dict, *, imagenet_root, wnids: Se
     return {"images": len(ids), "written": len(res["image_ids"]) if res else 0, "skipped": len(skipped)}
 
 
-def write_head(adapter, out) -> dict:
-    """Self-check a loaded classifier, then write head.safetensors (weight c×m, bias c; string metadata)."""
-    from safetensors.numpy import save_file
-
+def write_head(adapter, out, provenance: dict | None = None) -> dict:
+    """Self-check a loaded classifier, then write head.safetensors: ``weight`` (c×m) and ``bias`` (c), float32, and
+    one JSON metadata entry (:func:`sing.core.files.write_safetensors`, so the file is byte-identical between
+    runs; safetensors serialises several metadata keys in a random order): kind "head", sha256 (of W),
+    head_sha256 (of W and b), model, weights_id, in_dim, num_classes, self_check_max_abs_error, provenance."""
     err = adapter.self_check()
     W, b = adapter.head()
-    meta = {"sha256": weight_sha256(W), "head_sha256": weight_sha256(W, b), "model": adapter.key,
-            "weights_id": str(adapter.weights_id), "in_dim": str(adapter.in_dim),
-            "num_classes": str(adapter.num_classes), "self_check_max_abs_error": f"{err:.3g}"}
+    meta = {"kind": "head", "sha256": weight_sha256(W), "head_sha256": weight_sha256(W, b), "model": adapter.key,
+            "weights_id": str(adapter.weights_id), "in_dim": int(adapter.in_dim),
+            "num_classes": int(adapter.num_classes), "self_check_max_abs_error": float(f"{err:.3g}"),
+            "provenance": provenance or {}}
     log.info("model %s: self-check max |W f + b - logits| = %.3g", adapter.key, err)
-    with atomic_path(out) as tmp:
-        save_file({"weight": W, "bias": b}, str(tmp), metadata=meta)
+    write_safetensors(out, {"weight": W, "bias": b}, meta)
     return meta

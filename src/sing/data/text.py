@@ -24,7 +24,7 @@ CONCEPT_PROMPT = "an image of {}"
 
 
 def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
-                     weights: WeightsCache | None = None) -> int:
+                     weights: WeightsCache | None = None, provenance: dict | None = None) -> int:
     """Write the text-embedding table of one CLIP space; returns the number of rows.
 
     text: {"class_prompt": "an image of a {}" (the paper's), "templates": None | "openai" | "simple" (an ensemble
@@ -33,6 +33,7 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     "an image of {}": a concept carries its own article, if any), "targets": [full prompts, used verbatim]}.
     Rows: kind "class" (key wnid, class_index), "concept" (key = concept), "target" (key = prompt text).
     ValueError naming the setting for an unknown setting or a template without ``{}``.
+    ``provenance``: extra entries for the file's provenance block (e.g. the weights lock entry).
     """
     allowed = {"class_prompt", "templates", "classes", "concepts", "concept_prompt", "targets"}
     unknown = set(text) - allowed
@@ -67,6 +68,7 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     E = np.concatenate([e.reshape(-1, space.dim) for e in (e_cls, e_con, e_tgt)]).astype(np.float32)
     meta = {"kind": "text", "model": key, "weights_id": space.weights_id, "preprocess": {"tokenizer": entry.get("model")},
             "precision": "fp32", "versions": package_versions(),
-            "provenance": {"entry": entry, "class_prompt": cp, "templates": ens, "concept_prompt": concept_prompt}}
+            "provenance": {"entry": entry, "class_prompt": cp, "templates": ens, "concept_prompt": concept_prompt,
+                           **(provenance or {})}}
     write_text_embeddings(out, kind=kinds, key=keys, prompt=prompts, class_index=cidx, embeddings=E, metadata=meta)
     return len(keys)

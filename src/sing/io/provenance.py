@@ -53,6 +53,10 @@ def git_commit(directory: str | None = None) -> str:
 
 
 def provenance(settings: Any, **extra: Any) -> dict[str, Any]:
-    """The provenance block stored as ``sing.provenance`` metadata."""
-    return {"settings_sha256": settings_hash(settings), "git_commit": git_commit(),
-            "versions": package_versions(), **extra}
+    """The provenance block stored as ``sing.provenance`` metadata: the sha256 of ``settings``, the code's git
+    commit, the package versions, and ``settings["weights"]`` (the weights lock entries a workflow job's
+    settings carry, :mod:`sing.models.lock`) when present, so every output names the weight files behind it."""
+    out = {"settings_sha256": settings_hash(settings), "git_commit": git_commit(), "versions": package_versions()}
+    if isinstance(settings, dict) and "weights" in settings:
+        out["weights"] = settings["weights"]
+    return {**out, **extra}

@@ -37,6 +37,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .lock import cached_revision
 from .weights import WeightsCache, file_sha256
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,11 @@ class ClassifierAdapter:
 
     def __init__(self, key: str, entry: dict, *, features_fn: Callable, forward_fn: Callable,
                  head_module: torch.nn.Module, modules: list[torch.nn.Module], data_config: dict,
-                 weights_id: str, device="cpu", transform: Callable | None = None):
+                 weights_id: str, device="cpu", transform: Callable | None = None,
+                 weight_sources: list[tuple[str, str]] | None = None):
         self.key, self.entry = key, dict(entry)
+        #: what the weights were read from: ("hub", repository id) / ("file", local path); [] for random weights
+        self.weight_sources = list(weight_sources or [])
         self._features_fn, self._forward_fn = features_fn, forward_fn
         self._head_module = head_module
         self._modules = modules
@@ -176,11 +180,18 @@ def _transform_kwargs(dc: dict) -> dict:
 
 
 # ---------------------------------------------------------------- builders
+def _default_hf_cache() -> str:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return HF_HUB_CACHE
+
+
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))
 
 
 def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extra):
+    """(model, weights_id, weight sources) of a timm build: a local checkpoint, the hub weights, or random."""
     import timm
 
     kwargs = dict(entry.get("model_kwargs") or {})
@@ -192,23 +203,24 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
             raise FileNotFoundError(f"model {key!r}: checkpoint {path} does not exist")
         model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path), source=""),
                                   **kwargs)
-        return model, f"file:{path.name}:sha256:{file_sha256(path)}"
+        return model, f"file:{path.name}:sha256:{file_sha256(path)}", [("file", str(path))]
     if entry.get("pretrained", True):
         with weights.loading(key, f"timm {name}"):
             model = timm.create_model(name, pretrained=True, cache_dir=weights.hf_cache, **kwargs)
         tag = model.pretrained_cfg.get("tag") or ""
         arch = model.pretrained_cfg.get("architecture") or name.split(".")[0]
-        return model, f"timm:{arch}.{tag}" if tag else f"timm:{arch}"
+        repo = model.pretrained_cfg.get("hf_hub_id")
+        return model, f"timm:{arch}.{tag}" if tag else f"timm:{arch}", [("hub", repo)] if repo else []
     seed = int(entry.get("seed", 0))
     _seed_everything(seed)
     model = timm.create_model(name, pretrained=False, **kwargs)
-    return model, f"random:timm:{name}:seed={seed}"
+    return model, f"random:timm:{name}:seed={seed}", []
 
 
 def _build_timm(key, entry, device, weights):
     from timm.data import resolve_data_config
 
-    model, wid = _timm_create(key, entry["name"], entry, weights)
+    model, wid, sources = _timm_create(key, entry["name"], entry, weights)
     model.eval()
     head = model.get_classifier()
     if isinstance(head, (tuple, list)):
@@ -218,7 +230,8 @@ def _build_timm(key, entry, device, weights):
         return model.forward_head(model.forward_features(x), pre_logits=True)
 
     return ClassifierAdapter(key, entry, features_fn=features, forward_fn=model, head_module=head, modules=[model],
-                             data_config=resolve_data_config(model=model), weights_id=wid, device=device)
+                             data_config=resolve_data_config(model=model), weights_id=wid, device=device,
+                             weight_sources=sources)
 
 
 def _head_url(source: str, entry: dict) -> str | None:
@@ -264,7 +277,7 @@ def _build_vit_token_head(key, entry, device, weights, source):
     extra = {"num_classes": 0}
     if source == "dinov2_hub":
         extra["dynamic_img_size"] = True
-    model, wid = _timm_create(key, name, entry, weights, **extra)
+    model, wid, sources = _timm_create(key, name, entry, weights, **extra)
     model.eval()
     if source == "dino":
         n = int(entry.get("n_last_blocks", 4))
@@ -306,6 +319,7 @@ def _build_vit_token_head(key, entry, device, weights, source):
             linear.weight.copy_(Wt)
             linear.bias.copy_(bt)
         wid = f"{wid}+head:{path.name}:sha256:{file_sha256(path)}"
+        sources.append(("file", str(path)))
     else:
         g = torch.Generator().manual_seed(int(entry.get("seed", 0)) + 1)
         with torch.no_grad():
@@ -319,7 +333,7 @@ def _build_vit_token_head(key, entry, device, weights, source):
 
     return ClassifierAdapter(key, entry, features_fn=features, forward_fn=forward, head_module=linear,
                              modules=[model, linear], data_config=dict(LINEAR_EVAL_DATA_CONFIG), weights_id=wid,
-                             device=device)
+                             device=device, weight_sources=sources)
 
 
 def _processor_data_config(proc) -> dict:
@@ -346,8 +360,10 @@ def _build_transformers(key, entry, device, weights):
                 src, cache_dir=weights.hf_cache, local_files_only=weights.offline)
             proc = AutoImageProcessor.from_pretrained(src, cache_dir=weights.hf_cache,
                                                       local_files_only=weights.offline)
-        rev = getattr(model.config, "_commit_hash", None)
+        # transformers 5 no longer keeps config._commit_hash: the revision loaded is the cache's refs/main
+        rev = None if ckpt else cached_revision(weights.hf_cache or _default_hf_cache(), name)
         wid = f"file:{Path(src).name}" if ckpt else f"hf:{name}" + (f"@{rev}" if rev else "")
+        sources = [("file", src)] if ckpt else [("hub", name)]
     else:
         cfg = entry.get("config") or KNOWN_HF_CONFIGS.get(name)
         if cfg is None:
@@ -357,6 +373,7 @@ def _build_transformers(key, entry, device, weights):
         model = Dinov2ForImageClassification(Dinov2Config(**cfg))
         proc = BitImageProcessor(**DINOV2_PROCESSOR)
         wid = f"random:transformers:{name or 'dinov2'}:seed={seed}"
+        sources = []
     model.eval()
     if not isinstance(model.classifier, torch.nn.Linear):
         raise ValueError(f"model {key!r}: transformers model has no linear classifier (num_labels=0?)")
@@ -370,7 +387,7 @@ def _build_transformers(key, entry, device, weights):
 
     return ClassifierAdapter(key, entry, features_fn=features, forward_fn=forward, head_module=model.classifier,
                              modules=[model], data_config=_processor_data_config(proc), weights_id=wid,
-                             device=device)
+                             device=device, weight_sources=sources)
 
 
 _BUILDERS = {

@@ -36,8 +36,10 @@ def templates(name: str | None):
 
 
 class ClipSpace:
-    def __init__(self, key, entry, model, transform, tokenizer, weights_id, device):
+    def __init__(self, key, entry, model, transform, tokenizer, weights_id, device, weight_sources=None):
         self.key, self.entry = key, dict(entry)
+        #: what the weights were read from: ("hub", repository id) / ("file", local path); [] for random weights
+        self.weight_sources = list(weight_sources or [])
         self.model, self.transform, self.tokenizer = model, transform, tokenizer
         self.weights_id = weights_id
         self.device = torch.device(device)
@@ -125,17 +127,24 @@ def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None
             raise FileNotFoundError(f"space {key!r}: checkpoint {path} does not exist")
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path), **kwargs)
         wid = f"file:{path.name}:sha256:{file_sha256(path)}"
+        sources = [("file", str(path))]
     elif tag:
         with weights.loading(key, f"open_clip {name} / {tag}"):
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=tag, cache_dir=weights.hf_cache, **kwargs)
         wid = f"open_clip:{name}:{tag}"
+        hub = (open_clip.get_pretrained_cfg(name, tag) or {}).get("hf_hub") or ""
+        sources = [("hub", "/".join(hub.strip("/").split("/")[:2]))] if hub else []
     else:
         seed = int(entry.get("seed", 0))
         torch.manual_seed(seed)
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None, **kwargs)
         wid = f"random:open_clip:{name}:seed={seed}"
+        sources = []
     with weights.loading(key, f"open_clip tokenizer of {name}"):
         tokenizer = open_clip.get_tokenizer(name, cache_dir=weights.hf_cache)
-    return ClipSpace(key, entry, model, preprocess, tokenizer, wid, device)
+    tokenizer_repo = ((open_clip.get_model_config(name) or {}).get("text_cfg") or {}).get("hf_tokenizer_name")
+    if tokenizer_repo:  # a Hugging Face tokenizer read from the hub cache
+        sources.append(("hub", tokenizer_repo))
+    return ClipSpace(key, entry, model, preprocess, tokenizer, wid, device, weight_sources=sources)
 
