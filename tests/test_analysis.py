@@ -401,6 +401,7 @@ def test_robustness_correlation_matches_scipy():
                        "acc_principal": [0.9, 0.8, 0.7, 0.75, 0.6, 0.85],
                        "acc_translated": [0.85, 0.7, 0.66, 0.7, 0.5, 0.84],
                        "train_acc_principal": [1.0] * 6, "train_acc_translated": [1.0] * 6,
+                       "l2_principal": [1e-4] * 6, "l2_translated": [1e-4] * 6,
                        "n_train": [8] * 6, "n_test": [2] * 6, "n_test_excluded": [0] * 6, "n_classes": [2] * 6,
                        "converged": [True] * 6})
     out = robustness_correlation(rb)
@@ -647,7 +648,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     run_script("train_probe", tmp_path, {"features": [R / "features/toy/robustness/chunk-000"],
                                          "geometry": common["geometry"], "translators": [common["translator"]]},
                probes, {"run_spaces": ["s"], "extraction": {"device": "cpu"},
-                        "analyses": {"robustness": {"l2": 1e-4, "max_iter": 100, "tol": 1e-5}}}, {"model": "toy"})
+                        "analyses": {"seed": 0, "robustness": {"l2": [1e-4, 1e-1], "holdout": 0.25, "max_iter": 100,
+                                                               "tol": 1e-5}}}, {"model": "toy"})
     rob = out / "robustness.parquet"
     run_script("robustness", tmp_path, {**probes, "translators": [common["translator"]], "geometry": common["geometry"],
                                         "features": analysis_dirs,
@@ -657,6 +659,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     rb = pl.read_parquet(rob)
     assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 40 and rb["n_train"][0] == 80
     assert rb["n_test_excluded"][0] == 0 and rb["acc_principal"][0] > 0.9 and rb["converged"][0]
+    assert rb["l2_principal"][0] in (1e-4, 1e-1) and rb["l2_translated"][0] in (1e-4, 1e-1)
     pl.concat([rb, rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)]).write_parquet(
         out / "rob2.parquet")
 

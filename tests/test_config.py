@@ -186,7 +186,8 @@ def issue_11_changes(expected: dict, name: str) -> None:
     # robustness: its own sample and an L-BFGS softmax probe instead of a split of the translator sample
     rob = expected["analyses"]["robustness"]
     rob.pop("test_fraction")
-    rob.update({"l2": 1e-4, "tol": 1e-5, "max_iter": rob["max_iter"] if name == "demo" else 300})
+    rob.update({"l2": [1e-4, 1e-2] if name == "demo" else [1e-5, 1e-4, 1e-3, 1e-2, 1e-1], "holdout": 0.1,
+                "tol": 1e-5, "max_iter": rob["max_iter"] if name == "demo" else 300})
     expected["samples"]["robustness"] = dict(ROBUSTNESS_SAMPLE)
     if name == "demo":
         expected["samples"]["robustness"].update(classes=expected["samples"]["translator"]["classes"][:5], per_class=10)

@@ -92,7 +92,8 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                     pl.col("eps", "is_deg", "as_deg", "abs_as").fill_nan(None)))
             acc = 0.5 + 0.05 * mi + rng.normal(0, 0.01)
             rob.append({"model": model, "space": space, "acc_principal": acc, "acc_translated": acc - 0.1 + rng.normal(0, 0.02),
-                        "train_acc_principal": 0.9, "train_acc_translated": 0.8, "n_train": 800, "n_test": 200,
+                        "train_acc_principal": 0.9, "train_acc_translated": 0.8, "l2_principal": 1e-4,
+                        "l2_translated": 1e-3, "n_train": 800, "n_test": 200,
                         "n_test_excluded": 0, "n_classes": 100, "converged": True})
             for wnid, concepts in (("n02437312", [f"concept {j}" for j in range(30)]), ("n01910747", ["tentacles", "ocean"])):
                 a0 = rng.uniform(70, 85, len(concepts) + 1)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from scipy.stats import norm
 
-from sing.analysis.probe import LinearProbe, fit_probe, standardisation
+from sing.analysis.probe import LinearProbe, fit_probe, select_probe, standardisation
 from sing.analysis.robustness import (ROBUSTNESS_COLUMNS, principal_coordinates, read_probe_data, robustness_rows,
                                       translated_inputs)
 from sing.core.geometry import head_geometry
@@ -197,3 +197,36 @@ def test_robustness_rows_on_a_planted_translator(tmp_path):
     other = fit_probe(C[:-1], y[:-1])
     with pytest.raises(ValueError, match="119"):
         robustness_rows(principal, {"x": (other, keeps)}, test, g, model="toy")
+
+
+# ------------------------------------------------------------------------------------------------ the penalty
+def test_select_probe_picks_the_best_held_out_penalty_as_sklearn_does():
+    from sklearn.linear_model import LogisticRegression
+
+    from sing.core.translator import fold_ids_for
+
+    rng = np.random.default_rng(8)
+    X, y = gaussian_classes(40, 0.25 * rng.standard_normal((4, 30)), rng)  # overlapping classes: λ matters
+    ids = [f"train/x/{i:04d}.JPEG" for i in range(len(y))]
+    grid = [1e-4, 1e-2, 1.0]
+    fit = dict(max_iter=1000, tol=1e-9, dtype="float64")
+    probe = select_probe(X, y, ids, l2_grid=grid, holdout=0.25, seed=3, **fit)
+    held = fold_ids_for(ids, 10_000, 3) < 2500
+    mu, s = standardisation(X[~held])
+    ref = {}
+    for l2 in grid:  # the same split and objective, fitted by scikit-learn
+        clf = LogisticRegression(C=1.0 / (l2 * int((~held).sum())), tol=1e-12, max_iter=10_000)
+        clf.fit((X[~held] - mu) / s, y[~held])
+        ref[f"{l2:g}"] = float(np.mean(clf.predict((X[held] - mu) / s) == y[held]))
+    assert probe.metrics["holdout_accuracy"] == ref and probe.metrics["n_holdout"] == int(held.sum())
+    best = max(grid, key=lambda v: (ref[f"{v:g}"], v))
+    assert probe.l2 == best and len(set(ref.values())) > 1  # the grid matters on this problem
+    cold = fit_probe(X, y, l2=best, **fit)  # the refit on every image: the same optimum as a cold start
+    np.testing.assert_allclose(probe.weight, cold.weight, atol=1e-6)
+    single = select_probe(X, y, ids, l2_grid=[1e-2], **fit)
+    np.testing.assert_allclose(single.weight, fit_probe(X, y, l2=1e-2, **fit).weight, atol=1e-6)
+    assert single.metrics["holdout_accuracy"] is None
+    with pytest.raises(ValueError, match="l2_grid"):
+        select_probe(X, y, ids, l2_grid=[])
+    with pytest.raises(ValueError, match="holdout"):
+        select_probe(X, y, ids, l2_grid=grid, holdout=1.0)

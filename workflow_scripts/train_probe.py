@@ -2,7 +2,8 @@
 one on the principal coordinates V_pᵀ f, one on their translation T(Π_p f) into each CLIP space.
 
 input: features (robustness chunk dirs), geometry, translators (one per space), settings (manifest)
-params.settings: analyses.robustness.{l2, max_iter, tol}, extraction.device, run_spaces (the order of
+params.settings: analyses.robustness.{l2 (candidates), holdout, max_iter, tol}, analyses.seed, extraction.device,
+run_spaces (the order of
 input.translators and output.translated), samples.robustness.classes     wildcards: model
 output: principal (probe), translated (one probe per space)
 """
@@ -11,7 +12,7 @@ import logging
 
 import torch
 
-from sing.analysis.probe import fit_probe
+from sing.analysis.probe import select_probe
 from sing.analysis.robustness import read_probe_data, translated_inputs
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
@@ -34,6 +35,7 @@ jobs += [(space, LinearTranslator.load(t), out)
          for space, t, out in zip(settings["run_spaces"], snakemake.input.translators, snakemake.output.translated)]
 for name, inputs, out in jobs:
     X = inputs if name == "principal" else translated_inputs(data.X, geometry, inputs)
-    fitted = fit_probe(X, data.y, l2=probe["l2"], max_iter=probe["max_iter"], tol=probe["tol"], device=device)
+    fitted = select_probe(X, data.y, data.image_ids, l2_grid=probe["l2"], holdout=probe["holdout"],
+                          seed=settings["analyses"]["seed"], max_iter=probe["max_iter"], tol=probe["tol"], device=device)
     fitted.save(out)
     logging.info("%s/%s: %s", model, name, fitted.metrics)

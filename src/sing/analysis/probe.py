@@ -21,7 +21,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from ..core.files import read_safetensors, write_safetensors
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LinearProbe", "fit_probe", "standardisation"]
+__all__ = ["LinearProbe", "fit_probe", "select_probe", "standardisation"]
 
 FORMAT_VERSION = 1
 
@@ -110,15 +110,17 @@ def standardisation(X: np.ndarray, block_rows: int = 65536) -> tuple[np.ndarray,
 
 def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: float = 1e-6, device: Any = "cpu",
               dtype: str = "float32", block_rows: int = 65536, mean: np.ndarray | None = None,
-              scale: float | None = None) -> LinearProbe:
+              scale: float | None = None, init: LinearProbe | None = None) -> LinearProbe:
     """Fit the probe of the module docstring on inputs X (N, k) and labels y (N,) (any integers).
 
     l2 ≥ 0: the penalty on the mean loss (``l2 = 1 / (C · N)`` for scikit-learn's C); max_iter: L-BFGS iterations
     (``metrics["converged"]`` is False, and a warning is logged, when it stopped there or at 1.25 · max_iter
     function evaluations); tol: stop when the largest gradient entry is ≤ tol (or the objective stops changing
     at the working precision); device: a torch device ("cpu", "cuda"); dtype: "float32" (the workflow) or "float64"; mean / scale:
-    the standardisation (default :func:`standardisation` of X). X is copied once into a tensor of ``dtype`` on
-    the device; the float64 parameters of the returned probe act on standardised inputs.
+    the standardisation (default :func:`standardisation` of X); init: a probe on the same classes and inputs
+    whose (standardised-space) weights start L-BFGS (default zeros; the optimum does not depend on it). X is
+    copied once into a tensor of ``dtype`` on the device; the float64 parameters of the returned probe act on
+    standardised inputs.
 
     Raises ValueError (naming the argument) for fewer than 2 classes, mismatched lengths, non-finite inputs or
     bad settings. Source: torch.optim.LBFGS (strong Wolfe line search).
@@ -157,8 +159,11 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
             raise ValueError(f"X: non-finite values in rows {s}..{s + len(xb) - 1}")
         Xt[s:s + len(xb)] = torch.from_numpy(xb).to(device=device, dtype=tdtype)
     yt = torch.from_numpy(codes.astype(np.int64)).to(device)
-    W = torch.zeros((K, k), dtype=tdtype, device=device, requires_grad=True)
-    b = torch.zeros(K, dtype=tdtype, device=device, requires_grad=True)
+    if init is not None and (not np.array_equal(init.classes, classes) or init.weight.shape != (K, k)):
+        raise ValueError("init: a probe of other classes or input width")
+    W0, b0 = (np.zeros((K, k)), np.zeros(K)) if init is None else (init.weight, init.bias)
+    W = torch.tensor(W0, dtype=tdtype, device=device, requires_grad=True)
+    b = torch.tensor(b0, dtype=tdtype, device=device, requires_grad=True)
     opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=int(max_iter), max_eval=int(max_iter) * 5 // 4 + 1,
                             tolerance_grad=float(tol), tolerance_change=1e-3 * torch.finfo(tdtype).eps, history_size=20,
                             line_search_fn="strong_wolfe")
@@ -197,3 +202,56 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
                     "tol %g", stop, iterations, evals, grad_max, tol)
     return LinearProbe(weight=weight, bias=bias, classes=probe.classes, mean=mean, scale=float(scale), l2=float(l2),
                        metrics=metrics)
+
+
+def select_probe(X: Any, y: Any, image_ids: Sequence[str], *, l2_grid: Sequence[float], holdout: float = 0.1,
+                 seed: int = 0, **fit: Any) -> LinearProbe:
+    """The probe with its L2 penalty chosen on held-out training images, refitted on all of them (the linear-probe
+    protocol of CLIP's evaluation): an image is held out when ``fold_ids_for(id, 10000, seed) < holdout · 10000``
+    (:func:`sing.core.translator.fold_ids_for`: it depends only on the image id and ``seed``); a probe is fitted on
+    the other images for each λ of ``l2_grid`` (largest first, each warm-started from the previous), the λ with
+    the best held-out accuracy wins (ties: the larger λ), and the final probe is fitted on every image with it.
+    A one-value grid skips the selection. ``fit``: the other arguments of :func:`fit_probe`.
+
+    ``metrics`` gains ``l2_grid``, ``holdout_accuracy`` (one per λ, None without selection) and ``n_holdout``.
+    ValueError naming the argument for an empty or negative grid, a holdout outside (0, 1), or a split that
+    leaves no image (or a single class) on either side.
+    """
+    from ..core.translator import fold_ids_for
+
+    grid = sorted({float(v) for v in l2_grid}, reverse=True)
+    if not grid or any(not np.isfinite(v) or v < 0 for v in grid):
+        raise ValueError(f"l2_grid: expected non-negative numbers, got {list(l2_grid)!r}")
+    X, y = np.asarray(X), np.asarray(y)
+    if len(image_ids) != len(y):
+        raise ValueError(f"image_ids: expected one id per row ({len(y)}), got {len(image_ids)}")
+    if len(grid) == 1:
+        probe = fit_probe(X, y, l2=grid[0], **fit)
+        probe.metrics.update(l2_grid=grid, holdout_accuracy=None, n_holdout=0)
+        return probe
+    if not (0 < holdout < 1):
+        raise ValueError(f"holdout: must be in (0, 1), got {holdout!r}")
+    held = fold_ids_for(list(image_ids), 10_000, seed) < round(holdout * 10_000)
+    for name, part in (("held-out", held), ("training", ~held)):
+        if len(np.unique(y[part])) < (2 if name == "training" else 1):
+            raise ValueError(f"holdout: {holdout} leaves no {name} images of enough classes ({int(part.sum())} "
+                             f"images)")
+    Xtr, ytr = X[~held], y[~held]
+    known = np.isin(y[held], np.unique(ytr))  # a held-out image of a class absent from training counts as wrong
+    accuracy, previous, fitted = {}, None, {}
+    for l2 in grid:
+        previous = fit_probe(Xtr, ytr, l2=l2, init=previous, **fit)
+        pred = previous.predict(X[held])
+        accuracy[l2] = float(np.mean((pred == y[held]) & known))
+        fitted[l2] = previous
+        log.info("probe: l2 %g, held-out accuracy %.4f (%d images)", l2, accuracy[l2], int(held.sum()))
+    best = max(grid, key=lambda v: (accuracy[v], v))
+    mean, scale = standardisation(X, fit.get("block_rows", 65536))
+    start = fitted[best]
+    init = LinearProbe(weight=start.weight * (scale / start.scale), bias=start.bias + start.weight @ (
+        (mean - start.mean) / start.scale), classes=start.classes, mean=mean, scale=scale, l2=best)
+    probe = fit_probe(X, y, l2=best, mean=mean, scale=scale,
+                      init=init if np.array_equal(start.classes, np.unique(y)) else None, **fit)
+    probe.metrics.update(l2_grid=grid, holdout_accuracy={f"{v:g}": accuracy[v] for v in grid},
+                         n_holdout=int(held.sum()))
+    return probe

@@ -28,7 +28,8 @@ __all__ = ["ROBUSTNESS_COLUMNS", "ProbeData", "principal_coordinates", "read_pro
 
 #: one row per (model, space) (``tables/per_model/<model>/<space>/robustness.parquet``)
 ROBUSTNESS_COLUMNS = ("model", "space", "acc_principal", "acc_translated", "train_acc_principal",
-                      "train_acc_translated", "n_train", "n_test", "n_test_excluded", "n_classes", "converged")
+                      "train_acc_translated", "l2_principal", "l2_translated", "n_train", "n_test", "n_test_excluded",
+                      "n_classes", "converged")
 
 
 class ProbeData(NamedTuple):
@@ -133,6 +134,7 @@ def robustness_rows(principal: LinearProbe, translated: Mapping[str, tuple[Linea
                      "acc_translated": probe.accuracy(translated_inputs(test.X, geometry, translator), test.y),
                      "train_acc_principal": float(principal.metrics.get("train_accuracy", float("nan"))),
                      "train_acc_translated": float(probe.metrics.get("train_accuracy", float("nan"))),
+                     "l2_principal": float(principal.l2), "l2_translated": float(probe.l2),
                      "n_train": int(n_p), "n_test": len(test.y), "n_test_excluded": int(test.n_excluded),
                      "n_classes": len(principal.classes),
                      "converged": bool(principal.metrics.get("converged")) and bool(probe.metrics.get("converged"))})
