@@ -15,6 +15,12 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# Every rule runs in this image under --sdm apptainer (schema key `container`); each also names a conda env.
+container: config["container"]
+
+
 include: "rules/data.smk"
 include: "rules/extract.smk"
 include: "rules/translate.smk"

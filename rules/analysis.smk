@@ -21,6 +21,11 @@ rule score_chunk:
         "score"
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("score_chunk"),
     script:
@@ -59,6 +64,11 @@ rule steering:
         f"{R}/logs/steering/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("steering"),
     script:
@@ -77,6 +87,11 @@ rule validation:
         f"{R}/logs/validation/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("validation"),
     script:
@@ -98,6 +113,12 @@ rule train_probes:
         f"{R}/benchmarks/train_probes/{{model}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("train_probes"),
     script:
@@ -120,6 +141,11 @@ rule robustness:
         f"{R}/logs/robustness/{{model}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("robustness"),
     script:
@@ -138,6 +164,11 @@ rule open_vocabulary:
         f"{R}/logs/open_vocabulary/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("open_vocabulary"),
     script:

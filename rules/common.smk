@@ -16,15 +16,21 @@
 #     snakemake.config.
 # Rules compute with config only through settings(name) / manifest(name): adding a config key means
 # annotating it, and the walking test makes that impossible to forget.
+#
+# Adding a key: annotate it; if a job computes with something other than its raw value (its chunk's part of a
+# list, a keyword expanded), add a RESOLVED entry; for a new annotation, add a case to CASES in
+# tests/test_reruns.py (it fails until you do). Adding a rule: `input: settings=manifest("<rule>")` and
+# `params: settings=settings("<rule>")` (tests/test_reruns.py checks every rule has both), and a script that
+# reads config only from params.settings (cosmetic keys from snakemake.config).
 # ---------------------------------------------------------------------------------------------------
 import atexit
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
 import yaml
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 # the library's light modules (stdlib only / no torch) are read at parse time; jobs import the installed package
@@ -117,6 +123,15 @@ def figure_models():
         )
     if len(set(wanted)) != len(wanted):
         raise config_error("figures.paper_models", wanted, "lists a model twice")
+    not_run = [m for m in wanted if m not in MODELS]
+    if (
+        not_run
+        and wanted
+        != SCHEMA["properties"]["figures"]["properties"]["paper_models"]["default"]
+    ):
+        logger.warning(
+            f"config figures.paper_models: {not_run} are not in run_models; the 5-model figures leave them out"
+        )
     return [m for m in wanted if m in MODELS]
 
 
@@ -183,11 +198,11 @@ def check_config():
             SPACES,
             "has a space named 'principal', the name of the robustness probe on Π_p f",
         )
-    figure_models()
     open_vocabulary_concepts()
 
 
 check_config()
+FIGURE_MODELS = figure_models()
 
 CHUNKS = {
     "analysis": group_by_chunk(ANALYSED, CHUNK_SIZE),
@@ -232,7 +247,7 @@ RESOLVED = {
     "text.classes": lambda w: TEXT_CLASSES,
     "run_models": lambda w: MODELS,
     "run_spaces": lambda w: SPACES,
-    "figures.paper_models": lambda w: figure_models(),
+    "figures.paper_models": lambda w: FIGURE_MODELS,
     "unclip.model_id": lambda w: (
         config["unclip"]["model_id"] if config["unclip"]["enabled"] else None
     ),
@@ -443,3 +458,104 @@ def model_inputs(w):
         "translator": f"{R}/translators/{w.model}/{w.space}.safetensors",
         "head": f"{R}/heads/{w.model}/head.safetensors",
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Job resources. Each rule declares what one job needs (threads = CPUs, mem_mb in MB, runtime in
+# minutes, GPUs), so the workflow submits correctly with no profile, as a module, or with any generic
+# SLURM profile; profiles only tune. GPU rules add GPU_RESOURCES.
+# ---------------------------------------------------------------------------------------------------
+def cpus_per_task(wildcards, threads):
+    """CPUs a cluster job asks for: its threads, so the two never disagree (also after --set-threads)."""
+    return threads
+
+
+def gpu_resources():
+    """One GPU, plus the SLURM GPU model (--gpus=MODEL:1) and partition of config slurm_gpu when set."""
+    settings = config["slurm_gpu"]
+    extra = {"gpu_model": settings["model"], "slurm_partition": settings["partition"]}
+    return {"gpu": 1, **{key: value for key, value in extra.items() if value}}
+
+
+GPU_RESOURCES = gpu_resources()
+
+
+def bind_data_paths():
+    """--sdm apptainer: bind imagenet_root, weights_dir and results_dir into the image.
+
+    Snakemake mounts the working directory as the container's home, so only folders that resolve
+    outside it (absolute paths, symlinks) are added, through APPTAINER_BIND / SINGULARITY_BIND (read by
+    apptainer itself and appended to the user's own binds). A folder a job has yet to create (the demo's
+    imagenet_root, a new weights_dir) is bound through its nearest existing parent: apptainer refuses a
+    missing source.
+    """
+    from snakemake.settings.types import DeploymentMethod
+
+    if DeploymentMethod.APPTAINER not in workflow.deployment_settings.deployment_method:
+        return
+    cwd = Path.cwd().resolve()
+    for var in ("APPTAINER_BIND", "SINGULARITY_BIND"):
+        binds = [b for b in os.environ.get(var, "").split(",") if b]
+        for key in ("imagenet_root", "weights_dir", "results_dir"):
+            path = Path(config[key]).resolve()
+            while not path.exists():
+                path = path.parent
+            if path.is_relative_to(cwd) or path == Path("/") or str(path) in binds:
+                continue
+            binds.append(str(path))
+        if binds:
+            os.environ[var] = ",".join(binds)
+
+
+def patch_slurm_account_lookup():
+    """Let snakemake-executor-plugin-slurm 2.8.0 submit without sacct/sacctmgr/sshare or accounting.
+
+    With no slurm_account resource the plugin guesses one by running `sacct`, and it validates a given
+    account with `sacctmgr`, then `sshare`. A missing binary raises FileNotFoundError, which aborts every
+    submission (checked with SLURM 22.05: "No such file or directory: 'sacct'"); when both tools fail,
+    validation raises WorkflowError; and --slurm-no-account is declared but never read in 2.8.0. Here:
+    --slurm-no-account or a missing `sacct` means no -A (sbatch uses the user's default account); an
+    account the tools cannot check is passed to sbatch unchecked (sbatch itself rejects an invalid one).
+    An account the tools report invalid still fails as before. Runs only where the plugin is loaded (the
+    submitting process) and has the two functions.
+    """
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    plugin = sys.modules.get("snakemake_executor_plugin_slurm")
+    if (
+        plugin is None
+        or getattr(plugin, "_sing_patched", False)
+        or not all(hasattr(plugin, f) for f in ("get_account", "validate_account"))
+    ):
+        return
+    guess_account, check_account = plugin.get_account, plugin.validate_account
+
+    def get_account(logger):
+        if getattr(workflow.executor_settings, "no_account", False):
+            logger.info("--slurm-no-account: submitting without -A (default account)")
+            return None
+        try:
+            return guess_account(logger)
+        except OSError as e:
+            logger.warning(
+                f"No SLURM account given and sacct cannot run ({e}): submitting without -A"
+            )
+            return None
+
+    def validate_account(account, logger):
+        try:
+            return check_account(account, logger)
+        except OSError as e:
+            logger.warning(f"SLURM account {account!r} not checked ({e})")
+        except WorkflowError as e:
+            if "appears to be invalid" in str(e):
+                raise
+            logger.warning(f"SLURM account {account!r} not checked: {e}")
+        return account
+
+    plugin.get_account, plugin.validate_account = get_account, validate_account
+    plugin._sing_patched = True
+
+
+bind_data_paths()
+patch_slurm_account_lookup()

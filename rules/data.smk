@@ -9,6 +9,11 @@ if config["synthetic_imagenet"]:
             f"{R}/logs/synthetic_imagenet.log",
         conda:
             "../envs/sing.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+            cpus_per_task=cpus_per_task,
         params:
             settings=settings("synthetic_imagenet"),
         script:
@@ -27,6 +32,11 @@ rule prefetch_weights:
         f"{R}/logs/prefetch_weights.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("prefetch_weights"),
     script:

@@ -19,6 +19,12 @@ rule extract_translator_features:
         f"{R}/benchmarks/extract_features/{{model}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("extract_translator_features"),
     script:
@@ -37,6 +43,12 @@ rule extract_features:
         f"{R}/benchmarks/extract_features/{{model}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("extract_features"),
     script:
@@ -55,6 +67,12 @@ rule embed_translator_images:
         f"{R}/benchmarks/embed_images/{{space}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("embed_translator_images"),
     script:
@@ -73,6 +91,12 @@ rule embed_images:
         f"{R}/benchmarks/embed_images/{{space}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("embed_images"),
     script:
@@ -90,6 +114,12 @@ rule embed_texts:
         f"{R}/benchmarks/embed_texts/{{space}}/{{part}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 2
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("embed_texts"),
     script:

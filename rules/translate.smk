@@ -27,6 +27,11 @@ rule fit_translator:
         f"{R}/benchmarks/fit_translator/{{model}}/{{space}}.tsv"
     conda:
         "../envs/sing.yaml"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("fit_translator"),
     script:
@@ -45,6 +50,11 @@ rule evaluate_translator:
         f"{R}/logs/evaluate_translator/{{model}}/{{space}}.log",
     conda:
         "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        cpus_per_task=cpus_per_task,
     params:
         settings=settings("evaluate_translator"),
     script:

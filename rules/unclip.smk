@@ -21,6 +21,12 @@ if config["unclip"]["enabled"]:
             f"{R}/benchmarks/unclip_pictures/{{model}}.tsv"
         conda:
             "../envs/sing.yaml"
+        threads: 4
+        resources:
+            **GPU_RESOURCES,
+            mem_mb=32000,
+            runtime=60,
+            cpus_per_task=cpus_per_task,
         params:
             settings=settings("unclip_pictures"),
         script:

@@ -15,6 +15,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
+import sing
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -168,6 +170,9 @@ ADDED = {
     ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
     ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
 }
+# Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
+ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",
+             "slurm_gpu": {"model": None, "partition": None}}
 ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3}  # sing.synthetic.DEFAULTS
 # Keys issue 11 added (the paper's protocols); each value is the new default, which changes what runs.
 ADDED_ISSUE_11 = {
@@ -211,6 +216,7 @@ def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(nam
     expected = copy.deepcopy(before)
     for (section, key), value in ADDED.items():
         expected[section][key] = value
+    expected.update(copy.deepcopy(ADDED_TOP))
     if expected["synthetic_imagenet"] is not None:
         expected["synthetic_imagenet"].update(ADDED_SYNTHETIC)
     issue_11_changes(expected, name)

@@ -220,3 +220,21 @@ def test_open_clip_space_is_locked_from_its_hub_repository(tmp_path):
     entry = prefetch({}, {"rn50": spec}, tmp_path, offline=True)["spaces"]["rn50"]
     assert [(r["repo"], r["revision"], r["file"]) for r in entry["files"]] == [
         ("timm/resnet50_clip.openai", commit, "open_clip_model.safetensors")]
+
+
+def test_the_prefetch_job_writes_the_lock(cache, monkeypatch):
+    """workflow_scripts/prefetch_weights.py with the hub unreachable (as here): the cached weights are found and
+    locked; random-weight entries lock no file."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    settings = {"models": {"m": TIMM, "r": {**TIMM, "pretrained": False}},
+                "spaces": {"s": {"model": "ViT-S-32", "pretrained": None, "seed": 0}},
+                "run_models": ["m", "r"], "run_spaces": ["s"], "unclip": {"enabled": False, "model_id": None}}
+    output = cache.root / "weights.lock.json"
+    job = SimpleNamespace(params=SimpleNamespace(settings=settings), output=[str(output)],
+                          log=[str(cache.root.parent / "prefetch.log")], input=[], wildcards={}, config={})
+    runpy.run_path(str(SCRIPTS / "prefetch_weights.py"), init_globals={"snakemake": job}, run_name="__main__")
+    written = lock.read_lock(cache.root)
+    assert [r["file"] for r in lock.locked_entry(written, "models", "m", TIMM)["files"]] == ["model.safetensors"]
+    assert written["models"]["r"]["files"] == written["spaces"]["s"]["files"] == [] and written["unclip"] == {}

@@ -43,7 +43,8 @@ def test_every_leaf_key_says_what_it_decides():
     keys = dict(leaves(SCHEMA))
     assert len(keys) >= 90
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
-    assert cosmetic == {"results_dir", "weights_dir", "chunk_size", "extraction.num_workers"}
+    assert cosmetic == {"results_dir", "weights_dir", "chunk_size", "extraction.num_workers", "container",
+                        "slurm_gpu.model", "slurm_gpu.partition"}
 
 
 def _node(schema, dotted):
@@ -133,8 +134,11 @@ CASES: dict[str, tuple[dict, dict]] = {
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
     "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: no chunk changes
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
+    "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
+    "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
 }
-NOT_CASES = {"results_dir"}
+# results_dir: test_a_moved_results_folder_reruns_nothing; container: Snakemake's own software-env trigger
+NOT_CASES = {"results_dir", "container"}
 
 
 def annotation_groups() -> dict[tuple, list[str]]:
@@ -224,11 +228,13 @@ def _copy(demo: Path, target: Path) -> Path:
 def test_a_moved_results_folder_reruns_nothing(demo, tmp_path):
     from workflow_helpers import planned_jobs, write_config
 
+    """As at a real site, the dataset is an input from outside the results folder: the demo's generated one
+    stays where it is and is no longer generated (synthetic_imagenet: null decides only that generator)."""
     work = _copy(demo, tmp_path / "moved")
     (work / "results" / "demo").rename(work / "results" / "moved")
     (work / "results" / "demo").mkdir()
-    (work / "results" / "moved" / "imagenet").rename(work / "results" / "demo" / "imagenet")  # the dataset stays
-    extra = write_config(work, "moved.yaml", {"results_dir": "results/moved"})
+    (work / "results" / "moved" / "imagenet").rename(work / "results" / "demo" / "imagenet")
+    extra = write_config(work, "moved.yaml", {"results_dir": "results/moved", "synthetic_imagenet": None})
     for triggers in (("--rerun-triggers", "mtime"), ()):
         assert planned_jobs(work, *triggers, configfiles=("config.demo.yaml", str(extra))) == {}, triggers
 
@@ -279,3 +285,22 @@ def test_a_changed_weights_lock_entry_reruns_that_model_only(demo, tmp_path):
         assert planned - {("all", ())} == expected, triggers
     manifest = work / "results/demo/manifests/extract_translator_features/demo_densenet121.json"
     assert json.loads(manifest.read_text())["weights"]["models"]["demo_densenet121"]["files"][0]["sha256"] == "a" * 64
+
+
+def test_every_rule_takes_its_manifest_and_settings():
+    """A rule without its manifest input would rerun on nothing under `--rerun-triggers mtime`."""
+    for name, block in _RULE.findall("".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))):
+        if name == "all":
+            continue
+        assert f'settings=manifest("{name}")' in block and f'settings=settings("{name}")' in block, name
+
+
+def test_job_scripts_read_config_only_through_their_settings():
+    """params.settings is the only param; snakemake.config is read only for cosmetic keys."""
+    cosmetic = {key for key, node in leaves(SCHEMA) if COSMETIC in node}
+    for script in sorted((REPO / "workflow_scripts").glob("*.py")):
+        text = script.read_text()
+        assert set(re.findall(r"snakemake\.params\.(\w+)", text)) <= {"settings"}, script.name
+        for parts in re.findall(r"snakemake\.config((?:\[\"\w+\"\])+)", text):
+            key = ".".join(re.findall(r"\"(\w+)\"", parts))
+            assert key in cosmetic, f"{script.name} reads config {key!r}, which is not x-cosmetic"

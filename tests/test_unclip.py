@@ -310,11 +310,12 @@ def test_unclip_pictures_script(tmp_path):
                                       translator=str(tmp_path / "translator.safetensors"),
                                       text=str(tmp_path / "text.parquet"))),
         output=Namedlist(fromdict=dict(png=str(out), cells=str(tmp_path / "out" / "cells.parquet"))),
-        params=Namedlist(fromdict=dict(model="demo", source_wnid=wnid, n_images=2,
-                                       prompts=["an image of a starfish", "jeep"], target_is_deg=5.0, seed=0,
-                                       unclip=dict(model_id=pipeline.TINY_MODEL_ID, weights_dir=None, device="cpu",
-                                                   decoder_steps=2, super_res_steps=2, dtype="float32", batch_size=4,
-                                                   guidance_scale=8.0, cell_size=32))),
+        params=Namedlist(fromdict=dict(settings=dict(
+            unclip=dict(model_id=pipeline.TINY_MODEL_ID, source_class=wnid, n_images=2,
+                        prompts=["an image of a starfish", "jeep"], target_is_deg=5.0, seed=0, decoder_steps=2,
+                        super_res_steps=2, dtype="float32", batch_size=4, guidance_scale=8.0, cell_size=32),
+            extraction=dict(device="cpu"), weights=dict(unclip={pipeline.TINY_MODEL_ID: {"files": []}})))),
+        wildcards=Namedlist(fromdict=dict(model="demo")), config={"weights_dir": str(tmp_path / "weights")},
         log=[str(tmp_path / "log.txt")])
     runpy.run_path(str(REPO / "workflow_scripts" / "unclip_pictures.py"), init_globals={"snakemake": snake})
     sheet = Image.open(out)

@@ -25,16 +25,16 @@ torch.set_num_threads(max(1, int(snakemake.threads)))
 settings = snakemake.params.settings
 collection = "models" if "models" in settings else "spaces"
 (key, entry), = settings[collection].items()
+# where each sample's class list is in the settings (for a chunk job: the chunk's classes)
+CLASSES = {"translator": ("samples", "translator", "classes"), "analysis": ("classes",),
+           "openvocab": ("analyses", "open_vocabulary", "classes"), "robustness": ("samples", "robustness", "classes")}
 sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
-sample = dict(settings["samples"][sample_name])
-if sample_name == "translator":
-    wnids = sample.pop("classes")
-elif sample_name == "analysis":
-    wnids = settings["classes"]  # this chunk's
-elif sample_name == "robustness":
-    wnids = sample.pop("classes")  # this chunk's
-else:
-    wnids = settings["analyses"]["open_vocabulary"]["classes"]  # this chunk's
+if sample_name not in CLASSES:
+    raise ValueError(f"sample {sample_name!r}: no class list known for it (add it to CLASSES in {__file__})")
+wnids = settings
+for part in CLASSES[sample_name]:
+    wnids = wnids[part]
+sample = {k: v for k, v in settings["samples"][sample_name].items() if k != "classes"}
 extraction = settings["extraction"]
 weights_dir = snakemake.config["weights_dir"]
 verify(settings["weights"][collection][key], weights_dir, f"{collection[:-1]} {key!r}")

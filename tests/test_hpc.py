@@ -1,0 +1,123 @@
+"""What the workflow asks a cluster for: rules carry their resources, a site's generic SLURM profile keeps
+its account and partition, score jobs are bundled, threads equal CPUs, GPU rules ask for a GPU.
+
+The real scheduler and container run is .ci/hpc-demo (a 2-node SLURM cluster with GRES GPUs, every rule in
+the Apptainer image); these dry runs check the submission plan on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflow_helpers import REPO, make_workdir
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_dag import declared_local_rules  # noqa: E402  (localrules blocks + `all`)
+
+pytestmark = pytest.mark.workflow
+
+GPU_RULES = {"extract_features", "extract_translator_features", "embed_images", "embed_translator_images",
+             "embed_texts", "unclip_pictures"}
+SITE_PROFILE = {"executor": "slurm", "default-resources": ["slurm_account=acct_x", "slurm_partition=part_y"]}
+
+
+def plan(workdir: Path, xdg: Path, *args: str) -> list[dict]:
+    """Jobs of `snakemake --profile slurm -n` with `xdg` as XDG_CONFIG_HOME: rule, group, threads, resources."""
+    import subprocess
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg), "PYTHONHASHSEED": "0"}
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--cores", "64",
+           "--configfile", "config.demo.yaml", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    jobs, group = [], None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if re.match(r"(\[.*\] )?Group job \S+", line):
+            group = line
+        elif m := re.fullmatch(r"(    )?(?:local)?rule (\w+):", line):
+            jobs.append({"rule": m.group(2), "group": group if m.group(1) else None, "threads": 1})
+        elif jobs and (m := re.fullmatch(r"\s+threads: (\d+)", line)):
+            jobs[-1]["threads"] = int(m.group(1))
+        elif jobs and (m := re.fullmatch(r"\s+resources: (.*)", line)):
+            jobs[-1]["resources"] = dict(kv.split("=", 1) for kv in m.group(1).split(", "))
+    return jobs
+
+
+def site_profile(root: Path, profile: dict) -> Path:
+    """An XDG config folder holding `snakemake/slurm/config.yaml`, as a site installs one."""
+    folder = root / "xdg" / "snakemake" / "slurm"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return root / "xdg"
+
+
+@pytest.fixture(scope="module")
+def site_plan(tmp_path_factory) -> list[dict]:
+    root = tmp_path_factory.mktemp("site")
+    return plan(make_workdir(root / "wf"), site_profile(root, SITE_PROFILE))
+
+
+def test_generic_site_profile_keeps_account_and_partition(site_plan):
+    remote = [job for job in site_plan if job["rule"] not in declared_local_rules()]
+    assert len(remote) > 40
+    for job in remote:
+        assert job["resources"].get("slurm_account") == "acct_x", job
+        assert job["resources"].get("slurm_partition") == "part_y", job
+
+
+def test_rules_carry_resources_threads_equal_cpus_and_gpu_rules_ask_for_one(site_plan):
+    seen = set()
+    for job in site_plan:
+        if job["rule"] in declared_local_rules():
+            continue
+        res = job["resources"]
+        seen.add(job["rule"])
+        assert int(res["mem_mb"]) >= 4000 and int(res["runtime"]) >= 30, job
+        assert int(res["cpus_per_task"]) == job["threads"], job
+        assert (res.get("gpu") == "1") == (job["rule"] in GPU_RULES), job
+    assert GPU_RULES <= seen
+    threads = {job["rule"]: job["threads"] for job in site_plan}
+    assert threads["extract_features"] == 8 and threads["embed_texts"] == 2 and threads["score_chunk"] == 1
+
+
+def test_score_jobs_are_bundled_with_a_generic_site_profile(site_plan):
+    scores = [job for job in site_plan if job["rule"] == "score_chunk"]
+    assert len(scores) == 8
+    assert {job["group"] for job in scores} != {None}
+    assert len({job["group"] for job in scores}) == 1
+
+
+def test_gpu_model_and_partition_reach_only_gpu_rules(tmp_path):
+    xdg = site_profile(tmp_path, SITE_PROFILE)
+    jobs = plan(make_workdir(tmp_path / "wf"), xdg, "--config", "slurm_gpu={model: h100, partition: gpu}")
+    for job in jobs:
+        res = job.get("resources", {})
+        if job["rule"] in declared_local_rules():
+            continue
+        if job["rule"] in GPU_RULES:
+            assert res["gpu_model"] == "h100" and res["slurm_partition"] == "gpu", job
+        else:
+            assert "gpu_model" not in res and res["slurm_partition"] == "part_y", job
+
+
+def test_workflow_profile_never_replaces_site_lists():
+    """A workflow profile's default-resources / set-resources / set-threads replace a site's whole list."""
+    profile = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
+    assert not {"default-resources", "set-resources", "set-threads"} & set(profile)
+    assert "score=20" in profile["group-components"]
+    generic = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert generic["executor"] == "slurm" and "group-components" not in generic
+
+
+def test_container_tag_is_the_package_version():
+    schema = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    default = schema["properties"]["container"]["default"]
+    assert default.endswith(f"/sing:{version}"), (default, version)
