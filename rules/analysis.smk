@@ -41,6 +41,7 @@ rule aggregate_model:
     output:
         model_summary=f"{R}/tables/per_model/{{model}}/{{space}}/model_summary.parquet",
         class_summary=f"{R}/tables/per_model/{{model}}/{{space}}/class_summary.parquet",
+        joint_sample=f"{R}/tables/per_model/{{model}}/{{space}}/joint_sample.parquet",
     log:
         f"{R}/logs/aggregate_model/{{model}}/{{space}}.log",
     conda:
@@ -77,7 +78,8 @@ rule steering:
 rule validation:
     input:
         unpack(model_inputs),
-        features=f"{R}/features/{{model}}/translator.parquet",
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        translator_sample=f"{R}/features/{{model}}/translator.parquet",
         settings=manifest("validation"),
     output:
         validation=f"{R}/tables/per_model/{{model}}/{{space}}/validation.parquet",
@@ -96,21 +98,53 @@ rule validation:
         f"{SCRIPTS}/validation.py"
 
 
-rule robustness:
+rule train_probes:
     input:
-        unpack(model_inputs),
-        features=f"{R}/features/{{model}}/translator.parquet",
-        settings=manifest("robustness"),
+        features=lambda w: chunk_dirs("features", "robustness", model=w.model),
+        geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+        translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+        settings=manifest("train_probes"),
     output:
-        robustness=f"{R}/tables/per_model/{{model}}/{{space}}/robustness.parquet",
+        principal=f"{R}/probes/{{model}}/principal.safetensors",
+        translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
     log:
-        f"{R}/logs/robustness/{{model}}/{{space}}.log",
+        f"{R}/logs/train_probes/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_probes/{{model}}.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 4
+    threads: 8
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=240,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("train_probes"),
+    script:
+        f"{SCRIPTS}/train_probe.py"
+
+
+rule robustness:
+    input:
+        principal=f"{R}/probes/{{model}}/principal.safetensors",
+        translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
+        translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+        geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        train_features=lambda w: chunk_dirs("features", "robustness", model=w.model),
+        translator_sample=f"{R}/features/{{model}}/translator.parquet",
+        settings=manifest("robustness"),
+    output:
+        robustness=f"{R}/tables/per_model/{{model}}/robustness.parquet",
+    log:
+        f"{R}/logs/robustness/{{model}}.log",
+    conda:
+        "../envs/sing.yaml"
+    threads: 1
     resources:
         mem_mb=16000,
-        runtime=60,
+        runtime=30,
         cpus_per_task=cpus_per_task,
     params:
         settings=settings("robustness"),
@@ -154,9 +188,7 @@ rule compare_models:
             space=SPACES,
         ),
         robustness=expand(
-            f"{R}/tables/per_model/{{model}}/{{space}}/robustness.parquet",
-            model=MODELS,
-            space=SPACES,
+            f"{R}/tables/per_model/{{model}}/robustness.parquet", model=MODELS
         ),
         settings=manifest("compare_models"),
     output:
@@ -212,7 +244,7 @@ rule collect_table:
     log:
         f"{R}/logs/collect_table/{{table}}.log",
     wildcard_constraints:
-        table="steering|validation|open_vocabulary|translator_eval",
+        table="steering|validation|open_vocabulary|translator_eval|joint_sample",
     conda:
         "../envs/sing.yaml"
     params:

@@ -120,6 +120,9 @@ TRANSLATOR_CLASSES = dataset_classes(
     config["samples"]["translator"]["classes"], "samples.translator.classes"
 )
 TEXT_CLASSES = dataset_classes(config["text"]["classes"], "text.classes")
+ROBUSTNESS_CLASSES = dataset_classes(
+    config["samples"]["robustness"]["classes"], "samples.robustness.classes"
+)
 
 
 def declared_classes(key):
@@ -217,6 +220,7 @@ def check_config():
         sampled = {
             "classes": ANALYSED,
             "samples.translator.classes": TRANSLATOR_CLASSES,
+            "samples.robustness.classes": ROBUSTNESS_CLASSES,
             "analyses.open_vocabulary.classes": OPENVOCAB,
         }
         for key, class_ids in sampled.items():
@@ -242,6 +246,18 @@ def check_config():
                 key,
                 "must be a run model (run_models) of source timm or python with a checkpoint path",
             )
+    if not set(ANALYSED) & set(ROBUSTNESS_CLASSES):
+        raise config_error(
+            "samples.robustness.classes",
+            ROBUSTNESS_CLASSES,
+            "holds no analysed class (config classes): the probes are tested on the analysed images of their classes",
+        )
+    if "principal" in SPACES:
+        raise config_error(
+            "run_spaces",
+            SPACES,
+            "has a space named 'principal', the name of the robustness probe on Π_p f",
+        )
     open_vocabulary_concepts()
 
 
@@ -251,6 +267,7 @@ FIGURE_MODELS = figure_models()
 CHUNKS = {
     "analysis": CATALOG.group_by_chunk(ANALYSED),
     "openvocab": CATALOG.group_by_chunk(OPENVOCAB),
+    "robustness": CATALOG.group_by_chunk(ROBUSTNESS_CLASSES),
 }
 
 
@@ -286,6 +303,9 @@ RESOLVED = {
     ),
     "analyses.open_vocabulary.concepts": lambda w: open_vocabulary_concepts(),
     "samples.translator.classes": lambda w: TRANSLATOR_CLASSES,
+    "samples.robustness.classes": lambda w: (
+        chunk_classes("robustness", w) if has(w, "chunk") else ROBUSTNESS_CLASSES
+    ),
     "text.classes": lambda w: TEXT_CLASSES,
     "run_models": lambda w: MODELS,
     "run_spaces": lambda w: SPACES,
@@ -575,6 +595,11 @@ def all_targets():
         else []
     )
     return [f"{R}/classes.parquet", *tables, *figures, *pictures]
+
+
+def per_space(pattern):
+    """`pattern` expanded over the run spaces, other wildcards kept (e.g. one path per space of a model)."""
+    return expand(pattern, space=SPACES, allow_missing=True)
 
 
 def model_inputs(w):

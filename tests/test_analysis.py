@@ -10,10 +10,10 @@ import scipy.stats as st
 
 from sing.analysis.comparisons import RANK_CORRELATION_COLUMNS, ROBUSTNESS_SUMMARY_COLUMNS, SPACE_CROSSCHECK_COLUMNS, rank_correlations, robustness_correlation, space_crosscheck
 from sing.analysis.open_vocabulary import OPEN_VOCABULARY_COLUMNS, open_vocabulary_scores
-from sing.analysis.robustness import ROBUSTNESS_COLUMNS, robustness_scores
+from sing.analysis.robustness import ROBUSTNESS_COLUMNS
 from sing.analysis.scores import RandomSubspaces, SCORE_COLUMNS, score_images, scores_frame
 from sing.analysis.stats import bootstrap_counts, bootstrap_ratio, kendall_tau, leakage_z, pearson, rankdata, spearman, weighted_medians
-from sing.analysis.steering import STEERING_COLUMNS, STEERING_SUMMARY_COLUMNS, steering_scores, steering_summary
+from sing.analysis.steering import STEERING_COLUMNS
 from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, MODEL_SUMMARY_COLUMNS, _geometry_stats, class_summary, model_summary
 from sing.analysis.validation import VALIDATION_COLUMNS, validation_scores
 from sing.io.storage import write_frame
@@ -259,6 +259,11 @@ def test_model_summary_geometry_translator_and_bootstrap():
     a = np.abs(sc["as_deg"].to_numpy())
     assert row["ratio"] == pytest.approx(np.median(sc["is_deg"].to_numpy()) / np.median(a))
     assert row["ratio_ci_low"] <= row["ratio"] <= row["ratio_ci_high"]
+    assert row["image_ratio_median"] == pytest.approx(np.median(sc["is_deg"].to_numpy() / a))
+    assert row["image_ratio_ci_low"] <= row["image_ratio_median"] <= row["image_ratio_ci_high"]
+    cov = np.cov(a, sc["is_deg"].to_numpy())
+    assert (row["abs_as_var"], row["abs_as_is_cov"], row["is_var"]) == pytest.approx((cov[0, 0], cov[0, 1], cov[1, 1]))
+    assert row["rank_threshold"] == g.threshold == 1e-5  # the authors' absolute rule, reported
     assert row["bootstrap_unit"] == "class"
     assert row["n_images"] == sc.height and row["n_classes"] == 12
     assert row["accuracy"] == pytest.approx(sc["correct"].mean())
@@ -395,30 +400,15 @@ def test_robustness_correlation_matches_scipy():
     rb = pl.DataFrame({"model": list("abcdef"), "space": ["s"] * 6,
                        "acc_principal": [0.9, 0.8, 0.7, 0.75, 0.6, 0.85],
                        "acc_translated": [0.85, 0.7, 0.66, 0.7, 0.5, 0.84],
-                       "n_train": [8] * 6, "n_test": [2] * 6, "n_classes": [2] * 6})
+                       "train_acc_principal": [1.0] * 6, "train_acc_translated": [1.0] * 6,
+                       "l2_principal": [1e-4] * 6, "l2_translated": [1e-4] * 6,
+                       "n_train": [8] * 6, "n_test": [2] * 6, "n_test_excluded": [0] * 6, "n_classes": [2] * 6,
+                       "converged": [True] * 6})
     out = robustness_correlation(rb)
     ref = st.pearsonr(rb["acc_principal"], rb["acc_translated"])
     assert out["pearson_r"][0] == pytest.approx(ref.statistic)
     assert out["pearson_p"][0] == pytest.approx(ref.pvalue)
     assert tuple(out.columns) == ROBUSTNESS_SUMMARY_COLUMNS
-
-
-# ------------------------------------------------------------------------------------------------ robustness
-def test_robustness_scores_principal_information_survives_translation():
-    rng = np.random.default_rng(0)
-    m, c, d = 16, 4, 12
-    W = rng.standard_normal((c, m))
-    g = head_geometry(W)
-    T = LinearTranslator(rng.standard_normal((d, m)), rng.standard_normal(d))
-    y = np.repeat(np.arange(c), 30)
-    F = W[y] * 2 + 0.5 * rng.standard_normal((len(y), m))  # class information lives in the principal space
-    out = robustness_scores(F, y, g, T, test_fraction=0.25, seed=0, max_iter=500)
-    assert out["n_train"] + out["n_test"] == len(y) and out["n_test"] == 30 and out["n_classes"] == c
-    assert out["acc_principal"] > 0.9 and out["acc_translated"] > 0.9
-    with pytest.raises(ValueError, match="labels"):
-        robustness_scores(F, y[:-1], g, T)
-    with pytest.raises(ValueError, match="test_fraction"):
-        robustness_scores(F, y, g, T, test_fraction=1.0)
 
 
 # ------------------------------------------------------------------------------------------------ open vocabulary
@@ -485,54 +475,6 @@ def test_write_table_is_byte_identical_and_keeps_metadata(tmp_path):
     assert read_metadata(tmp_path / "a.parquet")["table"] == "scores"
 
 
-# ------------------------------------------------------------------------------------------------ steering
-def test_steering_hits_target_is_and_moves_toward_the_prompt():
-    W, g, T, texts, F, y = planted_model()
-    ids = [f"i{j:04d}" for j in range(len(y))]
-    df = steering_scores(F, ids, g, T, texts[0], target_is_deg=40.0)
-    assert tuple(df.columns) == STEERING_COLUMNS[2:]
-    ok = df.filter(pl.col("reachable"))
-    assert ok.height > 0
-    assert (ok["is_deg"] - 40.0).abs().max() < 1e-3
-    assert ok["as_deg"].min() > 0  # the gradient step moves toward the prompt
-    assert set(df["reason"].unique().to_list()) <= {"ok", "unreachable", "no_direction"}
-    # independent check of one row: the steered feature keeps its logits
-    from sing.core.perturb import null_text_direction
-
-    D, _ = null_text_direction(F[:1], g, T, texts[0])
-    row = df.filter(pl.col("image_id") == ids[0])
-    if row["reachable"][0]:
-        f_eps = F[0] + row["eps"][0] * D[0]
-        assert np.linalg.norm(W @ (f_eps - F[0])) < 1e-9 * np.linalg.norm(W @ F[0])
-        assert ref_angle(T(F[:1]), T(f_eps[None]))[0] == pytest.approx(40.0, abs=1e-3)
-
-
-def test_steering_unreachable_and_nullity_zero():
-    W, g, T, texts, F, y = planted_model()
-    df = steering_scores(F[:5], [str(i) for i in range(5)], g, T, texts[0], target_is_deg=179.0)
-    assert not df["reachable"].any() and df["abs_as"].null_count() == 5
-    rng = np.random.default_rng(0)
-    W0 = rng.standard_normal((6, 6))
-    g0 = head_geometry(W0)
-    T0 = LinearTranslator(rng.standard_normal((4, 6)), np.zeros(4))
-    df = steering_scores(rng.standard_normal((3, 6)), ["a", "b", "c"], g0, T0, np.ones(4))
-    assert df["reason"].to_list() == ["no_null_space"] * 3
-    summ = steering_summary(df.with_columns(pl.lit("m").alias("model"), pl.lit("s").alias("space")))
-    assert summ["n_unreachable"][0] == 3 and summ["abs_as_mean"][0] is None
-
-
-def test_steering_summary_matches_numpy():
-    df = pl.DataFrame({"model": ["a"] * 4 + ["b"] * 2, "space": ["s"] * 6, "image_id": list("abcdef"),
-                       "eps": [1.0] * 6, "is_deg": [40.0] * 6, "as_deg": [1.0, -2.0, 3.0, None, 4.0, 5.0],
-                       "abs_as": [1.0, 2.0, 3.0, None, 4.0, 5.0], "reachable": [True, True, True, False, True, True],
-                       "reason": ["ok"] * 3 + ["unreachable"] + ["ok"] * 2})
-    s = steering_summary(df)
-    assert tuple(s.columns) == STEERING_SUMMARY_COLUMNS
-    a = s.row(0, named=True)
-    assert (a["n"], a["n_reachable"], a["n_unreachable"]) == (4, 3, 1)
-    assert a["abs_as_mean"] == pytest.approx(2.0) and a["abs_as_std"] == pytest.approx(np.std([1, 2, 3], ddof=1))
-
-
 # ------------------------------------------------------------------------------------------------ validation
 def test_validation_null_is_invariant_others_are_not():
     W, T, F, _ = toy(n=10)
@@ -576,7 +518,8 @@ def run_script(name, tmp_path, input, output, settings=None, wildcards=None):
 
     smk = SimpleNamespace(input=Namedlist(fromdict={k: (list(map(str, v)) if isinstance(v, list) else str(v))
                                                     for k, v in input.items()}),
-                          output=Namedlist(fromdict={k: str(v) for k, v in output.items()}),
+                          output=Namedlist(fromdict={k: (list(map(str, v)) if isinstance(v, list) else str(v))
+                                                     for k, v in output.items()}),
                           params=Namedlist(fromdict={"settings": settings or {}}),
                           wildcards=Namedlist(fromdict=wildcards or {}),
                           log=[str(tmp_path / "logs" / f"{name}.log")], threads=1, config={})
@@ -612,6 +555,15 @@ def mini_results(tmp_path_factory):
                          split="val", class_index=k, class_id=wnid, features=F[rows].astype(np.float32),
                          extra_columns={"pred_class": logits[rows].argmax(1), "pred_logit": logits[rows].max(1),
                                         "correct": logits[rows].argmax(1) == k}, metadata=meta)
+    noise = np.random.default_rng(2).standard_normal((2,) + F.shape) * 0.05  # new images of the same classes
+    F_rob, y_rob = np.vstack([F + noise[0], F + noise[1]]), np.concatenate([y, y])
+    rob_chunk = R / "features" / "toy" / "robustness" / "chunk-000"
+    rob_chunk.mkdir(parents=True)
+    for k, wnid in enumerate(wnids):
+        rows = np.flatnonzero(y_rob == k)
+        write_embeddings(rob_chunk / f"{wnid}.parquet", image_ids=[f"train/{wnid}/rob{i:03d}.JPEG" for i in rows],
+                         split="train", class_index=k, wnid=wnid, features=F_rob[rows].astype(np.float32),
+                         metadata=meta)
     write_embeddings(R / "features" / "toy" / "translator.parquet", image_ids=[f"train/{i}" for i in range(len(y))],
                      split="train", class_index=y, class_id=[wnids[k] for k in y], features=F.astype(np.float32),
                      extra_columns={"pred_class": logits.argmax(1), "pred_logit": logits.max(1),
@@ -649,11 +601,13 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     assert tuple(scores.columns) == SCORE_COLUMNS and scores.height == 40
     assert scores["logit_change_rel"].max() <= 1e-4 and scores["is_deg"].min() >= 0
 
-    agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet"}
+    agg = {"model_summary": out / "ms.parquet", "class_summary": out / "cs.parquet", "joint_sample": out / "js.parquet"}
     run_script("aggregate_model", tmp_path, {"scores": score_dirs, "geometry": common["geometry"],
                                              "translator": common["translator"]}, agg,
-               {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0}, "dataset": {"class_names": {wnids[0]: "tench"}}},
+               {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0, "joint_points": 25},
+                "dataset": {"class_names": {wnids[0]: "tench"}}},
                {"model": "toy", "space": "s"})
+    assert pl.read_parquet(agg["joint_sample"]).height == 25
     ms = pl.read_parquet(agg["model_summary"])
     cs = pl.read_parquet(agg["class_summary"])
     assert tuple(ms.columns) == MODEL_SUMMARY_COLUMNS and tuple(cs.columns) == CLASS_SUMMARY_COLUMNS
@@ -675,24 +629,39 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"analyses": {"steering": {"source_class": wnids[2], "target": "an image of a jellyfish",
                                           "target_is_deg": 40.0}}}, {"model": "toy", "space": "s"})
     st_ = pl.read_parquet(steer)
-    assert tuple(st_.columns) == STEERING_COLUMNS
-    ok = st_.filter(pl.col("reachable"))
-    assert ok.height > 0 and (ok["is_deg"] - 40).abs().max() < 1e-3
+    assert tuple(st_.columns) == STEERING_COLUMNS and st_.height == 2 * 10  # both calibrations
+    per = st_.filter(pl.col("included") & (pl.col("calibration") == "per_image"))
+    assert per.height > 0 and (per["is_deg"] - 40).abs().max() < 1e-3
+    mean = st_.filter(pl.col("calibration") == "mean_is")
+    assert mean["included"].all() and mean["is_deg"].mean() == pytest.approx(40.0, abs=1e-6)
 
     val = out / "validation.parquet"
-    run_script("validation", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
+    analysis_dirs = [R / "features/toy/analysis/chunk-000", R / "features/toy/analysis/chunk-001"]
+    run_script("validation", tmp_path, {**common, "features": analysis_dirs,
+                                        "translator_sample": R / "features/toy/translator.parquet"},
                {"validation": val}, {"analyses": {"validation": {"seeds": 2, "max_images": 25}, "seed": 0}},
                {"model": "toy", "space": "s"})
     v = pl.read_parquet(val)
     assert tuple(v.columns) == VALIDATION_COLUMNS and v.height == 25 * 3 * 2
+    assert v["image_id"].str.starts_with("val/").all()  # the held-out analysis images
     assert v.filter(pl.col("kind") == "null")["logit_change_rel"].max() < 1e-4
 
+    probes = {"principal": out / "probes/principal.safetensors", "translated": [out / "probes/s.safetensors"]}
+    run_script("train_probe", tmp_path, {"features": [R / "features/toy/robustness/chunk-000"],
+                                         "geometry": common["geometry"], "translators": [common["translator"]]},
+               probes, {"run_spaces": ["s"], "extraction": {"device": "cpu"},
+                        "analyses": {"seed": 0, "robustness": {"l2": [1e-4, 1e-1], "holdout": 0.25, "max_iter": 100,
+                                                               "tol": 1e-5}}}, {"model": "toy"})
     rob = out / "robustness.parquet"
-    run_script("robustness", tmp_path, {**common, "features": R / "features/toy/translator.parquet"},
-               {"robustness": rob}, {"analyses": {"robustness": {"test_fraction": 0.25, "max_iter": 300}, "seed": 0}},
-               {"model": "toy", "space": "s"})
+    run_script("robustness", tmp_path, {**probes, "translators": [common["translator"]], "geometry": common["geometry"],
+                                        "features": analysis_dirs,
+                                        "train_features": [R / "features/toy/robustness/chunk-000"],
+                                        "translator_sample": R / "features/toy/translator.parquet"},
+               {"robustness": rob}, {"run_spaces": ["s"]}, {"model": "toy"})
     rb = pl.read_parquet(rob)
-    assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 10
+    assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 40 and rb["n_train"][0] == 80
+    assert rb["n_test_excluded"][0] == 0 and rb["acc_principal"][0] > 0.9 and rb["converged"][0]
+    assert rb["l2_principal"][0] in (1e-4, 1e-1) and rb["l2_translated"][0] in (1e-4, 1e-1)
     pl.concat([rb, rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)]).write_parquet(
         out / "rob2.parquet")
 
@@ -730,5 +699,6 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"figures": {"paper_models": ["toy"], "formats": ["png", "svg", "html"]}, "run_models": ["toy", "toy2"],
                 "run_spaces": ["s", "s2"], "models": {"toy": {"display": "Toy"}, "toy2": {"display": "Toy 2"}},
                 "spaces": {"s": {"display": "S"}, "s2": {"display": "S2"}},
-                "analyses": {"steering": {"target": "an image of a jellyfish"}}, "dataset": {"class_names": {}}})
+                "analyses": {"steering": {"target": "an image of a jellyfish", "target_is_deg": 40.0,
+                                         "calibration": "mean_is"}}, "dataset": {"class_names": {}}})
     assert fig["ratio_bars_all_png"].read_bytes()[:4] == b"\x89PNG"

@@ -276,11 +276,12 @@ def test_scripts_end_to_end(tmp_path):
                 wildcards={"space": "demo", "sample": "analysis", "chunk": "000"})
     assert read_embeddings(cout / f"{A}.parquet")[1].shape == (2, 384)
     prompts = {"class_index": {A: 0, B: 281}, "class_names": {A: "tench", B: "tabby cat"}}
-    parts = {"classes": {"text": {"class_prompt": "an image of a {}", "templates": None, "classes": [A, B]},
+    parts = {"classes": {"text": {"class_prompt": "an image of a {}", "templates": "simple", "classes": [A, B]},
                          "dataset": prompts},
-             "concepts": {"text": {"class_prompt": "an image of a {}", "templates": None}, "dataset": prompts,
-                          "analyses": {"open_vocabulary": {"classes": [A], "concepts": {A: ["desert", "hump"]}}}},
-             "steering": {"analyses": {"steering": {"target": "an image of a jellyfish"}}}}
+             "concepts": {"text": {"class_prompt": "an image of a {}", "templates": "simple",
+                                   "concept_prompt": "an image of {}"}, "dataset": prompts,
+                          "analyses": {"open_vocabulary": {"classes": [A], "concepts": {A: ["sand dunes", "a hump"]}}}},
+             "steering": {"analyses": {"steering": {"target": "an image of an arabian camel"}}}}
     rows = {}
     for part, part_settings in parts.items():
         text = tmp_path / "text" / f"{part}.parquet"
@@ -288,13 +289,16 @@ def test_scripts_end_to_end(tmp_path):
                     settings={**space, **part_settings}, wildcards={"space": "demo", "part": part})
         rows[part] = read_text_embeddings(text)
     assert rows["classes"][0]["kind"].to_list() == ["class", "class"]
-    assert rows["concepts"][0]["prompt"].to_list() == ["an image of a tench", "an image of a desert",
+    # the class prompts use the template ensemble; the concepts their own template, never the ensemble
+    assert rows["classes"][0]["prompt"].to_list() == ["ensemble:simple(tench)", "ensemble:simple(tabby cat)"]
+    assert rows["concepts"][0]["prompt"].to_list() == ["ensemble:simple(tench)", "an image of sand dunes",
                                                        "an image of a hump"]
-    assert rows["steering"][0]["kind"].to_list() == ["target"]
+    assert rows["concepts"][2]["provenance"]["concept_prompt"] == "an image of {}"
+    assert rows["steering"][0]["prompt"].to_list() == ["an image of an arabian camel"]
     from sing.models.clip_spaces import load_space
 
-    E = rows["classes"][1]
-    np.testing.assert_allclose(E[0], load_space("demo", SPACE).encode_text(["an image of a tench"])[0], atol=1e-5)
+    E = rows["concepts"][1]
+    np.testing.assert_allclose(E[1], load_space("demo", SPACE).encode_text(["an image of sand dunes"])[0], atol=1e-5)
     t = load_file(head)  # written by export_head after the head check and the self-check
     from safetensors import safe_open
 

@@ -12,7 +12,7 @@ from sing.analysis.comparisons import robustness_correlation, space_crosscheck
 from sing.analysis.open_vocabulary import OPEN_VOCABULARY_COLUMNS
 from sing.analysis.stats import leakage_z
 from sing.analysis.steering import STEERING_COLUMNS
-from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, MODEL_SUMMARY_COLUMNS, STAT_COLUMNS
+from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, JOINT_SAMPLE_COLUMNS, MODEL_SUMMARY_COLUMNS, STAT_COLUMNS
 from sing.analysis.validation import VALIDATION_COLUMNS
 from sing.figures.render import build, make
 from sing.figures.theme import finalize
@@ -32,7 +32,7 @@ SETTINGS = {
 
 def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, seed=0):
     rng = np.random.default_rng(seed)
-    ms_rows, cs_frames, val, steer, ov, rob = [], [], [], [], [], []
+    ms_rows, cs_frames, val, steer, ov, rob, joint = [], [], [], [], [], [], []
     names = [f"class number {k} with a long name" if k % 7 == 0 else f"class {k}" for k in range(n_classes)]
     for mi, model in enumerate(models):
         leak = 0.2 + mi * 0.3
@@ -54,10 +54,20 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                 "as_z": leakage_z(med * 1.1, b), "is_z": rng.normal(0, 2, n_classes)})
             cs_frames.append(cs.select(CLASS_SUMMARY_COLUMNS))
             ratio = float(np.median(is_med) / np.median(med))
+            pts = np.column_stack([rng.gamma(2, leak, n_images), rng.gamma(5, 2 + mi, n_images)])
+            pts[:, 1] += 2 * pts[:, 0]  # correlated: tilted ellipses
+            joint.append(pl.DataFrame({"model": model, "space": space, "image_id": [f"i{j}" for j in range(n_images)],
+                                       "wnid": "n00000000", "class_index": np.zeros(n_images, np.int32),
+                                       "abs_as": pts[:, 0], "is_deg": pts[:, 1]}))
+            cov = np.cov(pts.T)
             ms_rows.append({"model": model, "space": space, "rank": 1000, "nullity": nullity, "in_dim": 1000 + nullity,
-                            "sv_max": 3.0, "sv_min_nonzero": 0.1, "sv_rank_gap": float("nan"), "n_images": 50 * n_classes,
+                            "sv_max": 3.0, "sv_min_nonzero": 0.1, "sv_rank_gap": float("nan"), "rank_threshold": 1e-5,
+                            "n_images": 50 * n_classes,
                             "n_classes": n_classes, **{c: float(cs[c].median()) for c in STAT_COLUMNS},
+                            "abs_as_mean": float(pts[:, 0].mean()), "is_mean": float(pts[:, 1].mean()),
                             "ratio": ratio, "ratio_ci_low": ratio * 0.9, "ratio_ci_high": ratio * 1.12,
+                            "image_ratio_median": ratio * 1.1, "image_ratio_ci_low": ratio, "image_ratio_ci_high": ratio * 1.2,
+                            "abs_as_var": cov[0, 0], "is_var": cov[1, 1], "abs_as_is_cov": cov[0, 1],
                             "bootstrap_unit": "class", "alpha": 10.0, "r2": 0.6, "cosine_mean": 0.8, "accuracy": 0.7,
                             "max_logit_change_rel": 1e-7, "null_ratio_median": 0.4, "baseline_abs_as_mean": 1.0,
                             "baseline_is_mean": 3.0, "as_z": 1.0, "is_z": 0.5})
@@ -71,16 +81,20 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                                      "kind": kinds, "seed": np.zeros(kinds.size, dtype=np.int64),
                                      "norm": np.ones(kinds.size), "logit_change": lc, "logit_change_rel": lc / 10,
                                      "clip_drift_deg": rng.gamma(2, 3, kinds.size)}))
-            reach = rng.random(n_images) > 0.1
-            a = np.where(reach, rng.gamma(3, leak, n_images), np.nan)
-            steer.append(pl.DataFrame({"model": model, "space": space, "image_id": [f"i{j}" for j in range(n_images)],
-                                       "eps": np.where(reach, 1.0, np.nan), "is_deg": np.where(reach, 40.0, np.nan),
-                                       "as_deg": a, "abs_as": a, "reachable": reach,
-                                       "reason": np.where(reach, "ok", "unreachable")}).with_columns(
-                pl.col("eps", "is_deg", "as_deg", "abs_as").fill_nan(None)))
+            for calibration in ("mean_is", "per_image"):
+                reach = rng.random(n_images) > (0.1 if calibration == "per_image" else -1)
+                a = np.where(reach, rng.gamma(3, leak, n_images), np.nan)
+                steer.append(pl.DataFrame({"model": model, "space": space, "calibration": calibration,
+                                           "image_id": [f"i{j}" for j in range(n_images)],
+                                           "eps": np.where(reach, 1.0, np.nan), "is_deg": np.where(reach, 40.0, np.nan),
+                                           "as_deg": a, "abs_as": a, "included": reach,
+                                           "reason": np.where(reach, "ok", "unreachable")}).with_columns(
+                    pl.col("eps", "is_deg", "as_deg", "abs_as").fill_nan(None)))
             acc = 0.5 + 0.05 * mi + rng.normal(0, 0.01)
             rob.append({"model": model, "space": space, "acc_principal": acc, "acc_translated": acc - 0.1 + rng.normal(0, 0.02),
-                        "n_train": 800, "n_test": 200, "n_classes": 100})
+                        "train_acc_principal": 0.9, "train_acc_translated": 0.8, "l2_principal": 1e-4,
+                        "l2_translated": 1e-3, "n_train": 800, "n_test": 200,
+                        "n_test_excluded": 0, "n_classes": 100, "converged": True})
             for wnid, concepts in (("n02437312", [f"concept {j}" for j in range(30)]), ("n01910747", ["tentacles", "ocean"])):
                 a0 = rng.uniform(70, 85, len(concepts) + 1)
                 as_ = rng.normal(0, leak, len(concepts) + 1)
@@ -98,6 +112,7 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
         "robustness": robustness_correlation(pl.DataFrame(rob)),
         "open_vocabulary": pl.concat(ov).select(OPEN_VOCABULARY_COLUMNS),
         "space_crosscheck": space_crosscheck(ms),
+        "joint_sample": pl.concat(joint).select(JOINT_SAMPLE_COLUMNS),
     }
 
 
@@ -160,7 +175,7 @@ def test_paper_subset_and_display_names(inputs):
     _, data = build("ratio_bars_all", inputs, SETTINGS)
     assert set(data["model"].to_list()) == set(MODELS)
     spec = json.dumps(finalize(chart).to_dict())
-    assert "IS / |AS|" in spec
+    assert "median IS / median |AS|" in spec  # names the ratio it plots: the ratio of medians
 
 
 def test_class_violins_cap_classes_per_model(inputs):
@@ -197,3 +212,34 @@ def test_space_crosscheck_with_one_space_says_so(tmp_path):
     assert empty.height == 0 and tuple(empty.columns) == SPACE_CROSSCHECK_COLUMNS
     chart, data = ratios.space_crosscheck(empty, {})
     assert data.height == 0 and "not applicable" in str(chart.to_dict()["title"])
+
+
+def test_ratio_scatter_draws_the_joint_distribution_with_covariance_ellipses(inputs):
+    from scipy.stats import chi2
+
+    tables = {name: pl.read_parquet(inputs[name]) for name in ("model_summary", "joint_sample")}
+    _, data = build("ratio_scatter", {k: inputs[k] for k in ("model_summary", "joint_sample")}, SETTINGS)
+    assert set(data["layer"].unique().to_list()) == {"image", "ellipse_1sigma", "ellipse_95", "median"}
+    ms = tables["model_summary"].filter(pl.col("space") == "openai_vitl14")
+    for model in SETTINGS["paper_models"]:
+        row = ms.filter(pl.col("model") == model).row(0, named=True)
+        mu = np.array([row["abs_as_mean"], row["is_mean"]])
+        S = np.array([[row["abs_as_var"], row["abs_as_is_cov"]], [row["abs_as_is_cov"], row["is_var"]]])
+        for layer, r2 in (("ellipse_1sigma", 1.0), ("ellipse_95", chi2.ppf(0.95, 2))):
+            e = data.filter((pl.col("model") == model) & (pl.col("layer") == layer)).sort("order")
+            d = e.select("abs_as", "is_deg").to_numpy() - mu
+            np.testing.assert_allclose(np.einsum("ij,jk,ik->i", d, np.linalg.inv(S), d), r2, rtol=1e-9)
+        med = data.filter((pl.col("model") == model) & (pl.col("layer") == "median"))
+        assert med.select("abs_as", "is_deg").row(0) == (row["abs_as_median"], row["is_median"])
+        pts = data.filter((pl.col("model") == model) & (pl.col("layer") == "image"))
+        assert pts.height == tables["joint_sample"].filter((pl.col("model") == model)
+                                                           & (pl.col("space") == "openai_vitl14")).height
+
+
+def test_steering_figure_shows_the_configured_calibration(inputs):
+    _, mean = build("steering", {"steering": inputs["steering"]}, SETTINGS)
+    _, per = build("steering", {"steering": inputs["steering"]}, {**SETTINGS, "steering_calibration": "per_image"})
+    assert set(mean["calibration"].to_list()) == {"mean_is"} and set(per["calibration"].to_list()) == {"per_image"}
+    assert (mean["n_included"] == mean["n"]).all() and (per["n_included"] < per["n"]).any()
+    with pytest.raises(ValueError, match="steering_calibration"):
+        build("steering", {"steering": inputs["steering"]}, {**SETTINGS, "steering_calibration": "median"})

@@ -82,15 +82,26 @@ def test_tolerances():
     V, _ = np.linalg.qr(rng.standard_normal((m, m)))
     s = np.array([1.0, 0.5, 1e-3, 2e-5, 5e-6, 1e-9])
     W = (U * s) @ V[:, :c].T
-    assert head_geometry(W, atol=1e-5, rtol=0).rank == 4  # the authors' absolute 1e-5 rule
+    default = head_geometry(W)  # the defaults are the authors' rule exactly: sigma > 1e-5, absolute
+    assert (default.atol, default.rtol, default.threshold) == (1e-5, 0.0, 1e-5)
+    assert default.rank == int(np.sum(s > 1e-5)) == 4 == head_geometry(W, atol=1e-5, rtol=0).rank
     assert head_geometry(W, rtol=1e-2).rank == 2
-    default = head_geometry(W)
-    assert default.rtol == pytest.approx(max(c, m) * np.finfo(np.float32).eps) and default.atol == 0
-    assert default.rank == int(np.sum(s > default.rtol * s[0])) == 5
     assert head_geometry(W, atol=1e-4, rtol=1e-6).rank == 3  # max(atol, rtol·σ_max)
-    # default rtol is numpy's matrix_rank convention for float32 matrices
+    numpy_rule = head_geometry(W, atol=0, rtol="numpy")
+    assert numpy_rule.rtol == pytest.approx(max(c, m) * np.finfo(np.float32).eps) and numpy_rule.atol == 0
+    assert numpy_rule.rank == int(np.sum(s > numpy_rule.rtol * s[0])) == 5
+    assert numpy_rule.threshold == pytest.approx(numpy_rule.rtol * s[0])
+    # rtol="numpy" with atol=0 is numpy's matrix_rank convention for float32 matrices
     W32 = np.random.default_rng(4).standard_normal((30, 80)).astype(np.float32)
-    assert head_geometry(W32).rank == np.linalg.matrix_rank(W32) == 30
+    assert head_geometry(W32, atol=0, rtol="numpy").rank == np.linalg.matrix_rank(W32) == 30
+    # what `rtol: null` did before (max(1e-5, max(c, m)·eps·σ_max)) is not the authors' rule on a head whose
+    # smallest kept singular value lies between the two thresholds
+    W2 = (U * np.array([100.0, 1.0, 1e-3, 1e-4, 1e-7, 1e-9])) @ V[:, :c].T
+    old = max(1e-5, max(c, m) * np.finfo(np.float32).eps * 100.0)
+    assert head_geometry(W2).rank == 4 != int(np.sum(np.linalg.svd(W2, compute_uv=False) > old)) == 3
+    for bad in (None, "relative"):
+        with pytest.raises(ValueError, match="rtol"):
+            head_geometry(W, rtol=bad)
 
 
 def test_nullity_zero_is_identity():

@@ -116,6 +116,29 @@ def test_shared_noise_shapes_values_and_reuse(pipe):
         render.shared_noise(pipe, 1, seed=-1)
 
 
+def test_pipeline_scales_only_the_latents_it_draws(pipe, monkeypatch):
+    """Why shared_noise multiplies by init_noise_sigma itself: diffusers 0.42.1 calls prepare_latents (which scales)
+    only when no latents are passed, so latents passed in reach the denoiser unscaled."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    dec, sr = render.shared_noise(pipe, 1, seed=0, device="cpu", dtype=torch.float32)
+    E = torch.randn(1, EMB, generator=torch.Generator().manual_seed(0))
+
+    def run():
+        return pipe(image_embeddings=E, decoder_latents=dec.clone(), super_res_latents=sr.clone(),
+                    generator=render.step_generators(1, 0), decoder_num_inference_steps=2,
+                    super_res_num_inference_steps=2, output_type="np").images
+
+    before = run()
+    for scheduler in (pipe.decoder_scheduler, pipe.super_res_scheduler):
+        monkeypatch.setattr(scheduler, "init_noise_sigma", 5.0)
+    np.testing.assert_array_equal(run(), before)  # passed latents: init_noise_sigma is not applied
+    drawn = pipe.prepare_latents((1, 3, 8, 8), torch.float32, torch.device("cpu"), torch.Generator().manual_seed(1),
+                                 None, pipe.decoder_scheduler)
+    ref = randn_tensor((1, 3, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.float32)
+    torch.testing.assert_close(drawn, ref * 5.0)  # drawn latents: scaled
+
+
 def _fake_pipe(dec_size, sr_size, dec_c=3, sr_in=6):
     ns = types.SimpleNamespace
     return ns(decoder=ns(config=ns(in_channels=dec_c, sample_size=dec_size)),
@@ -292,7 +315,7 @@ def test_unclip_pictures_script(tmp_path):
                         prompts=["an image of a starfish", "jeep"], target_is_deg=5.0, seed=0, decoder_steps=2,
                         super_res_steps=2, dtype="float32", batch_size=4, guidance_scale=8.0, cell_size=32),
             extraction=dict(device="cpu"), weights=dict(unclip={pipeline.TINY_MODEL_ID: {"files": []}})))),
-        wildcards=Namedlist(fromdict=dict(model="demo")), config=dict(weights_dir=str(tmp_path / "w")),
+        wildcards=Namedlist(fromdict=dict(model="demo")), config={"weights_dir": str(tmp_path / "weights")},
         log=[str(tmp_path / "log.txt")])
     runpy.run_path(str(REPO / "workflow_scripts" / "unclip_pictures.py"), init_globals={"snakemake": snake})
     sheet = Image.open(out)

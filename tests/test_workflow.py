@@ -119,7 +119,9 @@ def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     overrides = write_config(workdir, "paths.yaml", {"results_dir": str(tmp_path / "results"),
                                                       "dataset": {"root": str(tmp_path / "no-imagenet")}})
     jobs = planned_jobs(workdir, configfiles=("config.yaml", str(overrides)))
-    assert jobs["extract_features"] == 13 * (10 + 2)  # 10 analysis chunks + 2 open-vocabulary chunks
+    # 10 analysis chunks + 2 open-vocabulary chunks + 10 robustness chunks (500 train images x 1000 classes)
+    assert jobs["extract_features"] == 13 * (10 + 2 + 10)
+    assert jobs["train_probes"] == jobs["robustness"] == 13
     assert jobs["fit_translator"] == 13 * 2
     assert jobs["head_geometry"] == jobs["export_head"] == 13
     assert jobs["embed_texts"] == 2 * 3  # class prompts, concepts and the steering target of each space

@@ -1,13 +1,14 @@
-"""Tables 2 and 3 for one (model, space): model summary (1 row) and per-class summary.
+"""Tables 2 and 3 for one (model, space): model summary (1 row), per-class summary, and the (|AS|, IS) subsample
+of Fig. 3a.
 
 input: scores (score directories), geometry, translator
-params.settings: analyses.{bootstrap, ci, seed}, dataset.class_names (class id -> display name)
-wildcards: model, space     output: model_summary, class_summary
+params.settings: analyses.{bootstrap, ci, seed, joint_points}, dataset.class_names (class id -> display name)
+wildcards: model, space     output: model_summary, class_summary, joint_sample
 """
 
 import logging
 
-from sing.analysis.summaries import class_summary, model_summary
+from sing.analysis.summaries import class_summary, joint_sample, model_summary
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
@@ -24,10 +25,13 @@ translator = LinearTranslator.load(snakemake.input.translator)
 ms = model_summary(scores, model, space, geometry, translator, n_boot=analyses["bootstrap"], ci=analyses["ci"],
                    seed=analyses["seed"])
 cs = class_summary(scores, model, space, class_names=dict(settings["dataset"]["class_names"]))
-for table, frame in (("model_summary", ms), ("class_summary", cs)):
+js = joint_sample(scores, model, space, analyses["joint_points"], analyses["seed"])
+for table, frame in (("model_summary", ms), ("class_summary", cs), ("joint_sample", js)):
     write_frame(frame, snakemake.output[table],
                 table_metadata(table, settings, model=model, space=space))
 r = ms.row(0, named=True)
-logging.info("%s/%s: %d images, %d classes, ratio %.3f [%.3f, %.3f] (%s bootstrap), max rel. logit change %.2e",
-             model, space, r["n_images"], r["n_classes"], r["ratio"], r["ratio_ci_low"],
-             r["ratio_ci_high"], r["bootstrap_unit"], r["max_logit_change_rel"])
+logging.info("%s/%s: %d images, %d classes, rank threshold %.3g; ratio of medians %.3f [%.3f, %.3f], median of "
+             "per-image ratios %.3f [%.3f, %.3f] (%s bootstrap); max rel. logit change %.2e", model, space,
+             r["n_images"], r["n_classes"], r["rank_threshold"], r["ratio"], r["ratio_ci_low"], r["ratio_ci_high"],
+             r["image_ratio_median"], r["image_ratio_ci_low"], r["image_ratio_ci_high"], r["bootstrap_unit"],
+             r["max_logit_change_rel"])

@@ -2,7 +2,7 @@
 `classes` (the class prompts of text.classes), `concepts` (class prompts and concepts of the open-vocabulary
 classes), `steering` (analyses.steering.target), `unclip` (unclip.prompts).
 
-params.settings: spaces ({key: spec}), the part's settings (text.{class_prompt, templates, classes},
+params.settings: spaces ({key: spec}), the part's settings (text.{class_prompt, templates, classes, concept_prompt},
 analyses.open_vocabulary.{classes, concepts}, analyses.steering.target or unclip.prompts; for the parts with class
 prompts dataset.class_index and dataset.class_names: {class id: index / prompt name}), extraction.device, weights
 (the space's weights lock entry).     config: weights_dir     wildcards: space, part
@@ -30,7 +30,8 @@ if part in ("classes", "concepts"):  # the prompt template and the class names d
     class_ids = settings["text"]["classes"] if part == "classes" else settings["analyses"]["open_vocabulary"]["classes"]
     text["classes"] = [[dataset["class_index"][c], c, dataset["class_names"][c]] for c in class_ids]
 if part == "concepts":
-    text["concepts"] = settings["analyses"]["open_vocabulary"]["concepts"]
+    text.update(concepts=settings["analyses"]["open_vocabulary"]["concepts"],
+                concept_prompt=settings["text"]["concept_prompt"])
 elif part == "steering":  # targets by config key: a prompt error names it
     text["targets"] = {"analyses.steering.target": [settings["analyses"]["steering"]["target"]]}
 elif part == "unclip":

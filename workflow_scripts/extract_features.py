@@ -2,11 +2,12 @@
 (unnormalised image embeddings).
 
 params.settings (rules/common.smk): models or spaces ({key: spec}, this job's encoder), samples.<sample> (split,
-per_class, seed, take_all_if_fewer; the translator sample also its classes), the chunk's classes (`classes` for
-the analysis sample, `analyses.open_vocabulary.classes` for openvocab), dataset.{kind, root, class_index}
-(classifiers: every class in the dataset's order, which the head is checked against and ordered by; CLIP spaces:
-{class: index} of this job's classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image,
-channels_last}, weights (the encoder's weights lock entry).
+per_class, seed, take_all_if_fewer; the translator and robustness samples also their classes, the robustness
+sample's resolved to this chunk's), the chunk's classes (`classes` for the analysis sample,
+`analyses.open_vocabulary.classes` for openvocab), dataset.{kind, root, class_index} (classifiers: every class in
+the dataset's order, which the head is checked against and ordered by; CLIP spaces: {class: index} of this job's
+classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image, channels_last}, weights (the
+encoder's weights lock entry).
 config: weights_dir, extraction.num_workers (they change no number, so they are not settings).
 input.head (classifiers): the exported head (the export_head job's check passed).
 output.features: a directory (one <file key>.parquet per class, + skipped.parquet) or a single *.parquet (all
@@ -30,7 +31,7 @@ collection = "models" if "models" in settings else "spaces"
 (key, entry), = settings[collection].items()
 # where each sample's class list is in the settings (for a chunk job: the chunk's classes)
 CLASSES = {"translator": ("samples", "translator", "classes"), "analysis": ("classes",),
-           "openvocab": ("analyses", "open_vocabulary", "classes")}
+           "openvocab": ("analyses", "open_vocabulary", "classes"), "robustness": ("samples", "robustness", "classes")}
 sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
 if sample_name not in CLASSES:
     raise ValueError(f"sample {sample_name!r}: no class list known for it (add it to CLASSES in {__file__})")

@@ -2,7 +2,8 @@
 
 input: the tables of sing.registry.FIGURE_TABLES, `geometries` (the spectra figure) and the settings manifest
 params.settings: figures.{paper_models (resolved), formats}, run_models, run_spaces, models.<key>.display,
-spaces.<key>.display, analyses.steering.target, dataset.class_names (class id -> display name)
+spaces.<key>.display, analyses.steering.{target, target_is_deg, calibration}, dataset.class_names (class id ->
+display name)
 output: `<figure>_<fmt>` for each figure and format, `<figure>_data`
 """
 
@@ -17,7 +18,7 @@ job = snakemake.params.settings
 settings = {**job["figures"], "models": job["run_models"], "spaces": job["run_spaces"],
             "display": {key: entry["display"] for key, entry in job["models"].items()},
             "space_display": {key: entry["display"] for key, entry in job["spaces"].items()},
-            "steering_target": job["analyses"]["steering"]["target"],
+            **{f"steering_{key}": job["analyses"]["steering"][key] for key in ("target", "target_is_deg", "calibration")},
             "class_names": dict(job["dataset"]["class_names"])}
 inputs = {name: (list(value) if name == "geometries" else value) for name, value in snakemake.input.items()
           if name != "settings"}

@@ -1,8 +1,9 @@
-"""Table 1 (paper): null-space steering of one source class toward a target prompt, IS calibrated.
+"""Table 1 (paper): null-space steering of one source class toward a target prompt, IS calibrated both ways: one
+step per model with mean IS = target (the paper's reading, `mean_is`) and one step per image (`per_image`).
 
 input: features (chunk dir holding the source class), geometry, translator, text
 params.settings: analyses.steering.{source_class, target (text key of kind "target"), target_is_deg}
-wildcards: model, space     output: steering
+wildcards: model, space     output: steering (both calibrations)
 """
 
 import logging
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from sing.analysis.steering import STEERING_COLUMNS, steering_scores, steering_summary
+from sing.analysis.steering import CALIBRATIONS, STEERING_COLUMNS, steering_scores, steering_summary
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.data.classes import file_key
@@ -27,11 +28,13 @@ if not path.is_file():
     raise FileNotFoundError(f"steering source class {steer['source_class']!r}: no features at {path}")
 table, F = read_features(path)
 _, z_target = load_text(snakemake.input.text, "target", steer["target"])
-df = steering_scores(F, table["image_id"].to_list(), HeadGeometry.load(snakemake.input.geometry),
-                     LinearTranslator.load(snakemake.input.translator), z_target[0],
-                     target_is_deg=steer["target_is_deg"])
+geometry = HeadGeometry.load(snakemake.input.geometry)
+translator = LinearTranslator.load(snakemake.input.translator)
+df = pl.concat([steering_scores(F, table["image_id"].to_list(), geometry, translator, z_target[0],
+                                target_is_deg=steer["target_is_deg"], calibration=c) for c in CALIBRATIONS])
 df = df.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space")).select(STEERING_COLUMNS)
 write_frame(df, snakemake.output.steering, table_metadata("steering", settings, model=model, space=space))
-s = steering_summary(df).row(0, named=True)
-logging.info("%s/%s: |AS| %s ± %s over %d reachable, %d unreachable", model, space, s["abs_as_mean"],
-             s["abs_as_std"], s["n_reachable"], s["n_unreachable"])
+for s in steering_summary(df).iter_rows(named=True):
+    logging.info("%s/%s %s: eps %s, |AS| %s ± %s over %d of %d images (IS %s ± %s)", model, space, s["calibration"],
+                 s["eps_mean"], s["abs_as_mean"], s["abs_as_std"], s["n_included"], s["n"], s["is_mean"],
+                 s["is_std"])

@@ -115,7 +115,9 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     import polars as pl
 
     from .data.images import load_rgb
+    from .data.text import CLASS_PROMPT, CONCEPT_PROMPT
     from .figures.render import save
+    from .io.storage import read_metadata
     from .io.tables import load_text, read_head
     from .models.classifiers import load_classifier
     from .models.weights import WeightsCache
@@ -148,18 +150,20 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     logits_np = W @ f_np + b
     pred = int(np.argmax(logits_np))
 
-    text_cfg = cfg.get("text") or {}
-    class_template = text_cfg.get("class_prompt") or "an image of a {}"
+    # prompts the text tables lack are built exactly as the workflow built their rows (settings in their provenance)
+    class_settings = read_metadata(class_text).get("provenance") or {}
+    concept_settings = read_metadata(concept_text).get("provenance") or {}
+    class_template = class_settings.get("class_prompt") or CLASS_PROMPT
     clip = None
 
-    def embed(names: list[str], template: str) -> tuple[np.ndarray, list[str]]:
+    def embed(names: list[str], template: str, ensemble: str | None) -> tuple[np.ndarray, list[str]]:
         """Prompts the workflow's text table lacks, embedded with the same CLIP space."""
         nonlocal clip
         if clip is None:
             from .models.clip_spaces import load_space
 
             clip = load_space(space, space_entry.spec(), device=device, weights=weights)
-        Z, prompts = clip.encode_prompts(names, template, text_cfg.get("templates"))
+        Z, prompts = clip.encode_prompts(names, template, ensemble)
         return np.asarray(Z, dtype=np.float64), prompts
 
     classes, Zc = load_text(class_text, "class")
@@ -170,7 +174,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     if pred_row is not None:
         pred_text = Zc[pred_row]
     else:
-        pred_text = embed([pred_class["prompt_name"]], class_template)[0][0]
+        pred_text = embed([pred_class["prompt_name"]], class_template, class_settings.get("templates"))[0][0]
     if concepts:
         ctab, _ = load_text(concept_text, "concept")
         have = set(ctab["key"].to_list())
@@ -183,7 +187,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
             kinds += ["concept"] * len(known)
             embs.append(Z)
         if missing:
-            Z, prompts = embed(missing, text_cfg.get("concept_prompt") or class_template)
+            Z, prompts = embed(missing, concept_settings.get("concept_prompt") or CONCEPT_PROMPT, None)
             labels += prompts
             kinds += ["concept"] * len(missing)
             embs.append(Z)

@@ -29,10 +29,10 @@ FIGURES = ("ratio_scatter", "ratio_scatter_all", "ratio_bars", "ratio_bars_all",
            "validation", "space_crosscheck", "robustness", "spectra", "leakage_heatmap", "steering")
 #: every global table under ``tables/`` (schemas in results/README.md)
 TABLES = ("model_summary", "class_summary", "rank_correlation", "space_crosscheck", "steering", "validation",
-          "robustness", "open_vocabulary", "translator_eval")
+          "robustness", "open_vocabulary", "translator_eval", "joint_sample")
 #: the global tables the figures read
 FIGURE_TABLES = ("model_summary", "class_summary", "open_vocabulary", "validation", "space_crosscheck", "robustness",
-                 "steering")
+                 "steering", "joint_sample")
 
 #: the value of ``run_models`` / ``run_spaces`` that selects the paper's list
 PAPER = "paper"

@@ -1,5 +1,6 @@
 """Statistics of the analyses: ranks and correlations (Pearson, Spearman, Kendall τ-b with p-values), the
-(class-cluster) bootstrap of the IS/|AS| ratio, the leakage z-score, and the NaN-aware ratios they share.
+(class-cluster) bootstrap of both readings of the IS/|AS| ratio (ratio of medians, median of per-image ratios),
+the leakage z-score, the NaN-aware ratios they share, and the covariance confidence ellipses of Fig. 3a.
 
 The correlations are implemented here (vectorised, tie-aware) and tested against :mod:`scipy.stats`; the
 bootstrap draws from ``numpy.random.default_rng`` seeded by the caller.
@@ -15,7 +16,8 @@ import numpy as np
 from ..core.arrays import as_float64
 
 __all__ = [
-    "bootstrap_counts", "bootstrap_ratio", "kendall_tau", "leakage_z", "nan_ratio", "pearson", "rankdata",
+    "bootstrap_counts", "bootstrap_image_ratio", "bootstrap_ratio", "covariance_ellipse", "image_ratios",
+    "kendall_tau", "leakage_z", "nan_ratio", "pearson", "rankdata",
     "resolve_bootstrap_unit", "row_norm", "safe_div", "spearman", "weighted_medians",
 ]
 
@@ -80,10 +82,51 @@ def resolve_bootstrap_unit(unit: str, n_groups: int) -> str:
     return unit
 
 
+def _bootstrap_medians(columns: list[np.ndarray], combine, groups: Any | None, n_boot: int, ci: float, seed: int,
+                       unit: str) -> tuple[float, float, float, str, np.ndarray]:
+    """Point estimate and percentile bootstrap CI of ``combine(median(c) for c in columns)`` (same-length 1-D
+    columns; every median of a replicate uses the same resample). Returns (point, lo, hi, unit, replicates)."""
+    n = len(columns[0])
+    if not (0 < ci < 1):
+        raise ValueError(f"ci: must be in (0, 1), got {ci}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot: must be >= 1, got {n_boot}")
+    if n == 0:
+        raise ValueError("no values to bootstrap")
+    if groups is None:
+        codes = np.arange(n)
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups: expected one label per image ({n}), got shape {groups.shape}")
+        _, codes = np.unique(groups, return_inverse=True)
+    n_groups = int(codes.max()) + 1
+    unit = resolve_bootstrap_unit(unit, n_groups)
+    point = float(combine([np.median(c) for c in columns]))
+    reps = np.empty(n_boot)
+    batch = max(1, int(2_000_000 // max(1, n)))
+    counts_all = bootstrap_counts(n_groups if unit == "class" else n, n_boot, seed)
+    for start in range(0, n_boot, batch):
+        counts = counts_all[start:start + batch]
+        w = counts[:, codes] if unit == "class" else counts
+        keep = w.sum(axis=1) > 0
+        r = np.full(len(w), np.nan)
+        if keep.any():
+            r[keep] = combine([weighted_medians(c, w[keep]) for c in columns])
+        reps[start:start + batch] = r
+    alpha = (1.0 - ci) / 2.0
+    finite = reps[np.isfinite(reps)]
+    if len(finite) == 0 or not np.isfinite(point):
+        lo = hi = float("nan")
+    else:
+        lo, hi = (float(v) for v in np.quantile(finite, [alpha, 1.0 - alpha]))
+    return point, lo, hi, unit, reps
+
+
 def bootstrap_ratio(is_deg: Any, abs_as_deg: Any, groups: Any | None = None, n_boot: int = 1000,
                     ci: float = 0.95, seed: int = 0, unit: str = "auto",
                     return_replicates: bool = False):
-    """Point estimate and percentile bootstrap CI of ``median(IS) / median(|AS|)``.
+    """Point estimate and percentile bootstrap CI of the ratio of medians ``median(IS) / median(|AS|)``.
 
     unit="class" resamples whole classes (``groups``: class label per image; images of a class are not
     independent), "image" resamples images, "auto" = class when there are >= 10 classes, else image.
@@ -96,40 +139,39 @@ def bootstrap_ratio(is_deg: Any, abs_as_deg: Any, groups: Any | None = None, n_b
     abs_as = as_float64(abs_as_deg, "abs_as_deg", ndim=1)
     if is_deg.shape != abs_as.shape:
         raise ValueError(f"is_deg and abs_as_deg: shapes differ ({is_deg.shape} vs {abs_as.shape})")
-    if not (0 < ci < 1):
-        raise ValueError(f"ci: must be in (0, 1), got {ci}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot: must be >= 1, got {n_boot}")
-    if groups is None:
-        codes = np.arange(len(is_deg))
-    else:
-        groups = np.asarray(groups)
-        if groups.shape != is_deg.shape:
-            raise ValueError(f"groups: expected one label per image ({len(is_deg)}), got shape {groups.shape}")
-        _, codes = np.unique(groups, return_inverse=True)
-    n_groups = int(codes.max()) + 1
-    unit = resolve_bootstrap_unit(unit, n_groups)
-    point = float(nan_ratio(np.median(is_deg), np.median(abs_as)))
-    reps = np.empty(n_boot)
-    batch = max(1, int(2_000_000 // max(1, len(is_deg))))
-    n_units = n_groups if unit == "class" else len(is_deg)
-    counts_all = bootstrap_counts(n_units, n_boot, seed)
-    for start in range(0, n_boot, batch):
-        counts = counts_all[start:start + batch]
-        w = counts[:, codes] if unit == "class" else counts
-        keep = w.sum(axis=1) > 0
-        r = np.full(len(w), np.nan)
-        if keep.any():
-            r[keep] = nan_ratio(weighted_medians(is_deg, w[keep]), weighted_medians(abs_as, w[keep]))
-        reps[start:start + batch] = r
-    alpha = (1.0 - ci) / 2.0
-    finite = reps[np.isfinite(reps)]
-    if len(finite) == 0 or not np.isfinite(point):
-        lo = hi = float("nan")
-    else:
-        lo, hi = (float(v) for v in np.quantile(finite, [alpha, 1.0 - alpha]))
+    point, lo, hi, unit, reps = _bootstrap_medians([is_deg, abs_as], lambda m: nan_ratio(m[0], m[1]), groups,
+                                                   n_boot, ci, seed, unit)
     out = (point, lo, hi, unit)
     return (*out, reps) if return_replicates else out
+
+
+def image_ratios(is_deg: Any, abs_as_deg: Any) -> np.ndarray:
+    """Per-image ``IS / |AS|`` (float64): +inf where |AS| = 0 < IS, NaN where both are 0 (nullity 0)."""
+    num = as_float64(is_deg, "is_deg", ndim=1)
+    den = as_float64(abs_as_deg, "abs_as_deg", ndim=1)
+    if num.shape != den.shape:
+        raise ValueError(f"is_deg and abs_as_deg: shapes differ ({num.shape} vs {den.shape})")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, np.nan))
+
+
+def bootstrap_image_ratio(is_deg: Any, abs_as_deg: Any, groups: Any | None = None, n_boot: int = 1000,
+                          ci: float = 0.95, seed: int = 0, unit: str = "auto"):
+    """Point estimate and percentile bootstrap CI of the median of per-image ratios ``median_i(IS_i / |AS_i|)``
+    (:func:`image_ratios`; images with IS = |AS| = 0 are left out, +inf ratios count as the largest), with the
+    resampling of :func:`bootstrap_ratio` (same ``seed``: the same resamples). Returns (median, ci_low, ci_high,
+    unit); all NaN when no image has a ratio."""
+    r = image_ratios(is_deg, abs_as_deg)
+    keep = ~np.isnan(r)
+    groups = None if groups is None else np.asarray(groups)
+    if groups is not None and groups.shape != r.shape:
+        raise ValueError(f"groups: expected one label per image ({len(r)}), got shape {groups.shape}")
+    if not keep.any():
+        return float("nan"), float("nan"), float("nan"), resolve_bootstrap_unit(
+            unit, len(np.unique(groups)) if groups is not None else len(r))
+    point, lo, hi, used, _ = _bootstrap_medians([r[keep]], lambda m: m[0], None if groups is None else groups[keep],
+                                                n_boot, ci, seed, unit)
+    return point, lo, hi, used
 
 
 def leakage_z(null_stat: Any, baseline_stats: Any) -> np.ndarray:
@@ -271,3 +313,39 @@ def kendall_tau(x: Any, y: Any) -> tuple[float, float]:
                                                                        else 0.0))
     z = (con - dis) / math.sqrt(var)
     return tau, float(2.0 * ndtr(-abs(z)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Confidence ellipses (Fig 3a)
+# ---------------------------------------------------------------------------------------------------------
+def covariance_ellipse(mean: Any, cov: Any, *, level: float | None = None, radius: float | None = None,
+                       n_points: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The ellipse ``{x : (x − μ)ᵀ Σ⁻¹ (x − μ) = r²}`` of a 2-D mean μ (2,) and covariance Σ (2, 2).
+
+    Give exactly one of ``radius`` (r; 1 = the "1σ" ellipse) or ``level`` (the probability a bivariate normal puts
+    inside: ``r² = chi2.ppf(level, df=2) = −2 ln(1 − level)``, e.g. 2.4477 for 0.95). With ``Σ = Q Λ Qᵀ``
+    (``numpy.linalg.eigh``) the semi-axes are ``r √λ_i q_i``. Returns ``(points, axes)``: a closed polygon
+    (n_points + 1, 2) and the semi-axis vectors as the columns of ``axes`` (2, 2), major axis first. A singular Σ
+    gives a degenerate (flat) ellipse. ValueError for a non-symmetric or non-positive-semidefinite Σ, a non-finite
+    input or a bad ``level``.
+    """
+    mu = as_float64(mean, "mean", shape=(2,))
+    S = as_float64(cov, "cov", shape=(2, 2))
+    if (radius is None) == (level is None):
+        raise ValueError("give exactly one of radius and level")
+    if level is not None:
+        if not (0 < level < 1):
+            raise ValueError(f"level: must be in (0, 1), got {level}")
+        radius = math.sqrt(-2.0 * math.log1p(-level))  # chi2(df=2) quantile, in closed form
+    if not (np.isfinite(radius) and radius >= 0):
+        raise ValueError(f"radius: must be finite and >= 0, got {radius}")
+    if not np.allclose(S, S.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(S).max()))):
+        raise ValueError(f"cov: not symmetric: {S.tolist()}")
+    lam, Q = np.linalg.eigh((S + S.T) / 2)
+    if lam.min() < -1e-10 * max(1.0, float(lam.max())):
+        raise ValueError(f"cov: not positive semidefinite (eigenvalues {lam.tolist()})")
+    lam = np.clip(lam, 0.0, None)[::-1]
+    axes = Q[:, ::-1] * (radius * np.sqrt(lam))
+    t = np.linspace(0.0, 2.0 * np.pi, int(n_points) + 1)
+    points = mu + np.cos(t)[:, None] * axes[:, 0] + np.sin(t)[:, None] * axes[:, 1]
+    return points, axes

@@ -1,5 +1,6 @@
 """Class and model level (the paper's tables 2 and 3): medians, means, IQRs and quantiles of AS/IS, the IS/|AS|
-ratio with its bootstrap CI, and leakage z-scores against the random-subspace baseline."""
+ratio with its bootstrap CI (both readings at model level), the (|AS|, IS) covariance and point subsample of
+Fig. 3a, and leakage z-scores against the random-subspace baseline."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from .stats import bootstrap_ratio, leakage_z, nan_ratio
+from .stats import bootstrap_image_ratio, bootstrap_ratio, leakage_z, nan_ratio
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASS_SUMMARY_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_summary",
-           "model_summary"]
+__all__ = ["CLASS_SUMMARY_COLUMNS", "JOINT_SAMPLE_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_summary",
+           "joint_sample", "model_summary"]
 
 #: per-group statistics of AS/IS shared by the class and model summaries
 STAT_COLUMNS = (
@@ -24,9 +25,10 @@ STAT_COLUMNS = (
 )
 #: one row per (model, space) (``tables/model_summary.parquet``)
 MODEL_SUMMARY_COLUMNS = (
-    "model", "space", "rank", "nullity", "in_dim", "sv_max", "sv_min_nonzero", "sv_rank_gap",
+    "model", "space", "rank", "nullity", "in_dim", "sv_max", "sv_min_nonzero", "sv_rank_gap", "rank_threshold",
     "n_images", "n_classes",
-    *STAT_COLUMNS, "ratio_ci_low", "ratio_ci_high", "bootstrap_unit",
+    *STAT_COLUMNS, "ratio_ci_low", "ratio_ci_high", "image_ratio_median", "image_ratio_ci_low",
+    "image_ratio_ci_high", "bootstrap_unit", "abs_as_var", "is_var", "abs_as_is_cov",
     "alpha", "r2", "cosine_mean", "accuracy", "max_logit_change_rel",
     "null_ratio_median", "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
 )
@@ -36,6 +38,9 @@ CLASS_SUMMARY_COLUMNS = (
     *STAT_COLUMNS, "accuracy", "null_ratio_median", "max_logit_change_rel",
     "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
 )
+
+#: a uniform subsample of the per-image (|AS|, IS) pairs of a (model, space) (``tables/joint_sample.parquet``)
+JOINT_SAMPLE_COLUMNS = ("model", "space", "image_id", "class_id", "class_index", "abs_as", "is_deg")
 
 
 def _stat_exprs() -> list[pl.Expr]:
@@ -150,7 +155,7 @@ def _geometry_stats(geometry: Any) -> dict[str, Any]:
     else:
         gap = float("nan")  # no singular value below the threshold (rank = min(c, m))
     return {"rank": rank, "nullity": int(geometry.nullity), "in_dim": int(geometry.in_dim), "sv_max": sv_max,
-            "sv_min_nonzero": sv_min, "sv_rank_gap": gap}
+            "sv_min_nonzero": sv_min, "sv_rank_gap": gap, "rank_threshold": float(geometry.threshold)}
 
 
 def _translator_stats(translator: Any) -> dict[str, float]:
@@ -171,18 +176,29 @@ def _translator_stats(translator: Any) -> dict[str, float]:
 
 def model_summary(scores: pl.DataFrame, model: str, space: str, geometry: Any, translator: Any,
                   n_boot: int = 1000, ci: float = 0.95, seed: int = 0, unit: str = "auto") -> pl.DataFrame:
-    """One-row table 2 for (model, space) from all its table-1 rows."""
+    """One row of ``MODEL_SUMMARY_COLUMNS`` for (model, space) from all its per-image rows (table 1).
+
+    Both readings of the paper's "median ratio", each with a percentile bootstrap CI over the same resamples
+    (:mod:`.stats`; ``unit``: "class", "image" or "auto"): ``ratio`` = median IS / median |AS| (ratio of medians,
+    what the figures plot) and ``image_ratio_median`` = median over images of IS / |AS|. Also the (ddof=1)
+    covariance of (|AS|, IS) behind Fig. 3a's ellipses, and the head's rank threshold actually used.
+    """
     if scores.height == 0:
         raise ValueError("scores: no rows to summarise")
     stats = _ratio_col(scores.select(*_stat_exprs()))
-    ratio, lo, hi, used = bootstrap_ratio(scores["is_deg"].to_numpy(), np.abs(scores["as_deg"].to_numpy()),
-                                          scores["class_index"].to_numpy(), n_boot=n_boot, ci=ci, seed=seed,
-                                          unit=unit)
+    is_deg = scores["is_deg"].to_numpy().astype(np.float64)
+    abs_as = np.abs(scores["as_deg"].to_numpy().astype(np.float64))
+    groups = scores["class_index"].to_numpy()
+    ratio, lo, hi, used = bootstrap_ratio(is_deg, abs_as, groups, n_boot=n_boot, ci=ci, seed=seed, unit=unit)
+    i_med, i_lo, i_hi, _ = bootstrap_image_ratio(is_deg, abs_as, groups, n_boot=n_boot, ci=ci, seed=seed, unit=unit)
+    cov = np.cov(np.vstack([abs_as, is_deg]), ddof=1) if scores.height > 1 else np.full((2, 2), np.nan)
     lk = _leakage(scores, np.zeros(scores.height, dtype=np.int64), 1)
     row: dict[str, Any] = {"model": model, "space": space, **_geometry_stats(geometry),
                            "n_images": scores.height, "n_classes": scores["class_index"].n_unique()}
     row.update({k: stats[k][0] for k in stats.columns})
-    row.update({"ratio_ci_low": lo, "ratio_ci_high": hi, "bootstrap_unit": used, **_translator_stats(translator),
+    row.update({"ratio_ci_low": lo, "ratio_ci_high": hi, "image_ratio_median": i_med, "image_ratio_ci_low": i_lo,
+                "image_ratio_ci_high": i_hi, "bootstrap_unit": used, "abs_as_var": float(cov[0, 0]),
+                "is_var": float(cov[1, 1]), "abs_as_is_cov": float(cov[0, 1]), **_translator_stats(translator),
                 "accuracy": _mean_or_nan(scores["correct"].cast(pl.Float64)),
                 "max_logit_change_rel": float(scores["logit_change_rel"].max()),
                 "null_ratio_median": float(scores["null_ratio"].median()),
@@ -190,3 +206,17 @@ def model_summary(scores: pl.DataFrame, model: str, space: str, geometry: Any, t
     df = pl.DataFrame([row], schema_overrides={"rank": pl.Int64, "nullity": pl.Int64, "in_dim": pl.Int64,
                                                "n_images": pl.Int64, "n_classes": pl.Int64})
     return df.select(MODEL_SUMMARY_COLUMNS)
+
+
+def joint_sample(scores: pl.DataFrame, model: str, space: str, n: int, seed: int = 0) -> pl.DataFrame:
+    """At most ``n`` per-image (|AS|, IS) rows drawn uniformly without replacement
+    (``numpy.random.default_rng([seed, 3])``), sorted by image id: the point cloud of Fig. 3a (the ellipses use
+    every image, through :func:`model_summary`). Columns ``JOINT_SAMPLE_COLUMNS``."""
+    if n < 1:
+        raise ValueError(f"n: must be >= 1, got {n}")
+    rows = scores.sort("image_id")
+    if rows.height > n:
+        keep = np.sort(np.random.default_rng([int(seed), 3]).choice(rows.height, size=n, replace=False))
+        rows = rows[keep.tolist()]
+    return rows.select(pl.lit(model).alias("model"), pl.lit(space).alias("space"), "image_id", "class_id",
+                       pl.col("class_index").cast(pl.Int32), pl.col("as_deg").abs().alias("abs_as"), "is_deg")

@@ -18,7 +18,7 @@ import numpy as np
 from .arrays import as_float64, check_same_last_dim, kind_of, restore
 from .files import read_safetensors, write_safetensors
 
-__all__ = ["HeadGeometry", "head_geometry", "weight_sha256"]
+__all__ = ["AUTHORS_ATOL", "HeadGeometry", "NUMPY_RTOL", "head_geometry", "weight_sha256"]
 
 FORMAT_VERSION = 1
 
@@ -32,6 +32,12 @@ def weight_sha256(W: Any, bias: Any = None) -> str:
             arr = arr.detach().float().cpu().numpy()
         h.update(np.ascontiguousarray(np.asarray(arr), dtype="<f4").tobytes())
     return h.hexdigest()
+
+
+#: the authors' rule (FACTS §1): rank = number of singular values > 1e-5, absolute
+AUTHORS_ATOL = 1e-5
+#: ``rtol="numpy"``: NumPy's matrix_rank rule for float32 weights
+NUMPY_RTOL = "numpy"
 
 
 def default_rtol(out_dim: int, in_dim: int) -> float:
@@ -50,7 +56,8 @@ class HeadGeometry:
     null_basis : (m, nullity) float64, orthonormal columns ``V_n`` (``nullity`` may be 0).
     rank, nullity : ``rank + nullity == in_dim``.
     in_dim, out_dim : ``m`` and ``c``.
-    rtol, atol : tolerances used; rank = #{σ > max(atol, rtol · σ_max)}.
+    rtol, atol : tolerances used (rtol as a number, also for ``rtol="numpy"``).
+    threshold : ``max(atol, rtol · σ_max)``, the value actually used: rank = #{σ > threshold}.
     weight_sha256 : :func:`weight_sha256` of the W this was computed from.
     """
 
@@ -146,17 +153,28 @@ class HeadGeometry:
         return geom
 
 
-def head_geometry(W: Any, rtol: float | None = None, atol: float | None = None) -> HeadGeometry:
+def head_geometry(W: Any, rtol: float | str = 0.0, atol: float = AUTHORS_ATOL) -> HeadGeometry:
     """SVD of the head ``W`` (c×m) in float64 and its principal/null split (eqs. 1, 3).
 
-    rank = number of singular values ``> max(atol, rtol · σ_max)``. ``rtol=None`` means
-    ``max(c, m) · eps(float32)``; ``atol=None`` means 0. ``atol=1e-5, rtol=0`` reproduces the
-    authors' code (absolute threshold 1e-5). ``W`` may be float32 or float64, numpy or torch.
+    rank = number of singular values ``> threshold = max(atol, rtol · σ_max)`` (stored as ``threshold``).
+    The defaults (``atol = 1e-5``, ``rtol = 0``) are exactly the authors' rule: σ > 1e-5, absolute.
+    ``rtol="numpy"`` means ``max(c, m) · eps(float32)`` (NumPy's ``matrix_rank`` rule for float32 weights);
+    ``atol=0`` leaves only the relative term. ``W`` may be float32 or float64, numpy or torch. ValueError naming
+    ``rtol`` / ``atol`` for a negative, non-finite or unknown value.
     """
     W64 = as_float64(W, "W", ndim=2)
     out_dim, in_dim = W64.shape
-    rtol_v = default_rtol(out_dim, in_dim) if rtol is None else float(rtol)
-    atol_v = 0.0 if atol is None else float(atol)
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v is None or isinstance(v, bool):
+            raise ValueError(f"{name}: must be a number >= 0{' or ' + repr(NUMPY_RTOL) if name == 'rtol' else ''}, "
+                             f"got {v!r}")
+    if isinstance(rtol, str):
+        if rtol != NUMPY_RTOL:
+            raise ValueError(f"rtol: must be a number >= 0 or {NUMPY_RTOL!r}, got {rtol!r}")
+        rtol_v = default_rtol(out_dim, in_dim)
+    else:
+        rtol_v = float(rtol)
+    atol_v = float(atol)
     for name, v in (("rtol", rtol_v), ("atol", atol_v)):
         if not np.isfinite(v) or v < 0:
             raise ValueError(f"{name}: must be finite and >= 0, got {v!r}")

@@ -22,7 +22,11 @@ from ..models.devices import resolve_device
 from ..models.prompts import check_prompts
 from ..models.weights import WeightsCache
 
-__all__ = ["TextPlan", "embed_text_table", "plan_text"]
+__all__ = ["CLASS_PROMPT", "CONCEPT_PROMPT", "TextPlan", "embed_text_table", "plan_text"]
+
+#: library defaults (the workflow passes its config's ``text.class_prompt`` / ``text.concept_prompt``)
+CLASS_PROMPT = "an image of a {}"
+CONCEPT_PROMPT = "an image of {}"
 
 #: the config key each kind of prompt comes from (named in errors)
 SOURCES = {"class": "text.class_prompt", "templates": "text.templates",
@@ -33,7 +37,7 @@ ALLOWED = {"class_prompt", "templates", "classes", "concepts", "concept_prompt",
 @dataclass(frozen=True)
 class TextPlan:
     """What one text table embeds: ``classes`` [(index, class id, prompt name)], ``concepts``, ``targets`` (prompt texts),
-    the class / concept templates and the ensemble name, and ``target_sources`` {prompt: config key}."""
+    the class / concept templates and the class-prompt ensemble name (concepts take one template), and ``target_sources`` {prompt: config key}."""
 
     class_prompt: str
     ensemble: str | None
@@ -44,8 +48,8 @@ class TextPlan:
     target_sources: Mapping[str, str]
 
     def prompts(self) -> dict[str, list[str]]:
-        """Every text the table's embeddings are computed from, by the config key it comes from (template
-        ensembles expanded: each template applied to each class and concept)."""
+        """Every text the table's embeddings are computed from, by the config key it comes from (a template
+        ensemble expanded: each template applied to each class; concepts always take ``concept_prompt``)."""
         tpls = templates(self.ensemble)
         names = [c[2] for c in self.classes]
         if tpls is None:
@@ -53,7 +57,7 @@ class TextPlan:
                    SOURCES["concept"]: [self.concept_prompt.format(c) for c in self.concepts]}
         else:
             out = {SOURCES["templates"]: [t(n) for n in names for t in tpls],
-                   SOURCES["concept"]: [t(c) for c in self.concepts for t in tpls]}
+                   SOURCES["concept"]: [self.concept_prompt.format(c) for c in self.concepts]}
         for prompt, source in self.target_sources.items():
             out.setdefault(source, []).append(prompt)
         return out
@@ -68,9 +72,11 @@ def plan_text(text: dict) -> TextPlan:
     unknown = set(text) - ALLOWED
     if unknown:
         raise ValueError(f"unknown text setting(s) {sorted(unknown)} (known: {sorted(ALLOWED)})")
-    cp = text.get("class_prompt", "an image of a {}")
-    if "{}" not in cp:
-        raise ValueError(f"text class_prompt must contain '{{}}', got {cp!r}")
+    cp = text.get("class_prompt") or CLASS_PROMPT
+    concept_prompt = text.get("concept_prompt") or CONCEPT_PROMPT
+    for name, template in (("class_prompt", cp), ("concept_prompt", concept_prompt)):
+        if "{}" not in template:
+            raise ValueError(f"text {name} must contain '{{}}', got {template!r}")
     classes = tuple((int(i), str(c), str(p)) for i, c, p in text.get("classes") or [])
     concepts = text.get("concepts") or []
     if isinstance(concepts, dict):
@@ -87,7 +93,7 @@ def plan_text(text: dict) -> TextPlan:
     empty += [f"{k}: {p!r}" for p, k in sources.items() if not isinstance(p, str) or not p.strip()]
     if empty:
         raise ValueError(f"empty prompt(s): {'; '.join(empty)}")
-    return TextPlan(cp, text.get("templates"), text.get("concept_prompt") or cp, classes, tuple(concepts),
+    return TextPlan(cp, text.get("templates"), concept_prompt, classes, tuple(concepts),
                     tuple(sources), sources)
 
 
@@ -97,7 +103,8 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
 
     text: {"class_prompt": "an image of a {}", "templates": None | "openai" | "simple",
     "classes": [[class index, class id, prompt name], ...], "concepts": [str] or {key: prompt-less concept},
-    "concept_prompt": template for concepts (default class_prompt), "targets": [full prompts] or
+    "concept_prompt": the one template of every concept (default "an image of {}": a concept phrase carries its
+    own article, if any; no ensemble), "targets": [full prompts] or
     {config key: [full prompts]} (the key is named in errors)}.
     Rows: kind "class" (key class id, class_index), "concept" (key = concept), "target" (key = prompt text).
 
@@ -112,7 +119,7 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     space = load_space(key, entry, device=resolve_device(device), weights=weights)
     ens, cp = plan.ensemble, plan.class_prompt
     e_cls, p_cls = space.encode_prompts([c[2] for c in plan.classes], cp, ens, check=False)
-    e_con, p_con = space.encode_prompts(list(plan.concepts), plan.concept_prompt, ens, check=False)
+    e_con, p_con = space.encode_prompts(list(plan.concepts), plan.concept_prompt, None, check=False)
     e_tgt = space.encode_text(list(plan.targets), check=False)
     kinds = ["class"] * len(plan.classes) + ["concept"] * len(plan.concepts) + ["target"] * len(plan.targets)
     keys = [c[1] for c in plan.classes] + list(plan.concepts) + list(plan.targets)

@@ -8,9 +8,9 @@ from typing import Sequence
 import altair as alt
 import polars as pl
 
-from ..analysis.steering import steering_summary
-from .theme import (ARROW_COLOR, EQ_COLOR, KIND_COLORS, LOG_FLOOR, ORIG_COLOR, clean, display_name, model_subset,
-                    primary_space, space_name, title, with_display)
+from ..analysis.steering import CALIBRATIONS, steering_summary
+from .theme import (ARROW_COLOR, EQ_COLOR, KIND_COLORS, LOG_FLOOR, ORIG_COLOR, clean, display_name, fmt,
+                    model_subset, primary_space, space_name, title, with_display)
 
 
 def open_vocabulary(table: pl.DataFrame, settings=None):
@@ -113,33 +113,42 @@ def validation(table: pl.DataFrame, settings=None):
         "CLIP-space drift", space_name(space, s)))
     chart = alt.hconcat(left, right).properties(title=title(
         "Equal-norm perturbations: null vs random vs principal",
-        "norm = ‖Π_n f‖ per image; box 25-75 %, whiskers 5-95 %, tick median"))
+        "held-out analysis images; norm = ‖Π_n f‖ per image; box 25-75 %, whiskers 5-95 %, tick median"))
     return chart, df
 
 
 def steering(table: pl.DataFrame, settings=None):
-    """Table 1 as a chart: mean ± std |AS| toward the target after a null step calibrated to the target IS."""
+    """Table 1 as a chart: mean ± std |AS| toward the target after a null-space step calibrated to the target IS,
+    with the calibration ``settings["steering_calibration"]`` ("mean_is": one step per model, mean IS = target,
+    the default; "per_image": one step per image, IS = target on every included image)."""
     s = dict(settings or {})
+    calibration = s.get("steering_calibration") or CALIBRATIONS[0]
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"steering_calibration: must be one of {CALIBRATIONS}, got {calibration!r}")
     space = primary_space(table, s)
-    summ = clean(with_display(steering_summary(table.filter(pl.col("space") == space)), s))
+    rows = table.filter((pl.col("space") == space) & (pl.col("calibration") == calibration))
+    if rows.height == 0:
+        raise ValueError(f"steering: no rows with calibration {calibration!r} in space {space!r}")
+    summ = clean(with_display(steering_summary(rows), s))
     summ = summ.with_columns((pl.col("abs_as_mean") - pl.col("abs_as_std").fill_null(0)).alias("lo"),
                              (pl.col("abs_as_mean") + pl.col("abs_as_std").fill_null(0)).alias("hi"),
-                             pl.format("{}/{} reachable", pl.col("n_reachable"), pl.col("n")).alias("note"))
+                             pl.format("{}/{} images", pl.col("n_included"), pl.col("n")).alias("note"))
     summ = summ.sort("abs_as_mean", "model", nulls_last=True)
     order = summ["model_name"].to_list()
     base = alt.Chart(summ)
     y = alt.Y("model_name:N", sort=order, title=None)
     bars = base.mark_bar(color="#e45756", size=18).encode(
         y=y, x=alt.X("abs_as_mean:Q", title="|AS| toward the target prompt (°), lower = more resistant"),
-        tooltip=["model_name", "abs_as_mean", "abs_as_std", "n_reachable", "n_unreachable", "is_mean"])
+        tooltip=["model_name", "abs_as_mean", "abs_as_std", "n_included", "n_excluded", "is_mean", "eps_mean"])
     err = base.mark_rule(color="black", strokeWidth=1.5).encode(y=y, x="lo:Q", x2="hi:Q")
     note = base.mark_text(align="left", dx=6, fontSize=11, color="#333").encode(y=y, x="hi:Q", text="note:N")
     target = s.get("steering_target")
-    is_t = table["is_deg"].drop_nulls().mean() if table["is_deg"].null_count() < table.height else None
-    is_txt = f"{is_t:.4g}°" if is_t is not None else "the target"
+    how = ("one step per model, mean IS over its images = " if calibration == "mean_is"
+           else "one step per image, IS = ")
+    is_t = s.get("steering_target_is_deg")
     chart = alt.layer(bars, err, note).properties(width=420, height=max(100, 30 * len(order)), title=title(
         "Null-space steering toward a target prompt (Table 1)",
-        [f"step along the null-projected text gradient, calibrated to IS = {is_txt}"
+        [f"step along the null-projected text gradient: {how}{fmt(is_t) + '°' if is_t else 'the target IS'}"
          + (f"; target: “{target}”" if target else ""),
-         f"bars: mean ± std over reachable images; {space_name(space, s)} space"]))
+         f"bars: mean ± std over the counted images (label: counted / all); {space_name(space, s)} space"]))
     return chart, summ

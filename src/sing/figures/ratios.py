@@ -1,12 +1,17 @@
-"""Model-level figures: AS vs IS (Fig 3a), the IS/|AS| ratio with its bootstrap CI (Fig 3b / 12b), the two-space
-cross-check (Fig 12a) and translator robustness (Fig 12c)."""
+"""Model-level figures: the joint distribution of |AS| and IS (Fig 3a), the IS/|AS| ratio with its bootstrap CI
+(Fig 3b / 12b), the two-space cross-check (Fig 12a) and translator robustness (Fig 12c).
+
+The ratio the figures plot is the ratio of medians, median IS / median |AS| (``model_summary.ratio``); the median
+of per-image ratios (``image_ratio_median``) is in the table only."""
 
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import polars as pl
 
 from ..analysis.comparisons import robustness_correlation
+from ..analysis.stats import covariance_ellipse
 from .theme import clean, display_name, fmt, model_subset, pfmt, primary_space, space_name, title, with_display
 
 
@@ -20,39 +25,74 @@ def _models_in_space(model_summary: pl.DataFrame, space: str, settings, subset: 
     return clean(with_display(df.filter(pl.col("model").is_in(keep)), settings)), which
 
 
-def ratio_scatter(model_summary: pl.DataFrame, settings=None, subset: bool = True):
-    """Fig 3a: median |AS| vs median IS per model (cross = interquartile ranges over images)."""
+#: the two confidence ellipses of Fig 3a: (name in the data, legend label, radius or level)
+ELLIPSES = (("ellipse_1sigma", "1σ ellipse", {"radius": 1.0}), ("ellipse_95", "95 % ellipse", {"level": 0.95}))
+
+
+def _ellipse_rows(df: pl.DataFrame) -> list[dict]:
+    rows = []
+    for r in df.iter_rows(named=True):
+        cov = [[r["abs_as_var"], r["abs_as_is_cov"]], [r["abs_as_is_cov"], r["is_var"]]]
+        mean = [r["abs_as_mean"], r["is_mean"]]
+        if not all(v is not None and np.isfinite(v) for v in (*mean, *cov[0], *cov[1])):
+            continue  # a single image: no covariance
+        for layer, label, size in ELLIPSES:
+            points, _ = covariance_ellipse(mean, cov, **size)
+            rows.extend({"layer": layer, "contour": label, "model": r["model"], "model_name": r["model_name"],
+                         "abs_as": float(x), "is_deg": float(y), "order": i} for i, (x, y) in enumerate(points))
+    return rows
+
+
+def ratio_scatter(model_summary: pl.DataFrame, joint: pl.DataFrame, settings=None, subset: bool = True):
+    """Fig 3a: the joint distribution of |AS| and IS after null removal, per model: a uniform subsample of its
+    images (small points, ``tables/joint_sample``), the covariance confidence ellipses of all its images (1σ solid,
+    95 % dashed, centred on the means; :func:`sing.analysis.stats.covariance_ellipse`) and the medians (large
+    points, labelled). Returns the chart and one long table of everything drawn (``layer``: image, ellipse_1sigma,
+    ellipse_95, median)."""
     space = primary_space(model_summary, settings)
     df, which = _models_in_space(model_summary, space, settings, subset)
-    df = df.select(
-        "model", "model_name", "space", "abs_as_median", "abs_as_q25", "abs_as_q75", "is_median", "is_q25", "is_q75",
-        "ratio", "nullity", "n_images").sort("model")
-    base = alt.Chart(df)
-    color = alt.Color("model_name:N", title="Model", legend=None, scale=alt.Scale(scheme="tableau20"))
-    tooltip = ["model_name", "abs_as_median", "is_median", "ratio", "nullity", "n_images"]
-    xbar = base.mark_rule(opacity=0.45, strokeWidth=2).encode(
-        x=alt.X("abs_as_q25:Q"), x2="abs_as_q75:Q", y="is_median:Q", color=color)
-    ybar = base.mark_rule(opacity=0.45, strokeWidth=2).encode(
-        y=alt.Y("is_q25:Q"), y2="is_q75:Q", x="abs_as_median:Q", color=color)
-    pts = base.mark_point(filled=True, size=140, opacity=1).encode(
-        x=alt.X("abs_as_median:Q", title="median |AS| (°)  — class-text leakage, lower is better",
-                scale=alt.Scale(zero=True)),
-        y=alt.Y("is_median:Q", title="median IS (°)  — invariant variation", scale=alt.Scale(zero=True)),
-        color=color, tooltip=tooltip)
+    df = df.sort("model")
+    keep = df["model"].to_list()
+    pts = clean(with_display(joint.filter((pl.col("space") == space) & pl.col("model").is_in(keep)), settings))
+    long = pl.concat([
+        pts.select(pl.lit("image").alias("layer"), pl.lit("image").alias("contour"), "model", "model_name", "abs_as",
+                   "is_deg", pl.lit(0).cast(pl.Int64).alias("order")),
+        pl.DataFrame(_ellipse_rows(df), schema={"layer": pl.String, "contour": pl.String, "model": pl.String,
+                                                "model_name": pl.String, "abs_as": pl.Float64, "is_deg": pl.Float64,
+                                                "order": pl.Int64}),
+        df.select(pl.lit("median").alias("layer"), pl.lit("median").alias("contour"), "model", "model_name",
+                  pl.col("abs_as_median").alias("abs_as"), pl.col("is_median").alias("is_deg"),
+                  pl.lit(0).cast(pl.Int64).alias("order")),
+    ], how="vertical_relaxed")
+    color = alt.Color("model_name:N", title="Model", scale=alt.Scale(scheme="tableau10"),
+                      legend=alt.Legend(orient="right", symbolOpacity=1))
+    x = alt.X("abs_as:Q", title="|AS| (°)  — class-text leakage, lower is better", scale=alt.Scale(zero=True))
+    y = alt.Y("is_deg:Q", title="IS (°)  — invariant variation, higher is better", scale=alt.Scale(zero=True))
+    images = alt.Chart(long.filter(pl.col("layer") == "image")).mark_circle(size=14, opacity=0.25).encode(
+        x=x, y=y, color=color)
+    rings = alt.Chart(long.filter(pl.col("layer").str.starts_with("ellipse"))).mark_line(strokeWidth=2).encode(
+        x="abs_as:Q", y="is_deg:Q", color=color, order="order:Q", detail="layer:N",
+        strokeDash=alt.StrokeDash("contour:N", title="covariance ellipse", sort=[e[1] for e in ELLIPSES],
+                                  scale=alt.Scale(domain=[e[1] for e in ELLIPSES], range=[[1, 0], [6, 4]])))
+    med = long.filter(pl.col("layer") == "median")
+    base = alt.Chart(med)
+    medians = base.mark_point(filled=True, size=170, opacity=1, stroke="black", strokeWidth=1).encode(
+        x="abs_as:Q", y="is_deg:Q", color=color, tooltip=["model_name", "abs_as", "is_deg"])
     halo = base.mark_text(align="left", dx=9, dy=-9, fontSize=13, fontWeight="bold", stroke="white",
-                          strokeWidth=4, strokeOpacity=0.9).encode(x="abs_as_median:Q", y="is_median:Q",
-                                                                   text="model_name:N")
+                          strokeWidth=4, strokeOpacity=0.9).encode(x="abs_as:Q", y="is_deg:Q", text="model_name:N")
     labels = base.mark_text(align="left", dx=9, dy=-9, fontSize=13, fontWeight="bold", color="#222").encode(
-        x="abs_as_median:Q", y="is_median:Q", text="model_name:N")
-    chart = alt.layer(xbar, ybar, pts, halo, labels).properties(
+        x="abs_as:Q", y="is_deg:Q", text="model_name:N")
+    n_pts = pts.group_by("model").len()["len"].max() if pts.height else 0
+    chart = alt.layer(images, rings, medians, halo, labels).properties(
         width=520, height=400,
-        title=title(f"AS vs IS after null removal ({which})",
-                     f"{space_name(space, settings)} space; lines: interquartile range over images"))
-    return chart, df
+        title=title(f"Joint distribution of |AS| and IS after null removal ({which})",
+                    [f"{space_name(space, settings)} space; dots: up to {n_pts} images per model; large dots: medians",
+                     "ellipses: covariance of all images, 1σ (solid) and 95 % (dashed), centred on the means"]))
+    return chart, long.sort("layer", "model", "order")
 
 
 def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
-    """Fig 3b / 12b: IS/|AS| ratio per model, sorted, with the bootstrap CI."""
+    """Fig 3b / 12b: the ratio of medians (median IS / median |AS|) per model, sorted, with its bootstrap CI."""
     space = primary_space(model_summary, settings)
     df, which = _models_in_space(model_summary, space, settings, subset)
     df = df.select(
@@ -63,7 +103,7 @@ def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
     base = alt.Chart(df.filter(pl.col("ratio").is_not_null()))
     x = alt.X("model_name:N", sort=order, title=None, axis=alt.Axis(labelAngle=-35 if len(order) > 3 else 0))
     bars = base.mark_bar(color="#4c78a8", size=min(48, max(14, 420 // max(1, len(order))))).encode(
-        x=x, y=alt.Y("ratio:Q", title="IS / |AS| ratio (higher is better)"),
+        x=x, y=alt.Y("ratio:Q", title="median IS / median |AS| (higher is better)"),
         tooltip=["model_name", "ratio", "ratio_ci_low", "ratio_ci_high", "nullity"])
     err = alt.layer(
         base.mark_rule(color="black", strokeWidth=1.5).encode(x=x, y="ratio_ci_low:Q", y2="ratio_ci_high:Q"),
@@ -83,8 +123,8 @@ def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
 
 
 def space_crosscheck(crosscheck: pl.DataFrame, settings=None):
-    """Fig 12a: the ratio per model in two CLIP spaces, with Kendall τ / Spearman ρ of the orderings. A run with
-    one CLIP space has no pair to compare: the figure says so (an empty table, not an error)."""
+    """Fig 12a: the ratio of medians per model in two CLIP spaces, with Kendall τ / Spearman ρ of the orderings. A
+    run with one CLIP space has no pair to compare: the figure says so (an empty table, not an error)."""
     if crosscheck.height == 0:
         note = pl.DataFrame({"note": ["One CLIP space in run_spaces: the cross-check compares the model ordering "
                                       "of two spaces."]})
@@ -108,7 +148,7 @@ def space_crosscheck(crosscheck: pl.DataFrame, settings=None):
     chart = alt.Chart(long).mark_bar().encode(
         x=alt.X("model_name:N", sort=order, title=None, axis=alt.Axis(labelAngle=-35 if len(order) > 3 else 0)),
         xOffset=alt.XOffset("space_name:N"),
-        y=alt.Y("ratio:Q", title="IS / |AS| ratio"),
+        y=alt.Y("ratio:Q", title="median IS / median |AS|"),
         color=alt.Color("space_name:N", title="CLIP space", legend=alt.Legend(orient="top")),
         tooltip=["model_name", "space_name", "ratio", "rank"],
     ).properties(width=max(320, 56 * len(order)), height=320, title=title(
@@ -142,12 +182,14 @@ def robustness(robust: pl.DataFrame, settings=None):
             x=alt.X("acc_principal:Q", title="accuracy on principal features Π_p f", scale=alt.Scale(domain=dom)),
             y=alt.Y("acc_translated:Q", title="accuracy on translated features T(Π_p f)",
                     scale=alt.Scale(domain=dom)),
-            tooltip=["model_name", "space_name", "acc_principal", "acc_translated", "n_test"])
+            tooltip=["model_name", "space_name", "acc_principal", "acc_translated", "n_train", "n_test"])
         labels = base.mark_text(align="left", dx=7, dy=-6, fontSize=11).encode(
             x="acc_principal:Q", y="acc_translated:Q", text="model_name:N")
         panels.append(alt.layer(diag, pts, labels).properties(width=380, height=380, title=title(
             space_name(space, settings), f"Pearson r = {fmt(r)} (p = {pfmt(p)}, n = {n} models)")))
+    n_train, n_test = int(df["n_train"].max()), int(df["n_test"].max())
     chart = alt.hconcat(*panels, spacing=30).properties(title=title(
         "Translator robustness: linear-probe accuracy before vs after translation",
-        "held-out accuracy of a logistic-regression probe; dashed: y = x"))
+        [f"multinomial logistic-regression probes trained on {n_train:,} robustness-sample images, accuracy on "
+         f"{n_test:,} held-out analysis images", "dashed: y = x"]))
     return chart, df

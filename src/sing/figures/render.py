@@ -4,8 +4,10 @@ self-contained HTML (the Vega JavaScript inlined, so the report opens offline) a
 Every figure function takes polars tables (and the settings dict of the workflow's ``figures`` config plus
 ``display`` / ``space_display`` name maps) and returns ``(chart, data)``: the Altair chart and the exact table it
 plots. Angles are in degrees. Scaling choices (1000 classes × 13 models): per-image distributions are drawn from
-precomputed quantiles (box glyphs: whiskers 5-95 %, box 25-75 %, tick = median), never from raw rows; class-level
-panels show the k classes with the highest and the lowest median |AS| plus the distribution over all classes.
+precomputed quantiles (box glyphs: whiskers 5-95 %, box 25-75 %, tick = median), except Fig. 3a, whose point
+clouds are a bounded uniform subsample (``tables/joint_sample``, ``analyses.joint_points`` images per model) with
+ellipses from the covariance of every image; class-level panels show the k classes with the highest and the
+lowest median |AS| plus the distribution over all classes.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def build(figure: str, inputs: Mapping[str, Any], settings: Mapping[str, Any] | 
 
     settings = dict(settings or {})
     makers: dict[str, Callable[[], Any]] = {
-        "ratio_scatter": lambda: ratios.ratio_scatter(need("model_summary"), settings, subset=True),
-        "ratio_scatter_all": lambda: ratios.ratio_scatter(need("model_summary"), settings, subset=False),
+        "ratio_scatter": lambda: ratios.ratio_scatter(need("model_summary"), need("joint_sample"), settings, subset=True),
+        "ratio_scatter_all": lambda: ratios.ratio_scatter(need("model_summary"), need("joint_sample"), settings,
+                                                          subset=False),
         "ratio_bars": lambda: ratios.ratio_bars(need("model_summary"), settings, subset=True),
         "ratio_bars_all": lambda: ratios.ratio_bars(need("model_summary"), settings, subset=False),
         "class_violins": lambda: classes.class_violins(need("class_summary"), settings),

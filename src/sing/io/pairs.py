@@ -56,11 +56,31 @@ def read_chunk_dirs(directories: Sequence[str | Path]):
     import polars as pl
 
     frames, matrices = [], []
-    for directory in directories:
-        for path in class_tables(directory):
-            frame, matrix, _ = read_embeddings(path)
-            frames.append(frame)
-            matrices.append(matrix)
+    for path in chunk_tables(directories):
+        frame, matrix, _ = read_embeddings(path)
+        frames.append(frame)
+        matrices.append(matrix)
     if not frames:
         raise ValueError(f"no class tables in {list(map(str, directories))}")
     return pl.concat(frames, how="vertical"), np.concatenate(matrices)
+
+
+def chunk_tables(directories: Sequence[str | Path]) -> list[Path]:
+    """The per-class parquet files of several chunk directories (:func:`class_tables` of each, in order)."""
+    return [path for directory in directories for path in class_tables(directory)]
+
+
+def read_image_ids(paths: Sequence[str | Path]) -> set[str]:
+    """Image ids of feature / embedding files or chunk directories (only the ``image_id`` column is read): the
+    images a sample holds, e.g. those a translator or a probe was trained on."""
+    import pyarrow.parquet as pq
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(class_tables(p) if p.is_dir() else [p])
+    ids: set[str] = set()
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"no such feature table: {f}")
+        ids.update(pq.read_table(f, columns=["image_id"]).column("image_id").to_pylist())
+    return ids

@@ -21,9 +21,12 @@ latents are ``ξ`` summed over non-overlapping ``k×k`` blocks (``k = 256/64 = 4
 divided by ``k`` is exactly N(0, 1) and disjoint blocks are independent, so the decoder latents are an exact
 i.i.d. standard-normal tensor too, and they are the coarse-scale content of the very noise the super-resolution
 stage starts from. (When the two sizes are equal this is the identity: literally the same tensor.) Each stage's
-latents are then multiplied by its scheduler's ``init_noise_sigma`` (1.0 for ``UnCLIPScheduler``) — the
-pipeline skips this scaling for latents passed in, so we do it ourselves — and repeated for every image of the
-batch. The draw is made on the CPU in float32, so a seed gives the same noise on any device.
+latents are then multiplied by its scheduler's ``init_noise_sigma`` (1.0 for ``UnCLIPScheduler``) and repeated for
+every image of the batch. We scale them ourselves because the pipeline does not scale latents passed in: in
+diffusers 0.42.1 ``UnCLIPImageVariationPipeline.__call__`` calls ``prepare_latents`` (the method that multiplies
+by ``init_noise_sigma``) only ``if decoder_latents is None`` / ``if super_res_latents is None``
+(``pipelines/deprecated/unclip/pipeline_unclip_image_variation.py``); the paper scales its shared draw the same
+way (supp. §3.2). The draw is made on the CPU in float32, so a seed gives the same noise on any device.
 
 Per-step noise: ``UnCLIPScheduler.step`` adds fresh noise at every step but the last, drawn from the
 ``generator`` argument with the shape of the whole batch, so a single generator would make an image depend on
