@@ -21,9 +21,11 @@ include: "rules/translate.smk"
 include: "rules/analysis.smk"
 include: "rules/figures.smk"
 include: "rules/unclip.smk"
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        report_targets(),

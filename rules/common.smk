@@ -1,4 +1,5 @@
 import json
+import mimetypes
 import sys
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def in_schema_order(value, node):
 # Fills every default, nested ones included: the schema is the only place defaults live.
 validate(config, schema=SCHEMA_FILE, set_default=True)
 config.update(in_schema_order(config, SCHEMA))
+
+# `snakemake --report` types each attachment by its file name (mimetypes.guess_type); Python's table has no
+# parquet entry. IANA-registered type: application/vnd.apache.parquet.
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
 
 R = config["results_dir"]
 SCRIPTS = "../workflow_scripts"

@@ -1,0 +1,181 @@
+"""Estimate the size of `snakemake --report` for the full paper config from a finished demo run.
+
+The report embeds every attached file as a base64 data URI (4/3 of its size) on top of a fixed part (the
+report app: React, Vega, Tailwind, rule sources). This script
+
+1. measures the fixed part from a demo report (its size minus the base64 of the files it attaches);
+2. rebuilds every global table at the paper's row counts (13 models × 2 spaces × 1000 classes, 50 analysis
+   images per class, 10 translator images per class): key columns are the real keys (config `run_models`,
+   `run_spaces`, the 1000 ImageNet wnids, ImageNet-style image ids), every other column is resampled from
+   the demo table with relative jitter of 1e-3 on floats (so values are as distinct as real ones), written
+   with sing's own parquet writer;
+3. redraws the figures from those tables with sing.figures (all but `spectra`, which needs head geometries:
+   its data part is scaled by 13 / demo models);
+4. prints per-file sizes and the estimated report size, with and without the per-image tables.
+
+    .venv/bin/python benchmarks/report_size.py --results results/demo --report report.html
+
+`--report` is a report built from `--results` (e.g. `snakemake --configfile config.demo.yaml --report
+report.html`). Nothing is written outside a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow_scripts"))
+
+from sing import figures as FIG  # noqa: E402
+from sing.classes import imagenet_wnids  # noqa: E402
+from sing.storage import write_frame  # noqa: E402
+
+PER_IMAGE = ("steering", "validation", "translator_eval")
+
+
+def b64(n: int) -> int:
+    return 4 * ((n + 2) // 3)
+
+
+def report_entries(report: Path) -> dict[str, int]:
+    """path -> bytes of the data URI payload of every result the report embeds."""
+    html = report.read_text()
+    match = re.search(r'<script id="results">\s*var results = (\{.*?\});?\s*</script>', html, flags=re.S)
+    if match is None:
+        raise SystemExit(f"{report}: no results block (not a Snakemake 9 HTML report?)")
+    results = json.loads(match.group(1))
+    return {path: len(entry["data_uri"]) for path, entry in results.items()}
+
+
+def scale(demo: pl.DataFrame, keys: dict[str, list], rng: np.random.Generator) -> pl.DataFrame:
+    """Cross product of the key columns; the other columns resampled from `demo` (floats jittered)."""
+    key_frame = pl.DataFrame([dict(zip(keys, combo)) for combo in itertools.product(*keys.values())]) \
+        if len(keys) <= 3 else None
+    if key_frame is None:  # large products: build columnwise
+        sizes = [len(v) for v in keys.values()]
+        n = int(np.prod(sizes))
+        columns, repeat = {}, n
+        for (name, values), size in zip(keys.items(), sizes):
+            repeat //= size
+            idx = (np.arange(n) // repeat) % size
+            columns[name] = np.asarray(values, dtype=object)[idx].tolist()
+        key_frame = pl.DataFrame(columns)
+    n = key_frame.height
+    pick = rng.integers(0, demo.height, n)
+    others = {}
+    for name in demo.columns:
+        if name in keys:
+            continue
+        col = demo[name].gather(pick)
+        if col.dtype.is_float():
+            col = col * pl.Series(1 + 1e-3 * rng.standard_normal(n))
+        others[name] = col
+    return key_frame.with_columns(**others).select(demo.columns)
+
+
+def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    models, spaces = config["run_models"], config["run_spaces"]
+    wnids = list(imagenet_wnids())
+    val = [f"val/{w}/ILSVRC2012_val_{i:08d}.JPEG" for i, w in enumerate(w for w in wnids for _ in range(50))]
+    train = [f"train/{w}/{w}_{i}.JPEG" for w in wnids for i in range(10)]
+    steering_imgs = val[:50]
+    pairs = [(a, b) for a, b in itertools.combinations(models, 2)]
+    ov_classes = config["analyses"]["open_vocabulary"]["classes"]
+    demo = {p.stem: pl.read_parquet(p) for p in (results / "tables").glob("*.parquet")}
+    n_concepts = demo["open_vocabulary"].group_by("model", "space", "wnid").len()["len"].max()
+    specs = {
+        "model_summary": {"model": models, "space": spaces},
+        "class_summary": {"model": models, "space": spaces, "wnid": wnids},
+        "space_crosscheck": {"model": models},
+        "robustness": {"model": models, "space": spaces},
+        "open_vocabulary": {"model": models, "space": spaces, "wnid": ov_classes,
+                            "concept": [f"concept {i}" for i in range(n_concepts)]},
+        "steering": {"model": models, "space": spaces, "image_id": steering_imgs},
+        "validation": {"model": models, "space": spaces, "image_id": train[: config["analyses"]["validation"]
+                       ["max_images"]], "kind": ["null", "random", "principal"],
+                       "seed": list(range(config["analyses"]["validation"]["seeds"]))},
+        "translator_eval": {"model": models, "space": spaces, "image_id": val},
+    }
+    paths = {}
+    for name, keys in specs.items():
+        frame = scale(demo[name], keys, rng)
+        if name == "translator_eval":
+            frame = frame.with_columns(wnid=pl.col("image_id").str.split("/").list.get(1))
+        paths[name] = out / f"{name}.parquet"
+        write_frame(frame, paths[name], {"kind": "table", "table": name})
+    rank = pl.DataFrame([{"space": s, "model_a": a, "model_b": b} for s in spaces for a, b in pairs])
+    rc = demo["rank_correlation"]
+    rank = rank.with_columns(**{c: rc[c].gather(rng.integers(0, rc.height, rank.height)) for c in rc.columns
+                                if c not in rank.columns})
+    paths["rank_correlation"] = out / "rank_correlation.parquet"
+    write_frame(rank, paths["rank_correlation"], {"kind": "table", "table": "rank_correlation"})
+    return paths
+
+
+def full_figures(tables: dict[str, Path], out: Path, config: dict, demo_figures: Path) -> dict[str, int]:
+    settings = {**config["figures"], "models": config["run_models"],
+                "display": {k: config["models"][k]["display"] for k in config["run_models"]},
+                "space_display": {k: config["spaces"][k]["display"] for k in config["run_spaces"]},
+                "steering_target": config["analyses"]["steering"]["target"]}
+    sizes = {}
+    for figure in FIG.FIGURES:
+        outputs = {fmt: out / f"{figure}.{fmt}" for fmt in config["figures"]["formats"]}
+        if figure == "spectra":  # needs head geometries: scale the demo's plotted data by the model count
+            demo_models = pl.read_parquet(demo_figures / "spectra.data.parquet")["model"].n_unique()
+            base = (demo_figures / "ratio_bars.html").stat().st_size  # bundle + a tiny spec
+            for fmt, path in outputs.items():
+                size = (demo_figures / path.name).stat().st_size
+                factor = len(config["run_models"]) / demo_models
+                sizes[path.name] = int(base + (size - base) * factor) if fmt == "html" else int(size * factor)
+            continue
+        FIG.make(figure, {k: str(v) for k, v in tables.items()}, {k: str(v) for k, v in outputs.items()},
+                 settings)
+        sizes.update({p.name: p.stat().st_size for p in outputs.values()})
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=REPO / "results/demo")
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--configfile", type=Path, default=REPO / "config.yaml")
+    args = parser.parse_args()
+    config = yaml.safe_load(args.configfile.read_text())
+
+    embedded = report_entries(args.report)
+    fixed = args.report.stat().st_size - sum(embedded.values())
+    print(f"demo report: {args.report.stat().st_size / 1e6:.1f} MB, {len(embedded)} entries, "
+          f"{sum(embedded.values()) / 1e6:.1f} MB of data URIs, fixed part {fixed / 1e6:.1f} MB")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tables = full_tables(args.results, Path(tmp), config)
+        table_sizes = {f"{name}.parquet": path.stat().st_size for name, path in tables.items()}
+        figure_sizes = full_figures(tables, Path(tmp) / "fig", config, args.results / "figures") \
+            if (Path(tmp) / "fig").mkdir() is None else {}
+    print("\nfull config, table (rows as in the paper) -> parquet MB")
+    for name, size in sorted(table_sizes.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:28s} {size / 1e6:8.2f}")
+    print(f"full config, figures: {len(figure_sizes)} files, {sum(figure_sizes.values()) / 1e6:.1f} MB")
+    demo_pictures = sum(size for path, size in embedded.items() if "/unclip/" in path)
+    pictures = demo_pictures * len(config["run_models"]) // 2  # one contact sheet per model
+    base = fixed + b64(sum(figure_sizes.values())) + pictures
+    every = base + b64(sum(table_sizes.values()))
+    small = base + b64(sum(s for n, s in table_sizes.items() if n.removesuffix(".parquet") not in PER_IMAGE))
+    print(f"\nestimated full report, every table attached:        {every / 1e6:6.1f} MB")
+    print(f"estimated full report, per-image tables ({', '.join(PER_IMAGE)}) left out: {small / 1e6:6.1f} MB")
+    print("(UnCLIP contact sheets scaled from the demo's tiny pictures; Karlo's 256-px cells are larger)")
+
+
+if __name__ == "__main__":
+    main()
