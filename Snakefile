@@ -28,4 +28,3 @@ rule all:
     default_target: True
     input:
         all_targets(),
-        report_targets(),

@@ -11,7 +11,8 @@ report app: React, Vega, Tailwind, rule sources). This script
    with sing's own parquet writer;
 3. redraws the figures from those tables with sing.figures (all but `spectra`, which needs head geometries:
    its data part is scaled by 13 / demo models);
-4. prints per-file sizes and the estimated report size, with and without the per-image tables.
+4. prints per-file sizes and the estimated report size as the workflow attaches files (the tables whose parquet
+   the demo report leaves out are left out at full scale too) and with every parquet attached.
 
     .venv/bin/python benchmarks/report_size.py --results results/demo --report report.html
 
@@ -40,9 +41,6 @@ from sing import figures as FIG  # noqa: E402
 from sing.classes import imagenet_wnids  # noqa: E402
 from sing.storage import write_frame  # noqa: E402
 
-PER_IMAGE = ("steering", "validation", "translator_eval")
-
-
 def b64(n: int) -> int:
     return 4 * ((n + 2) // 3)
 
@@ -58,29 +56,20 @@ def report_entries(report: Path) -> dict[str, int]:
 
 
 def scale(demo: pl.DataFrame, keys: dict[str, list], rng: np.random.Generator) -> pl.DataFrame:
-    """Cross product of the key columns; the other columns resampled from `demo` (floats jittered)."""
-    key_frame = pl.DataFrame([dict(zip(keys, combo)) for combo in itertools.product(*keys.values())]) \
-        if len(keys) <= 3 else None
-    if key_frame is None:  # large products: build columnwise
-        sizes = [len(v) for v in keys.values()]
-        n = int(np.prod(sizes))
-        columns, repeat = {}, n
-        for (name, values), size in zip(keys.items(), sizes):
-            repeat //= size
-            idx = (np.arange(n) // repeat) % size
-            columns[name] = np.asarray(values, dtype=object)[idx].tolist()
-        key_frame = pl.DataFrame(columns)
-    n = key_frame.height
+    """Cross product of the key columns (first key slowest); the other columns resampled from `demo`, floats
+    jittered."""
+    sizes = [len(values) for values in keys.values()]
+    n = int(np.prod(sizes))
+    columns, repeat = {}, n
+    for (name, values), size in zip(keys.items(), sizes):
+        repeat //= size
+        columns[name] = pl.Series(name, values).gather((np.arange(n) // repeat) % size)
     pick = rng.integers(0, demo.height, n)
-    others = {}
     for name in demo.columns:
-        if name in keys:
-            continue
-        col = demo[name].gather(pick)
-        if col.dtype.is_float():
-            col = col * pl.Series(1 + 1e-3 * rng.standard_normal(n))
-        others[name] = col
-    return key_frame.with_columns(**others).select(demo.columns)
+        if name not in keys:
+            col = demo[name].gather(pick)
+            columns[name] = col * pl.Series(1 + 1e-3 * rng.standard_normal(n)) if col.dtype.is_float() else col
+    return pl.DataFrame(columns).select(demo.columns)
 
 
 def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
@@ -90,7 +79,6 @@ def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
     val = [f"val/{w}/ILSVRC2012_val_{i:08d}.JPEG" for i, w in enumerate(w for w in wnids for _ in range(50))]
     train = [f"train/{w}/{w}_{i}.JPEG" for w in wnids for i in range(10)]
     steering_imgs = val[:50]
-    pairs = [(a, b) for a, b in itertools.combinations(models, 2)]
     ov_classes = config["analyses"]["open_vocabulary"]["classes"]
     demo = {p.stem: pl.read_parquet(p) for p in (results / "tables").glob("*.parquet")}
     n_concepts = demo["open_vocabulary"].group_by("model", "space", "wnid").len()["len"].max()
@@ -114,12 +102,13 @@ def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
             frame = frame.with_columns(wnid=pl.col("image_id").str.split("/").list.get(1))
         paths[name] = out / f"{name}.parquet"
         write_frame(frame, paths[name], {"kind": "table", "table": name})
-    rank = pl.DataFrame([{"space": s, "model_a": a, "model_b": b} for s in spaces for a, b in pairs])
+    pairs = list(itertools.combinations(models, 2))
+    keys = pl.DataFrame({"space": [s for s in spaces for _ in pairs], "model_a": [a for _ in spaces for a, _ in pairs],
+                         "model_b": [b for _ in spaces for _, b in pairs]})
     rc = demo["rank_correlation"]
-    rank = rank.with_columns(**{c: rc[c].gather(rng.integers(0, rc.height, rank.height)) for c in rc.columns
-                                if c not in rank.columns})
+    rank = keys.with_columns(rc.drop(keys.columns).gather(rng.integers(0, rc.height, keys.height)))
     paths["rank_correlation"] = out / "rank_correlation.parquet"
-    write_frame(rank, paths["rank_correlation"], {"kind": "table", "table": "rank_correlation"})
+    write_frame(rank.select(rc.columns), paths["rank_correlation"], {"kind": "table", "table": "rank_correlation"})
     return paths
 
 
@@ -160,22 +149,28 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tables = full_tables(args.results, Path(tmp), config)
-        table_sizes = {f"{name}.parquet": path.stat().st_size for name, path in tables.items()}
-        figure_sizes = full_figures(tables, Path(tmp) / "fig", config, args.results / "figures") \
-            if (Path(tmp) / "fig").mkdir() is None else {}
+        table_sizes = {name: path.stat().st_size for name, path in tables.items()}
+        (Path(tmp) / "figures").mkdir()
+        figure_sizes = full_figures(tables, Path(tmp) / "figures", config, args.results / "figures")
     print("\nfull config, table (rows as in the paper) -> parquet MB")
     for name, size in sorted(table_sizes.items(), key=lambda kv: -kv[1]):
         print(f"  {name:28s} {size / 1e6:8.2f}")
     print(f"full config, figures: {len(figure_sizes)} files, {sum(figure_sizes.values()) / 1e6:.1f} MB")
-    demo_pictures = sum(size for path, size in embedded.items() if "/unclip/" in path)
-    pictures = demo_pictures * len(config["run_models"]) // 2  # one contact sheet per model
-    base = fixed + b64(sum(figure_sizes.values())) + pictures
-    every = base + b64(sum(table_sizes.values()))
-    small = base + b64(sum(s for n, s in table_sizes.items() if n.removesuffix(".parquet") not in PER_IMAGE))
-    print(f"\nestimated full report, every table attached:        {every / 1e6:6.1f} MB")
-    print(f"estimated full report, per-image tables ({', '.join(PER_IMAGE)}) left out: {small / 1e6:6.1f} MB")
-    print("(UnCLIP contact sheets scaled from the demo's tiny pictures; Karlo's 256-px cells are larger)")
 
+    names = {Path(path).name: size for path, size in embedded.items()}
+    previews = {n.removesuffix(".preview.html"): size for n, size in names.items() if n.endswith(".preview.html")}
+    left_out = sorted(set(previews) - {n.removesuffix(".parquet") for n in names if n.endswith(".parquet")})
+    base = fixed + b64(sum(figure_sizes.values())) + sum(previews.values())  # previews: at most 100 rows
+    every = base + sum(b64(size) for size in table_sizes.values())
+    attached = base + sum(b64(size) for name, size in table_sizes.items() if name not in left_out)
+    print(f"\nestimated full report, every parquet attached: {every / 1e6:6.1f} MB")
+    print(f"estimated full report, as configured (parquet of {', '.join(left_out)} left out): "
+          f"{attached / 1e6:6.1f} MB")
+    unclip, models = config["unclip"], len(config["run_models"])
+    cells, side = unclip["n_images"] * (2 + len(unclip["prompts"])), unclip.get("cell_size") or 256
+    sheet = cells * side**2 * 3  # raw RGB: an upper bound for the PNG
+    print(f"unclip.enabled (here: {unclip['enabled']}) adds one contact sheet per model, at most {cells} cells "
+          f"x {side}² px x 3 B = {sheet / 1e6:.1f} MB: {b64(sheet) * models / 1e6:.0f} MB for {models} models")
 
 if __name__ == "__main__":
     main()

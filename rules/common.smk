@@ -225,7 +225,9 @@ def text_settings():
 
 
 def all_targets():
-    tables = expand(f"{R}/tables/{{table}}.parquet", table=TABLES)
+    tables = expand(
+        f"{R}/tables/{{table}}.{{kind}}", table=TABLES, kind=["parquet", "preview.html"]
+    )
     figures = expand(
         f"{R}/figures/{{figure}}.{{fmt}}",
         figure=FIGURES,

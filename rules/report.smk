@@ -1,17 +1,14 @@
 # What `snakemake --report` shows for the tables: each global table as a browsable HTML preview and, unless
-# it is a per-image table too large to embed at full scale (benchmarks/report_size.py: ~106 MB with them,
-# ~47 MB without), the parquet itself. Both entries share report/captions/table.rst.
+# it is a per-image table too large to embed at full scale (benchmarks/report_size.py: ~102 MB with them,
+# ~43 MB without), the parquet itself. Both entries share report/captions/table.rst.
+
 
 localrules:
     table_preview,
     table_preview_per_image,
 
 
-PER_IMAGE_TABLES = ["validation", "translator_eval"]
-
-
-def report_targets():
-    return expand(f"{R}/tables/{{table}}.preview.html", table=TABLES)
+PER_IMAGE_TABLES = ["validation", "translator_eval"]  # embedded as previews only
 
 
 rule table_preview:
