@@ -11,7 +11,6 @@ message at WARNING (level 2) or above fails the test.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,23 +19,19 @@ import pytest
 import yaml
 from docutils.core import publish_parts
 
+from report_helpers import named_anchors, readme_anchors, readme_tables
+
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "report"
 RST_FILES = sorted(REPORT.rglob("*.rst"))
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
-README = (REPO / "results" / "README.md").read_text()
-
-
-def report_tables() -> list[str]:
-    """The global tables results/README.md documents (`tables/<name>.parquet` rows of its tables)."""
-    return sorted(set(re.findall(r"^\| `tables/(\w+)\.parquet`", README, flags=re.M)))
 
 
 def rule_wildcards(rst: Path) -> list[dict]:
     """Wildcards/params a caption is rendered with: one set per table for the table caption."""
     if rst.name == "table.rst":
         return [{"wildcards": {"table": t}, "params": {"embedded": embedded}}
-                for t in report_tables() for embedded in (True, False)]
+                for t in readme_tables() for embedded in (True, False)]
     return [{"wildcards": {}, "params": {}}]
 
 
@@ -74,17 +69,12 @@ def test_checker_catches_substitution_syntax(tmp_path):
     assert "WARNING" in render(bad, {}, {})[1]
 
 
-def github_anchor(heading: str) -> str:
-    """GitHub's heading anchor: lower case, punctuation except - and _ dropped, spaces to -."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
 def test_table_caption_names_an_existing_readme_section():
-    anchors = {github_anchor(h) for h in re.findall(r"^#+ (.+)$", README, flags=re.M)}
     rst = REPORT / "captions" / "table.rst"
-    assert report_tables(), "results/README.md documents no tables/<name>.parquet"
-    for table in report_tables():
-        body, _ = render(rst, {"table": table}, {"embedded": True})
-        named = set(re.findall(r"results/README\.md#([\w-]+)", body))
-        assert named and named <= anchors, (table, named, sorted(anchors))
-        assert f"tables/{table}.parquet" in body
+    assert readme_tables(), "results/README.md documents no tables/<name>.parquet"
+    for table in readme_tables():
+        for embedded in (True, False):
+            body, _ = render(rst, {"table": table}, {"embedded": embedded})
+            named = named_anchors(body)
+            assert named and named <= readme_anchors(), (table, named, sorted(readme_anchors()))
+            assert f"tables/{table}.parquet" in body
