@@ -192,8 +192,8 @@ def test_report_renders_cleanly_in_chromium(demo_report, browser):
     start = time.perf_counter()
     browser.get(demo_report.as_uri())
     page.wait(lambda d: "Semantic Interpretation" in d.find_element(By.TAG_NAME, "body").text, "front page")
-    page.check("front page")
     browser.save_screenshot(str(ARTIFACTS / "front_page.png"))
+    page.check("front page")
     # The navbar animates its width ("transition-all"): a click computed mid-transition lands beside its target.
     page.js("const s = document.createElement('style'); s.textContent = '* { transition: none !important; "
             "animation: none !important; }'; document.head.appendChild(s);")
@@ -201,22 +201,11 @@ def test_report_renders_cleanly_in_chromium(demo_report, browser):
     results = page.js("return results")
     assert results, "the report lists no results"
     shown: dict[str, str] = {}
-    for category in page.js("return Object.keys(categories)"):
-        page.check(f"category {category}")
-        for row in range(len(open_category(page, category))):
-            rows = open_category(page, category)  # the description panel replaced the table: open it again
-            rows[row].find_element(By.CSS_SELECTOR, "a[iconname='information-circle']").click()
-            path = page.wait(lambda d: d.execute_script(
-                "return app.state.navbarMode === 'resultinfo' && app.state.resultPath"), f"{category} row {row}")
-            shown[path] = view_entry(page, path, results)
-            page.check(path)
-            if results[path]["name"] == "ratio_scatter.png":
-                browser.save_screenshot(str(ARTIFACTS / "figure_ratio_scatter.png"))
-    for path in sorted(set(results) - set(shown)):  # rows hidden behind a two-value label toggle
-        home(page)
-        page.js("app.showResultInfo(arguments[0])", path)  # what the report's own caption links call
-        shown[path] = view_entry(page, path, results)
-        page.check(path)
+    try:
+        browse_every_entry(page, results, shown)
+    except Exception:
+        browser.save_screenshot(str(ARTIFACTS / "failure.png"))
+        raise
     elapsed = time.perf_counter() - start
     kinds = {kind: sum(v == kind for v in shown.values()) for kind in sorted(set(shown.values()))}
     print(f"\nreport {demo_report.stat().st_size / 1e6:.1f} MB, {len(shown)} entries {kinds}, "
@@ -224,3 +213,29 @@ def test_report_renders_cleanly_in_chromium(demo_report, browser):
     assert set(shown) == set(results)
     assert (ARTIFACTS / "figure_ratio_scatter.png").is_file()
     assert kinds.get("img", 0) >= 24 and kinds.get("html", 0) >= 12 and kinds.get("download", 0) >= 1
+
+
+def browse_every_entry(page: Page, results: dict, shown: dict) -> None:
+    """Every category from the navbar menu, every row's description and view; then any entry a label toggle
+    hid. Records in `shown` what each entry showed."""
+    from selenium.webdriver.common.by import By
+
+    browser = page.driver
+    for category in page.js("return Object.keys(categories)"):
+        n_rows = len(open_category(page, category))
+        page.check(f"category {category}")
+        for row in range(n_rows):
+            rows = open_category(page, category)  # the description panel replaced the table: open it again
+            rows[row].find_element(By.CSS_SELECTOR, "a[iconname='information-circle']").click()
+            path = page.wait(lambda d: d.execute_script(
+                "return app.state.navbarMode === 'resultinfo' && app.state.resultPath"), f"{category} row {row}")
+            shown[path] = view_entry(page, path, results)
+            page.check(path)
+            if results[path]["name"] in {"ratio_scatter.png", "model_summary.preview.html"}:
+                name = results[path]["name"].split(".")[0]
+                browser.save_screenshot(str(ARTIFACTS / f"{'figure' if 'figures/' in path else 'table'}_{name}.png"))
+    for path in sorted(set(results) - set(shown)):  # rows hidden behind a two-value label toggle
+        home(page)
+        page.js("app.showResultInfo(arguments[0])", path)  # what the report's own caption links call
+        shown[path] = view_entry(page, path, results)
+        page.check(path)
