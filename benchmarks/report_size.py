@@ -26,20 +26,20 @@ import argparse
 import itertools
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import yaml
+from sing.data.classes import imagenet_wnids
+from sing.figures.render import make
+from sing.io.storage import write_frame
+from sing.registry import FIGURES, resolve_models, resolve_spaces
+from snakemake.utils import validate
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from sing import figures as FIG  # noqa: E402
-from sing.classes import imagenet_wnids  # noqa: E402
-from sing.storage import write_frame  # noqa: E402
 
 def b64(n: int) -> int:
     return 4 * ((n + 2) // 3)
@@ -114,11 +114,10 @@ def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
 
 def full_figures(tables: dict[str, Path], out: Path, config: dict, demo_figures: Path) -> dict[str, int]:
     settings = {**config["figures"], "models": config["run_models"],
-                "display": {k: config["models"][k]["display"] for k in config["run_models"]},
-                "space_display": {k: config["spaces"][k]["display"] for k in config["run_spaces"]},
+                "display": config["display"], "space_display": config["space_display"],
                 "steering_target": config["analyses"]["steering"]["target"]}
     sizes = {}
-    for figure in FIG.FIGURES:
+    for figure in FIGURES:
         outputs = {fmt: out / f"{figure}.{fmt}" for fmt in config["figures"]["formats"]}
         if figure == "spectra":  # needs head geometries: scale the demo's plotted data by the model count
             demo_models = pl.read_parquet(demo_figures / "spectra.data.parquet")["model"].n_unique()
@@ -128,7 +127,7 @@ def full_figures(tables: dict[str, Path], out: Path, config: dict, demo_figures:
                 factor = len(config["run_models"]) / demo_models
                 sizes[path.name] = int(base + (size - base) * factor) if fmt == "html" else int(size * factor)
             continue
-        FIG.make(figure, {k: str(v) for k, v in tables.items()}, {k: str(v) for k, v in outputs.items()},
+        make(figure, {k: str(v) for k, v in tables.items()}, {k: str(v) for k, v in outputs.items()},
                  settings)
         sizes.update({p.name: p.stat().st_size for p in outputs.values()})
     return sizes
@@ -141,6 +140,12 @@ def main() -> None:
     parser.add_argument("--configfile", type=Path, default=REPO / "config.yaml")
     args = parser.parse_args()
     config = yaml.safe_load(args.configfile.read_text())
+    validate(config, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as rules/common.smk
+    models = resolve_models(config["run_models"], config["models"])
+    spaces = resolve_spaces(config["run_spaces"], config["spaces"])
+    config.update(run_models=list(models), run_spaces=list(spaces),
+                  display={k: e.display for k, e in models.items()},
+                  space_display={k: e.display for k, e in spaces.items()})
 
     embedded = report_entries(args.report)
     fixed = args.report.stat().st_size - sum(embedded.values())

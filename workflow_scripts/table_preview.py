@@ -9,17 +9,16 @@ import logging
 
 import polars as pl
 
-from sing.storage import atomic_path, setup_logging
+from sing.core.files import atomic_path
+from sing.io.logs import setup_logging
 
-setup_logging(snakemake.log[0])  # noqa: F821
-log = logging.getLogger("table_preview")
-inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-
-frame = pl.read_parquet(inp.table)
-with pl.Config(tbl_rows=par.max_rows, tbl_cols=-1, fmt_str_lengths=80):
+setup_logging(snakemake.log[0])
+params = snakemake.params
+frame = pl.read_parquet(snakemake.input.table)
+with pl.Config(tbl_rows=params.max_rows, tbl_cols=-1, fmt_str_lengths=80):
     rendered = frame._repr_html_()
-title = html.escape(par.name)
-shown = "all rows" if frame.height <= par.max_rows else f"the first and last of {frame.height:,} rows"
+title = html.escape(params.name)
+shown = "all rows" if frame.height <= params.max_rows else f"the first and last of {frame.height:,} rows"
 page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body {{ font-family: sans-serif; margin: 1em; }} table {{ border-collapse: collapse; font-size: 13px; }}
@@ -30,6 +29,6 @@ Columns and units: <code>results/README.md</code>, section &ldquo;Scores and tab
 {rendered}
 </body></html>
 """
-with atomic_path(out.html) as tmp:
+with atomic_path(snakemake.output.html) as tmp:
     tmp.write_text(page, encoding="utf-8")
-log.info("%s: %d rows x %d columns -> %s", par.name, frame.height, frame.width, out.html)
+logging.info("%s: %d rows x %d columns -> %s", params.name, frame.height, frame.width, snakemake.output.html)
