@@ -45,7 +45,7 @@ def report_results(report: Path) -> dict[str, dict]:
 
 
 def test_report_holds_every_figure_and_table(demo_report):
-    from sing.figures import FIGURES
+    from sing.registry import FIGURES
 
     results = report_results(demo_report)
     names = {entry["name"] for entry in results.values()}
