@@ -27,6 +27,7 @@ include: "rules/translate.smk"
 include: "rules/analysis.smk"
 include: "rules/figures.smk"
 include: "rules/unclip.smk"
+include: "rules/report.smk"
 
 
 onstart:

@@ -192,31 +192,11 @@ rule compare_models:
         ),
         settings=manifest("compare_models"),
     output:
-        model_summary=report(
-            f"{R}/tables/model_summary.parquet",
-            caption="../report/captions/tables.rst",
-            category="Tables",
-        ),
-        class_summary=report(
-            f"{R}/tables/class_summary.parquet",
-            caption="../report/captions/tables.rst",
-            category="Tables",
-        ),
-        rank_correlation=report(
-            f"{R}/tables/rank_correlation.parquet",
-            caption="../report/captions/tables.rst",
-            category="Tables",
-        ),
-        space_crosscheck=report(
-            f"{R}/tables/space_crosscheck.parquet",
-            caption="../report/captions/tables.rst",
-            category="Tables",
-        ),
-        robustness=report(
-            f"{R}/tables/robustness.parquet",
-            caption="../report/captions/tables.rst",
-            category="Tables",
-        ),
+        model_summary=f"{R}/tables/model_summary.parquet",
+        class_summary=f"{R}/tables/class_summary.parquet",
+        rank_correlation=f"{R}/tables/rank_correlation.parquet",
+        space_crosscheck=f"{R}/tables/space_crosscheck.parquet",
+        robustness=f"{R}/tables/robustness.parquet",
     log:
         f"{R}/logs/compare_models.log",
     conda:
@@ -236,11 +216,7 @@ rule collect_table:
         ),
         settings=manifest("collect_table"),
     output:
-        table=report(
-            f"{R}/tables/{{table}}.parquet",
-            caption="../report/captions/tables.rst",
-            category="Tables",
-        ),
+        table=f"{R}/tables/{{table}}.parquet",
     log:
         f"{R}/logs/collect_table/{{table}}.log",
     wildcard_constraints:

@@ -25,6 +25,7 @@
 # ---------------------------------------------------------------------------------------------------
 import atexit
 import json
+import mimetypes
 import os
 import sys
 from pathlib import Path
@@ -69,6 +70,10 @@ def in_schema_order(value, node):
 # Fills every default, nested ones included: the schema is the only place defaults live.
 validate(config, schema=SCHEMA_FILE, set_default=True)
 config.update(in_schema_order(config, SCHEMA))
+
+# `snakemake --report` types each attachment by its file name (mimetypes.guess_type); Python's table has no
+# parquet entry. IANA-registered type: application/vnd.apache.parquet.
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
 
 R = config["results_dir"]
 SCRIPTS = "../workflow_scripts"
@@ -583,7 +588,9 @@ def preflight():
 
 
 def all_targets():
-    tables = expand(f"{R}/tables/{{table}}.parquet", table=TABLES)
+    tables = expand(
+        f"{R}/tables/{{table}}.{{kind}}", table=TABLES, kind=["parquet", "preview.html"]
+    )
     figures = expand(
         f"{R}/figures/{{figure}}.{{fmt}}",
         figure=FIGURES,

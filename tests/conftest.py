@@ -1,4 +1,4 @@
-"""Fixtures shared by the workflow tests (tests/test_workflow.py, tests/test_reruns.py)."""
+"""Session fixtures shared by the workflow, rerun, report and browser tests: the demo is run once per session."""
 
 from __future__ import annotations
 
@@ -16,3 +16,10 @@ def demo(tmp_path_factory) -> Path:
     workdir = make_workdir(tmp_path_factory.mktemp("demo"))
     snakemake(workdir)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def demo_report(demo) -> Path:
+    """`snakemake --report report.html` of the demo run, in the demo's working directory."""
+    snakemake(demo, "--report", "report.html")
+    return demo / "report.html"
