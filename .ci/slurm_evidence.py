@@ -20,14 +20,9 @@ import sys
 from collections import Counter, defaultdict
 from datetime import datetime
 
-GPU_RULES = {
-    "extract_features",
-    "extract_translator_features",
-    "embed_images",
-    "embed_translator_images",
-    "embed_texts",
-    "unclip_pictures",
-}
+from sing import registry
+
+GPU_RULES = set(registry.GPU_RULES)
 FIELDS = {
     "id": r"\bJobId=(\d+)",
     "state": r"\bJobState=(\S+)",

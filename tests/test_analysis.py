@@ -562,7 +562,7 @@ def mini_results(tmp_path_factory):
     for k, wnid in enumerate(wnids):
         rows = np.flatnonzero(y_rob == k)
         write_embeddings(rob_chunk / f"{wnid}.parquet", image_ids=[f"train/{wnid}/rob{i:03d}.JPEG" for i in rows],
-                         split="train", class_index=k, wnid=wnid, features=F_rob[rows].astype(np.float32),
+                         split="train", class_index=k, class_id=wnid, features=F_rob[rows].astype(np.float32),
                          metadata=meta)
     write_embeddings(R / "features" / "toy" / "translator.parquet", image_ids=[f"train/{i}" for i in range(len(y))],
                      split="train", class_index=y, class_id=[wnids[k] for k in y], features=F.astype(np.float32),

@@ -57,7 +57,7 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
             pts = np.column_stack([rng.gamma(2, leak, n_images), rng.gamma(5, 2 + mi, n_images)])
             pts[:, 1] += 2 * pts[:, 0]  # correlated: tilted ellipses
             joint.append(pl.DataFrame({"model": model, "space": space, "image_id": [f"i{j}" for j in range(n_images)],
-                                       "wnid": "n00000000", "class_index": np.zeros(n_images, np.int32),
+                                       "class_id": "n00000000", "class_index": np.zeros(n_images, np.int32),
                                        "abs_as": pts[:, 0], "is_deg": pts[:, 1]}))
             cov = np.cov(pts.T)
             ms_rows.append({"model": model, "space": space, "rank": 1000, "nullity": nullity, "in_dim": 1000 + nullity,

@@ -56,7 +56,7 @@ def test_every_table_and_figure_with_awkward_class_ids(folder_demo):
     cs = pl.read_parquet(R / "tables" / "class_summary.parquet")
     assert set(cs["class_id"]) == set(ANALYSED) and "Dragon Li" in set(cs["class_name"])
     assert dict(zip(cs["class_id"], cs["class_index"]))["Ægean"] == 4
-    text = pl.read_parquet(folder_demo / RESULTS / "text" / "demo_clip_a.parquet").filter(pl.col("kind") == "class")
+    text = pl.read_parquet(R / "text" / "demo_clip_a" / "classes.parquet").filter(pl.col("kind") == "class")
     assert dict(zip(text["key"], text["prompt"]))["狸花猫"] == "an image of a dragon li cat"
     steer = pl.read_parquet(R / "tables" / "steering.parquet")
     assert steer["image_id"].str.starts_with("val/British Shorthair/").all()
@@ -110,7 +110,7 @@ def test_adding_a_class_reruns_only_its_chunk(folder_demo):
     rules = {rule for rule, _ in jobs}
     assert {"extract_features", "embed_images", "score_chunk"} <= rules
     assert not rules & {"export_head", "head_geometry", "extract_translator_features", "embed_translator_images",
-                        "fit_translator", "embed_texts", "steering", "validation", "robustness", "open_vocabulary",
+                        "fit_translator", "embed_texts", "steering", "train_probes", "open_vocabulary",
                         "synthetic_dataset", "synthetic_checkpoints", "dataset_classes"}
     chunked = [w for rule, w in jobs if rule in {"extract_features", "embed_images", "score_chunk"}]
     assert {w["chunk"] for w in chunked} == {"002"}

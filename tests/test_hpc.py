@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sing import registry
+
 from workflow_helpers import REPO, make_workdir
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -23,8 +25,7 @@ from bench_dag import declared_local_rules  # noqa: E402  (localrules blocks + `
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULES = {"extract_features", "extract_translator_features", "embed_images", "embed_translator_images",
-             "embed_texts", "unclip_pictures"}
+GPU_RULES = set(registry.GPU_RULES)
 SITE_PROFILE = {"executor": "slurm", "default-resources": ["slurm_account=acct_x", "slurm_partition=part_y"]}
 
 
@@ -121,3 +122,18 @@ def test_container_tag_is_the_package_version():
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     default = schema["properties"]["container"]["default"]
     assert default.endswith(f"/sing:{version}"), (default, version)
+
+
+def test_image_self_tests_import_modules_that_exist():
+    """The image's %test / install check import sing modules by name: a package move must not break the build
+    (it did once: `sing.geometry` became `sing.core.geometry`, and only a full image build showed it)."""
+    import importlib.util
+
+    names = set()
+    for path in (REPO / "envs").iterdir():
+        if path.is_file():
+            for imports in re.findall(r"import ((?:[\w.]+(?:, )?)+)", path.read_text(errors="ignore")):
+                names |= {n for n in imports.split(", ") if n.split(".")[0] == "sing"}
+    assert "sing.core.geometry" in names
+    for name in sorted(names):
+        assert importlib.util.find_spec(name) is not None, f"envs/ imports {name}, which does not exist"

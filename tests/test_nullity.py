@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from sing.analysis.comparisons import rank_correlations
-from sing.analysis.robustness import robustness_scores
+from sing.analysis.probe import fit_probe
+from sing.analysis.robustness import ProbeData, principal_coordinates, robustness_rows, translated_inputs
 from sing.analysis.scores import RandomSubspaces, score_images, scores_frame
 from sing.analysis.steering import steering_scores
 from sing.analysis.summaries import class_summary, model_summary
@@ -65,18 +66,26 @@ def test_nullity_m_minus_k_through_every_analysis(k):
     pair = pl.concat([cs, cs.with_columns(pl.lit("twin").alias("model"))])
     assert rank_correlations(pair).height == 1
 
-    steer = steering_scores(F, ids, g, T, Z[0], target_is_deg=20.0)
-    ok = steer["reachable"].to_numpy()
-    assert ok.all()
+    steer = steering_scores(F, ids, g, T, Z[0], target_is_deg=20.0, calibration="per_image")
+    assert steer["included"].to_numpy().all()
     np.testing.assert_allclose(steer["is_deg"].to_numpy(), 20.0, atol=1e-6)
+    steer = steering_scores(F, ids, g, T, Z[0], target_is_deg=20.0, calibration="mean_is")  # one step, mean IS
+    assert steer["included"].to_numpy().all() and steer["eps"].n_unique() == 1
+    np.testing.assert_allclose(steer["is_deg"].mean(), 20.0, atol=1e-6)
 
     val = validation_scores(F, ids, W, g, T, seeds=[0], pred=labels)
     null_lc = val.filter(pl.col("kind") == "null")["logit_change_rel"].to_numpy()
     assert null_lc.max() < 1e-10
     assert val.filter(pl.col("kind") == "principal")["logit_change_rel"].min() > 1e-3
 
-    rob = robustness_scores(F, labels, g, T, test_fraction=0.3, seed=0, max_iter=300)
-    assert rob["n_classes"] == k and 0 <= rob["acc_principal"] <= 1
+    C = principal_coordinates(F, g)  # the probes see the rank-k principal coordinates
+    assert C.shape == (len(F), k)
+    train = np.arange(len(labels)) % 3 != 0
+    principal = fit_probe(C[train], labels[train], max_iter=300)
+    translated = fit_probe(translated_inputs(C[train], g, T), labels[train], max_iter=300)
+    test = ProbeData(C[~train], labels[~train], [f"img{i}" for i in np.flatnonzero(~train)], 0)
+    (rob,) = robustness_rows(principal, {"s": (translated, T)}, test, g, model="toy")
+    assert rob["n_classes"] == k and 0 <= rob["acc_principal"] <= 1 and 0 <= rob["acc_translated"] <= 1
 
 
 def test_head_with_more_classes_than_features_has_no_null_space():

@@ -97,7 +97,7 @@ def test_ellipse_degenerate_and_bad_input():
 
 def test_joint_sample_is_a_seeded_uniform_subsample():
     n = 50
-    scores = pl.DataFrame({"image_id": [f"i{j:03d}" for j in range(n)][::-1], "wnid": ["n01440764"] * n,
+    scores = pl.DataFrame({"image_id": [f"i{j:03d}" for j in range(n)][::-1], "class_id": ["n01440764"] * n,
                            "class_index": np.zeros(n, np.int32), "as_deg": np.linspace(-2, 2, n)[::-1],
                            "is_deg": np.linspace(0, 30, n)[::-1]})
     a = joint_sample(scores, "m", "s", 20, seed=1)

@@ -163,6 +163,8 @@ def view_entry(page: Page, path: str, results: dict) -> str:
         assert button.get_attribute("download") == entry["name"]
         assert button.get_attribute("href").startswith(f"data:{mime}"), (path, mime)
         return "download"
+    # a long caption scrolls the navbar; the sticky title bar would cover a button scrolled to its top edge
+    page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
     if mime.startswith("image/"):
         page.wait(lambda d: d.execute_script(
@@ -226,7 +228,9 @@ def browse_every_entry(page: Page, results: dict, shown: dict) -> None:
         page.check(f"category {category}")
         for row in range(n_rows):
             rows = open_category(page, category)  # the description panel replaced the table: open it again
-            rows[row].find_element(By.CSS_SELECTOR, "a[iconname='information-circle']").click()
+            info = rows[row].find_element(By.CSS_SELECTOR, "a[iconname='information-circle']")
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", info)
+            info.click()
             path = page.wait(lambda d: d.execute_script(
                 "return app.state.navbarMode === 'resultinfo' && app.state.resultPath"), f"{category} row {row}")
             shown[path] = view_entry(page, path, results)

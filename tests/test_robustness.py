@@ -148,7 +148,7 @@ def write_class_tables(directory, F, y, ids, wnids):
     for k in np.unique(y):
         rows = np.flatnonzero(y == k)
         path = directory / f"{wnids[k]}.parquet"
-        write_embeddings(path, image_ids=[ids[r] for r in rows], split="val", class_index=int(k), wnid=wnids[k],
+        write_embeddings(path, image_ids=[ids[r] for r in rows], split="val", class_index=int(k), class_id=wnids[k],
                          features=F[rows].astype(np.float32), metadata=meta)
         paths.append(path)
     return paths

@@ -72,8 +72,13 @@ def test_every_prompt_source_is_checked_naming_its_config_key(tmp_path, monkeypa
     for key, change in cases.items():
         with pytest.raises(ValueError, match=key.replace(".", r"\.") + r": prompt .* has \d+ tokens"):
             embed_text_table("demo", SPACE, {**base, **change}, tmp_path / "t.parquet", device="cpu")
-    # a template ensemble: each template applied to the concept is checked (80 prompts from one concept)
-    with pytest.raises(ValueError, match=r"(?s)80 prompt\(s\).*analyses\.open_vocabulary\.concepts: prompt 'a bad photo"):
+    # a template ensemble: each template applied to the class name is checked (80 prompts from one class);
+    # concepts never take the ensemble, only text.concept_prompt (one prompt per concept)
+    long_class = [[0, A, " ".join(["very"] * 80) + " tench"]]
+    with pytest.raises(ValueError, match=r"(?s)80 prompt\(s\).*text\.templates: prompt 'a bad photo"):
+        embed_text_table("demo", SPACE, {**base, "templates": "openai", "classes": long_class},
+                         tmp_path / "t.parquet", device="cpu")
+    with pytest.raises(ValueError, match=r"(?s) 1 prompt\(s\).*analyses\.open_vocabulary\.concepts: prompt 'an image of "):
         embed_text_table("demo", SPACE, {**base, "templates": "openai", "concepts": [_long("x")]},
                          tmp_path / "t.parquet", device="cpu")
     with pytest.raises(ValueError, match="empty prompt.*analyses.open_vocabulary.concepts: ''"):

@@ -156,7 +156,7 @@ CONCEPTS = {"n01910747": ["ocean"], "n02437312": ["desert"]}
         ({"text": {"classes": ["n01440764"]}}, ["text.classes", "n01910747"]),
         ({"samples": {"translator": {"classes": ["n01440764", "n01484850"]}}},
          ["samples.translator.classes", "n01484850", "dataset.synthetic.classes"]),
-        ({"samples": {"translator": {"classes": ["n0144076"]}}}, ["['samples']['translator']['classes']", "n0144076"]),
+        ({"samples": {"translator": {"classes": ["n0144076"]}}}, ["samples.translator.classes", "n0144076", "not an ImageNet-1k WordNet id"]),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, overrides, needles):

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 __all__ = [
-    "FIGURES", "FIGURE_TABLES", "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES",
+    "FIGURES", "FIGURE_TABLES", "GPU_RULES", "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES",
     "SpaceEntry", "TABLES", "resolve_models", "resolve_spaces",
 ]
 
@@ -33,6 +33,10 @@ TABLES = ("model_summary", "class_summary", "rank_correlation", "space_crosschec
 #: the global tables the figures read
 FIGURE_TABLES = ("model_summary", "class_summary", "open_vocabulary", "validation", "space_crosscheck", "robustness",
                  "steering", "joint_sample")
+
+#: the rules whose jobs ask the scheduler for a GPU (``resources: gpu=1``); every other rule runs on CPUs only
+GPU_RULES = ("extract_features", "extract_translator_features", "embed_images", "embed_translator_images",
+             "embed_texts", "train_probes", "unclip_pictures")
 
 #: the value of ``run_models`` / ``run_spaces`` that selects the paper's list
 PAPER = "paper"
