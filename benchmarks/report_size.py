@@ -6,7 +6,7 @@ report app: React, Vega, Tailwind, rule sources). This script
 1. measures the fixed part from a demo report (its size minus the base64 of the files it attaches);
 2. rebuilds every global table at the paper's row counts (13 models × 2 spaces × 1000 classes, 50 analysis
    images per class, 10 translator images per class): key columns are the real keys (config `run_models`,
-   `run_spaces`, the 1000 ImageNet wnids, ImageNet-style image ids), every other column is resampled from
+   `run_spaces`, the 1000 ImageNet wnids as class ids, ImageNet-style image ids), every other column is resampled from
    the demo table with relative jitter of 1e-3 on floats (so values are as distinct as real ones), written
    with sing's own parquet writer;
 3. redraws the figures from those tables with sing.figures (all but `spectra`, which needs head geometries:
@@ -77,20 +77,21 @@ def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
     models, spaces = config["run_models"], config["run_spaces"]
     wnids = list(imagenet_wnids())
     val = [f"val/{w}/ILSVRC2012_val_{i:08d}.JPEG" for i, w in enumerate(w for w in wnids for _ in range(50))]
-    train = [f"train/{w}/{w}_{i}.JPEG" for w in wnids for i in range(10)]
     steering_imgs = val[:50]
     ov_classes = config["analyses"]["open_vocabulary"]["classes"]
     demo = {p.stem: pl.read_parquet(p) for p in (results / "tables").glob("*.parquet")}
-    n_concepts = demo["open_vocabulary"].group_by("model", "space", "wnid").len()["len"].max()
+    n_concepts = demo["open_vocabulary"].group_by("model", "space", "class_id").len()["len"].max()
     specs = {
         "model_summary": {"model": models, "space": spaces},
-        "class_summary": {"model": models, "space": spaces, "wnid": wnids},
+        "class_summary": {"model": models, "space": spaces, "class_id": wnids},
         "space_crosscheck": {"model": models},
         "robustness": {"model": models, "space": spaces},
-        "open_vocabulary": {"model": models, "space": spaces, "wnid": ov_classes,
+        "open_vocabulary": {"model": models, "space": spaces, "class_id": ov_classes,
                             "concept": [f"concept {i}" for i in range(n_concepts)]},
-        "steering": {"model": models, "space": spaces, "image_id": steering_imgs},
-        "validation": {"model": models, "space": spaces, "image_id": train[: config["analyses"]["validation"]
+        "steering": {"model": models, "space": spaces, "calibration": ["mean_is", "per_image"],
+                     "image_id": steering_imgs},
+        "joint_sample": {"model": models, "space": spaces, "image_id": val[: config["analyses"]["joint_points"]]},
+        "validation": {"model": models, "space": spaces, "image_id": val[: config["analyses"]["validation"]
                        ["max_images"]], "kind": ["null", "random", "principal"],
                        "seed": list(range(config["analyses"]["validation"]["seeds"]))},
         "translator_eval": {"model": models, "space": spaces, "image_id": val},
@@ -99,7 +100,7 @@ def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
     for name, keys in specs.items():
         frame = scale(demo[name], keys, rng)
         if name == "translator_eval":
-            frame = frame.with_columns(wnid=pl.col("image_id").str.split("/").list.get(1))
+            frame = frame.with_columns(class_id=pl.col("image_id").str.split("/").list.get(1))
         paths[name] = out / f"{name}.parquet"
         write_frame(frame, paths[name], {"kind": "table", "table": name})
     pairs = list(itertools.combinations(models, 2))

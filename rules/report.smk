@@ -1,6 +1,6 @@
 # What `snakemake --report` shows for the tables: each global table as a browsable HTML preview and, unless
-# it is a per-image table too large to embed at full scale (benchmarks/report_size.py: ~102 MB with them,
-# ~43 MB without), the parquet itself. Both entries share report/captions/table.rst.
+# it is a per-image table too large to embed at full scale (benchmarks/report_size.py: ~111 MB with them,
+# ~51 MB without), the parquet itself. Both entries share report/captions/table.rst.
 
 
 localrules:
