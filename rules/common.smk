@@ -32,6 +32,7 @@ from pathlib import Path
 
 import yaml
 from snakemake.logging import logger
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # the library's light modules (stdlib only / no torch) are read at parse time; jobs import the installed package
@@ -41,6 +42,7 @@ from sing.analysis.concepts import default_concepts
 from sing.data.classes import catalog_from_settings
 from sing.io.schema import decided_by
 from sing.models.lock import locked_entry, read_lock
+from sing.models.prompts import check_template
 from sing.registry import (
     FIGURES,
     FIGURE_TABLES,
@@ -67,8 +69,27 @@ def in_schema_order(value, node):
     return {**ordered, **{k: v for k, v in value.items() if k not in props}}
 
 
-# Fills every default, nested ones included: the schema is the only place defaults live.
-validate(config, schema=SCHEMA_FILE, set_default=True)
+def validate_config():
+    """Fills every default, nested ones included: the schema is the only place defaults live. A violation is
+    reported in one line naming the key (Snakemake's own message prints the whole schema and config).
+    """
+    import jsonschema
+
+    try:
+        validate(config, schema=SCHEMA_FILE, set_default=True)
+    except WorkflowError as e:
+        cause = (
+            e.__cause__ or e.__context__
+        )  # snakemake.utils.validate raises inside its except
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+        raise ValueError(
+            f"config {key}: {cause.message} (schemas/config.schema.yaml; README 'Config reference')"
+        ) from None
+
+
+validate_config()
 config.update(in_schema_order(config, SCHEMA))
 
 # `snakemake --report` types each attachment by its file name (mimetypes.guess_type); Python's table has no
@@ -199,6 +220,8 @@ def open_vocabulary_concepts():
 def check_config():
     """Cross-references the schema cannot express: every value that names a model, space or class must name
     one this run has. Each error names the key and the bad value."""
+    for key in ("class_prompt", "concept_prompt"):
+        check_template(config["text"][key], f"text.{key}")
     steering = config["analyses"]["steering"]["source_class"]
     dataset_classes(steering, "analyses.steering.source_class")
     check_classes(

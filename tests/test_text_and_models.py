@@ -186,3 +186,40 @@ def test_library_warnings_reach_the_job_log(tmp_path, num_workers):
     log = (tmp_path / "job.log").read_text()
     assert "Mapping deprecated model name ssl_resnet18" in log
     assert "Invalid APNG" in log and "apng.png" in log  # main: load_rgb silenced every decoder warning
+
+
+@pytest.mark.parametrize("template", ["a {} and {}", "a {name} {}", "no field", "a {0}", "a {:>5}", "a {!r}",
+                                      "bad { brace {}", "bad } {}"])
+def test_bad_templates_are_refused_naming_the_key(template):
+    from sing.models.prompts import check_template
+
+    with pytest.raises(ValueError, match=r"config text\.class_prompt: "):
+        check_template(template, "text.class_prompt")
+
+
+@pytest.mark.parametrize("template", ["an image of a {}", "{}", "{{literal}} {}", "a photo of a {}, a type of pet"])
+def test_good_templates_pass(template):
+    from sing.models.prompts import check_template
+
+    check_template(template, "text.class_prompt")
+    assert template.format("tench").count("tench") == 1
+
+
+def test_preflight_leaves_the_root_logger_as_it_found_it(tmp_path):
+    """open_clip logs at import; with no root handler `logging.info` installs one (basicConfig), and inside the
+    snakemake process every log line was then printed twice. Run in a fresh interpreter, as onstart does."""
+    import subprocess
+    import sys
+
+    code = f"""
+import logging
+from sing.data.preflight import check_text_settings
+assert logging.getLogger().handlers == []
+checked = check_text_settings({{"demo": {SPACE!r}}}, {{"classes": [[0, "n01440764", "tench"]]}}, {str(tmp_path)!r})
+assert checked == ["demo"], checked
+import open_clip  # imported by the check
+print(len(logging.getLogger().handlers))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "0"

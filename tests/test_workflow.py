@@ -157,6 +157,8 @@ CONCEPTS = {"n01910747": ["ocean"], "n02437312": ["desert"]}
         ({"samples": {"translator": {"classes": ["n01440764", "n01484850"]}}},
          ["samples.translator.classes", "n01484850", "dataset.synthetic.classes"]),
         ({"samples": {"translator": {"classes": ["n0144076"]}}}, ["samples.translator.classes", "n0144076", "not an ImageNet-1k WordNet id"]),
+        ({"text": {"class_prompt": "a {} and {}"}}, ["text.class_prompt", "exactly one {}", "found 2"]),
+        ({"text": {"concept_prompt": "an image of {name} {}"}}, ["text.concept_prompt", "{name}"]),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, overrides, needles):

@@ -39,6 +39,18 @@ def check_text_settings(spaces: Mapping[str, dict], text: dict, weights_dir=None
     encoding. ``cache``: JSON file of the digests (spaces, text settings, weights_dir, package versions) that
     passed. Returns the keys of the spaces checked now (not from the cache).
     """
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        return _check(spaces, text, weights_dir, cache)
+    finally:
+        # open_clip logs at import time through the root logger; with no handler there, `logging.info` installs a
+        # stderr one (logging.basicConfig) and, inside the snakemake process, every line is then printed twice
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+
+
+def _check(spaces, text, weights_dir, cache) -> list[str]:
     cache = Path(cache) if cache else None
     done = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
     todo = {k: _digest(e, text, str(weights_dir)) for k, e in spaces.items()}

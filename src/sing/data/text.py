@@ -19,7 +19,7 @@ from ..io.provenance import package_versions
 from ..io.storage import write_text_embeddings
 from ..models.clip_spaces import load_space, load_tokenizer, templates
 from ..models.devices import resolve_device
-from ..models.prompts import check_prompts
+from ..models.prompts import check_prompts, check_template
 from ..models.weights import WeightsCache
 
 __all__ = ["CLASS_PROMPT", "CONCEPT_PROMPT", "TextPlan", "embed_text_table", "plan_text"]
@@ -75,8 +75,7 @@ def plan_text(text: dict) -> TextPlan:
     cp = text.get("class_prompt") or CLASS_PROMPT
     concept_prompt = text.get("concept_prompt") or CONCEPT_PROMPT
     for name, template in (("class_prompt", cp), ("concept_prompt", concept_prompt)):
-        if "{}" not in template:
-            raise ValueError(f"text {name} must contain '{{}}', got {template!r}")
+        check_template(template, f"text.{name}")
     classes = tuple((int(i), str(c), str(p)) for i, c, p in text.get("classes") or [])
     concepts = text.get("concepts") or []
     if isinstance(concepts, dict):

@@ -15,7 +15,30 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-__all__ = ["check_prompts", "context_length", "token_count"]
+__all__ = ["check_prompts", "check_template", "context_length", "token_count"]
+
+
+def check_template(template: str, key: str) -> None:
+    """Check a prompt template: exactly one empty replacement field ``{}`` and nothing else for ``str.format``
+    (literal braces doubled, ``{{``/``}}``), so that ``template.format(name)`` is the prompt of ``name``.
+
+    Raises ValueError naming ``key`` for a non-string, no ``{}``, a second field, a named or numbered field
+    (``{name}``, ``{0}``), a format spec or conversion, or unbalanced braces (what ``string.Formatter`` refuses).
+    """
+    import string
+
+    if not isinstance(template, str):
+        raise ValueError(f"config {key}: expected a string with one {{}}, got {template!r}")
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as e:
+        raise ValueError(f"config {key}: {template!r} is not a valid template ({e}); write a literal brace as "
+                         "{{ or }}") from None
+    if len(fields) != 1 or fields[0] != ("", "", None):
+        found = ", ".join("{" + n + (f"!{c}" if c else "") + (f":{f}" if f else "") + "}" for n, f, c in fields)
+        raise ValueError(f"config {key}: {template!r} must contain exactly one {{}} (the name goes there) and no "
+                         f"other replacement field; found {len(fields)}: {found or 'none'} (write a literal brace "
+                         "as {{ or }})")
 
 
 def context_length(tokenizer: Any) -> int:
