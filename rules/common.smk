@@ -78,9 +78,8 @@ def validate_config():
     try:
         validate(config, schema=SCHEMA_FILE, set_default=True)
     except WorkflowError as e:
-        cause = (
-            e.__cause__ or e.__context__
-        )  # snakemake.utils.validate raises inside its except
+        # snakemake.utils.validate raises its WorkflowError inside `except ValidationError`
+        cause = e.__cause__ or e.__context__
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"

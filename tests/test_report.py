@@ -137,6 +137,13 @@ def open_category(page: Page, category: str) -> list:
     return page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "nav table tbody tr"), f"{category}: entries")
 
 
+def click(page: Page, element) -> None:
+    """Scroll the element to the middle of its scroll container, then click it as a user does: a long caption
+    scrolls the navbar, and its sticky title bar would cover a button scrolled to the top edge."""
+    page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def view_entry(page: Page, path: str, results: dict) -> str:
     """Check the description panel of the shown entry, then press its eye button as a user does; returns
     what the content pane showed (img / html) or "download" (other types are offered as typed downloads)."""
@@ -163,9 +170,7 @@ def view_entry(page: Page, path: str, results: dict) -> str:
         assert button.get_attribute("download") == entry["name"]
         assert button.get_attribute("href").startswith(f"data:{mime}"), (path, mime)
         return "download"
-    # a long caption scrolls the navbar; the sticky title bar would cover a button scrolled to its top edge
-    page.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-    button.click()
+    click(page, button)
     if mime.startswith("image/"):
         page.wait(lambda d: d.execute_script(
             "const i = document.querySelector('#app img:not(nav img)');"
@@ -228,9 +233,7 @@ def browse_every_entry(page: Page, results: dict, shown: dict) -> None:
         page.check(f"category {category}")
         for row in range(n_rows):
             rows = open_category(page, category)  # the description panel replaced the table: open it again
-            info = rows[row].find_element(By.CSS_SELECTOR, "a[iconname='information-circle']")
-            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", info)
-            info.click()
+            click(page, rows[row].find_element(By.CSS_SELECTOR, "a[iconname='information-circle']"))
             path = page.wait(lambda d: d.execute_script(
                 "return app.state.navbarMode === 'resultinfo' && app.state.resultPath"), f"{category} row {row}")
             shown[path] = view_entry(page, path, results)

@@ -123,6 +123,15 @@ def _bootstrap_medians(columns: list[np.ndarray], combine, groups: Any | None, n
     return point, lo, hi, unit, reps
 
 
+def _paired_scores(is_deg: Any, abs_as_deg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """IS and |AS| per image (degrees) as float64 vectors of one length (ValueError naming them otherwise)."""
+    is_deg = as_float64(is_deg, "is_deg", ndim=1)
+    abs_as = as_float64(abs_as_deg, "abs_as_deg", ndim=1)
+    if is_deg.shape != abs_as.shape:
+        raise ValueError(f"is_deg and abs_as_deg: shapes differ ({is_deg.shape} vs {abs_as.shape})")
+    return is_deg, abs_as
+
+
 def bootstrap_ratio(is_deg: Any, abs_as_deg: Any, groups: Any | None = None, n_boot: int = 1000,
                     ci: float = 0.95, seed: int = 0, unit: str = "auto",
                     return_replicates: bool = False):
@@ -135,10 +144,7 @@ def bootstrap_ratio(is_deg: Any, abs_as_deg: Any, groups: Any | None = None, n_b
 
     Returns (ratio, ci_low, ci_high, unit) [+ replicates]. NaN where median |AS| is 0 (e.g. nullity 0).
     """
-    is_deg = as_float64(is_deg, "is_deg", ndim=1)
-    abs_as = as_float64(abs_as_deg, "abs_as_deg", ndim=1)
-    if is_deg.shape != abs_as.shape:
-        raise ValueError(f"is_deg and abs_as_deg: shapes differ ({is_deg.shape} vs {abs_as.shape})")
+    is_deg, abs_as = _paired_scores(is_deg, abs_as_deg)
     point, lo, hi, unit, reps = _bootstrap_medians([is_deg, abs_as], lambda m: nan_ratio(m[0], m[1]), groups,
                                                    n_boot, ci, seed, unit)
     out = (point, lo, hi, unit)
@@ -147,10 +153,7 @@ def bootstrap_ratio(is_deg: Any, abs_as_deg: Any, groups: Any | None = None, n_b
 
 def image_ratios(is_deg: Any, abs_as_deg: Any) -> np.ndarray:
     """Per-image ``IS / |AS|`` (float64): +inf where |AS| = 0 < IS, NaN where both are 0 (nullity 0)."""
-    num = as_float64(is_deg, "is_deg", ndim=1)
-    den = as_float64(abs_as_deg, "abs_as_deg", ndim=1)
-    if num.shape != den.shape:
-        raise ValueError(f"is_deg and abs_as_deg: shapes differ ({num.shape} vs {den.shape})")
+    num, den = _paired_scores(is_deg, abs_as_deg)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(num > 0, np.inf, np.nan))
 

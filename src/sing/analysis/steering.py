@@ -57,6 +57,16 @@ class MeanStep(NamedTuple):
     reason: np.ndarray  # (N,) object: "ok" | "no_direction" | "unreachable" | "no_null_space"
 
 
+def _steering_inputs(F: Any, z_text: Any, target_is_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """F (N, m) and z_text (n,) as float64, after checking target_is_deg in (0, 180) degrees (ValueError naming
+    the argument)."""
+    F = as_float64(F, "F", ndim=2)
+    zt = as_float64(z_text, "z_text", ndim=1)
+    if not (0 < target_is_deg < 180):
+        raise ValueError(f"target_is_deg: must be in (0, 180), got {target_is_deg}")
+    return F, zt
+
+
 def steer_toward_text(F: Any, geometry: Any, translator: Any, z_text: Any, target_is_deg: float) -> Steered:
     """Step every feature along its unit null-projected text gradient until ``IS(f, f_ε) = target_is_deg``.
 
@@ -68,11 +78,8 @@ def steer_toward_text(F: Any, geometry: Any, translator: Any, z_text: Any, targe
     text gradient has no null component); "no_null_space" (nullity 0). ValueError naming the argument on bad
     input.
     """
-    F = as_float64(F, "F", ndim=2)
-    zt = as_float64(z_text, "z_text", ndim=1)
+    F, zt = _steering_inputs(F, z_text, target_is_deg)
     n = F.shape[0]
-    if not (0 < target_is_deg < 180):
-        raise ValueError(f"target_is_deg: must be in (0, 180), got {target_is_deg}")
     if geometry.nullity == 0:
         return Steered(np.full_like(F, np.nan), np.full(n, np.nan),
                        np.array([REASON_NO_NULL_SPACE] * n, dtype=object))
@@ -105,11 +112,8 @@ def mean_is_step(F: Any, geometry: Any, translator: Any, z_text: Any, target_is_
     """
     from scipy.optimize import brentq
 
-    F = as_float64(F, "F", ndim=2)
-    zt = as_float64(z_text, "z_text", ndim=1)
+    F, zt = _steering_inputs(F, z_text, target_is_deg)
     n = F.shape[0]
-    if not (0 < target_is_deg < 180):
-        raise ValueError(f"target_is_deg: must be in (0, 180), got {target_is_deg}")
     if n == 0:
         raise ValueError("F: no images")
     if geometry.nullity == 0:

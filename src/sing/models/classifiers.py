@@ -47,7 +47,7 @@ import torch
 from .head_order import HeadClasses, head_permutation
 from .hf import build_transformers
 from .python_source import build_python
-from .weights import WeightsCache, file_sha256
+from .weights import WeightsCache, checkpoint_file, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +204,7 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
     kwargs.update(extra)
     ckpt = entry.get("checkpoint")
     if ckpt:
-        path = Path(ckpt).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"model {key!r}: checkpoint {path} does not exist")
+        path = checkpoint_file(f"model {key!r}", ckpt)
         # timm replaces the classifier of a checkpoint by a random one whenever num_classes differs from the
         # architecture's pretrained config: the overlay states the checkpoint's own class count so it loads as is
         overlay = dict(file=str(path), source="", num_classes=_checkpoint_classes(key, name, path, kwargs))

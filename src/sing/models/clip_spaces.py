@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .prompts import check_prompts
-from .weights import WeightsCache, file_sha256
+from .weights import WeightsCache, checkpoint_file, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,7 @@ def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None
     if not ckpt:
         check_architecture(key, name, tag, kwargs)
     if ckpt:
-        path = Path(ckpt).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"space {key!r}: checkpoint {path} does not exist")
+        path = checkpoint_file(f"space {key!r}", ckpt)
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path), **kwargs)
         wid = f"file:{path.name}:sha256:{file_sha256(path)}"
         sources = [("file", str(path))]

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from .weights import file_sha256
+from .weights import checkpoint_file, file_sha256
 
 __all__ = ["DEFAULT_DATA_CONFIG", "SplitClassifier", "build_python", "import_factory"]
 
@@ -131,9 +131,7 @@ def build_python(key: str, entry: dict, device, *, seed_everything, adapter_cls)
     # what the weights lock records (sing.models.lock): the factory's file when it is named by path, the checkpoint
     sources = [("file", str(source))] if spec.rpartition(":")[0].endswith(".py") and source else []
     if ckpt:
-        path = Path(ckpt).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"model {key!r}: checkpoint {path} does not exist")
+        path = checkpoint_file(f"model {key!r}", ckpt)
         kwargs["checkpoint"] = str(path)
         wid += f"+file:{path.name}:sha256:{file_sha256(path)}"
         sources.append(("file", str(path)))

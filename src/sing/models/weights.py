@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["PREFETCH_COMMAND", "MissingWeightsError", "WeightsCache", "file_sha256"]
+__all__ = ["PREFETCH_COMMAND", "MissingWeightsError", "WeightsCache", "checkpoint_file", "file_sha256"]
 
 PREFETCH_COMMAND = "snakemake prefetch_weights --cores 1"
 
@@ -131,6 +131,15 @@ class WeightsCache:
         with self.loading(key, ref):
             torch.hub.download_url_to_file(ref, str(p), progress=False)
         return p
+
+
+def checkpoint_file(owner: str, ref) -> Path:
+    """The local checkpoint ``ref`` (``~`` expanded) of ``owner`` (e.g. ``model 'x'``, ``space 'y'``).
+    FileNotFoundError naming the owner and the path when it is not a file."""
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{owner}: checkpoint {path} does not exist")
+    return path
 
 
 def file_sha256(path, chunk: int = 1 << 20) -> str:
