@@ -1,6 +1,7 @@
 """Classifier adapters: W f + b == the model's own logits for every registry entry buildable offline."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -261,3 +262,22 @@ def test_offline_open_clip_missing(offline):
     with pytest.raises(weights.MissingWeightsError) as ei:
         load_space("rn50_openai", {"model": "RN50-quickgelu", "pretrained": "openai"}, weights=offline)
     _assert_missing(ei, "rn50_openai")
+
+
+@pytest.mark.parametrize(("load", "key", "entry", "owner"), [
+    ("classifier", "r18", {"source": "timm", "name": "resnet18"}, "model 'r18'"),
+    ("classifier", "mine", {"source": "python", "factory": "examples/my_classifier.py:build",
+                            "model_kwargs": {"num_classes": 3}}, "model 'mine'"),
+    ("space", "clip", {"model": "ViT-S-32"}, "space 'clip'"),
+])
+def test_a_missing_checkpoint_is_named_with_its_owner(tmp_path, load, key, entry, owner):
+    """Every source that takes a local checkpoint refuses a missing one before building anything, naming the
+    model or space and the path (sing.models.weights.checkpoint_file)."""
+    from sing.models.clip_spaces import load_space
+
+    missing = tmp_path / "nope.pth"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{owner}: checkpoint {missing} does not exist")):
+        if load == "classifier":
+            load_classifier(key, {**entry, "checkpoint": str(missing)}, self_check=False)
+        else:
+            load_space(key, {**entry, "checkpoint": str(missing)})
