@@ -8,7 +8,8 @@ localrules:
     table_preview_per_image,
 
 
-PER_IMAGE_TABLES = ["validation", "translator_eval"]  # embedded as previews only
+# embedded as previews only (sing.outputs.TableSpec per_image)
+PER_IMAGE_TABLES = outputs.per_image_tables()
 
 
 rule table_preview:

@@ -15,13 +15,13 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from sing.core.geometry import weight_sha256
+from sing.data.datasets import open_dataset
+from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.data.imagenet import class_files
 from sing.data.images import BadImageError, load_rgb, sample_class
-from sing.data.extraction import extract_classifier, extract_clip, run_extraction
-from sing.io.storage import read_embeddings, read_text_embeddings
-from sing.data.datasets import open_dataset
 from sing.data.synthetic import make_synthetic_imagenet
-from sing.core.geometry import weight_sha256
+from sing.io.storage import read_embeddings, read_text_embeddings
 from sing.models.classifiers import load_classifier
 
 A, B = "n01440764", "n02123045"

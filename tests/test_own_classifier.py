@@ -194,7 +194,8 @@ def test_transformers_refuses_model_kwargs():
 # ---------------------------------------------------------------- head vs dataset
 def test_class_count_mismatch_names_model_and_dataset():
     with pytest.raises(ValueError) as ei:
-        load_classifier("pets37", {"source": "python", "factory": "factories:tiny", "model_kwargs": {"num_classes": 37}},
+        load_classifier("pets37", {"source": "python", "factory": "factories:tiny",
+                                   "model_kwargs": {"num_classes": 37}},
                         classes=PETS)
     msg = str(ei.value)
     assert "'pets37'" in msg and "37 outputs" in msg and "5 classes" in msg and "folder dataset /x" in msg

@@ -18,9 +18,8 @@ import jinja2
 import pytest
 import yaml
 from docutils.core import publish_parts
-from snakemake.utils import validate
-
 from report_helpers import named_anchors, readme_anchors, readme_tables
+from snakemake.utils import validate
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "report"

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from sing.unclip import embeddings, pipeline, render, sheet
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
+from sing.unclip import embeddings, pipeline, render, sheet
 
 REPO = Path(__file__).resolve().parents[1]
 EMB = 16  # CLIP dim of the tiny pipeline
