@@ -11,7 +11,7 @@ Checks (exit 1 with the reasons on failure):
 - at no time were more GPU jobs running than --gpus, and no GPU index was shared by two running jobs;
 - jobs ran on more than one node; every job carried --account and --partition;
 - the --cancelled job is recorded CANCELLED; every other job of the last run COMPLETED.
-Prints per-rule counts and the evidence lines the README quotes.
+Prints per-rule counts and the evidence lines docs/hpc.md quotes.
 """
 
 import argparse

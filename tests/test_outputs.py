@@ -4,6 +4,7 @@ schema's source enum, the workflow's rules."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,16 +54,31 @@ def test_results_readme_documents_every_table():
     assert readme_tables() == sorted(outputs.table_names())
 
 
-def test_derived_lists():
-    assert outputs.collected_tables() == ["steering", "validation", "open_vocabulary", "translator_eval",
-                                          "joint_sample"]
-    assert outputs.per_image_tables() == ["validation", "translator_eval"]
+def test_every_table_is_written_by_a_rule(parsed_workflow):
+    """A collected table has a rule writing its part per (model, space), which collect_table joins; any other
+    table is written whole by a rule of its own."""
+    outputs_of = {rule.name: [str(o) for o in rule.output] for rule in parsed_workflow.rules}
+    written = {o.split("/tables/")[1] for name, files in outputs_of.items() if name != "collect_table"
+               for o in files if "/tables/" in o}
+    for spec in TABLES:
+        if spec.collected:
+            part = f"per_model/{{model,[^}}]*}}/{{space,[^}}]*}}/{spec.name}.parquet"
+            assert any(re.fullmatch(part, w) for w in written), (spec.name, sorted(written))
+            assert re.fullmatch(rule_constraint(parsed_workflow, "collect_table"), spec.name)
+        else:
+            assert f"{spec.name}.parquet" in written, spec.name
     assert set(outputs.per_image_tables()) <= set(outputs.collected_tables())
+
+
+def rule_constraint(workflow, rule: str) -> str:
+    """The regex a rule's `table` wildcard must match."""
+    output = str(next(iter(workflow.get_rule(rule).output)))
+    return re.search(r"\{table,([^}]*)\}", output).group(1)
 
 
 def test_specs_refuse_bad_declarations():
     with pytest.raises(ValueError, match="identifier"):
-        TableSpec("model-summary", "x", "y")
+        TableSpec("model-summary", "x", "y", "z")
     with pytest.raises(ValueError, match="not 'module:function'"):
         FigureSpec("f", "sing.figures.ratios.ratio_bars", ("model_summary",), "s")
     with pytest.raises(ValueError, match="unknown input files"):

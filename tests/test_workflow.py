@@ -50,6 +50,15 @@ def test_demo_produces_every_table_and_figure(demo):
     assert (demo / RESULTS / "figures" / "unclip" / "demo_resnet50.png").stat().st_size > 1000
 
 
+def test_the_readme_figure_is_the_demos(demo):
+    """README.md shows the demo's Fig. 3a, labelled as random weights: the file in docs/ is exactly what the demo
+    draws (after a change to the figure: cp results/demo/figures/ratio_scatter.png docs/demo-ratio-scatter.png)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "(docs/demo-ratio-scatter.png)" in readme and "**Random weights**" in readme
+    shown = Path(__file__).resolve().parents[1] / "docs" / "demo-ratio-scatter.png"
+    assert shown.read_bytes() == (demo / RESULTS / "figures" / "ratio_scatter.png").read_bytes()
+
+
 def test_bad_images_are_skipped_and_listed(demo):
     chunk = demo / RESULTS / "features" / "demo_resnet50" / "analysis" / "chunk-000"
     skipped = pl.read_parquet(chunk / "skipped.parquet")

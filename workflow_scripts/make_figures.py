@@ -18,7 +18,8 @@ job = snakemake.params.settings
 settings = {**job["figures"], "models": job["run_models"], "spaces": job["run_spaces"],
             "display": {key: entry["display"] for key, entry in job["models"].items()},
             "space_display": {key: entry["display"] for key, entry in job["spaces"].items()},
-            **{f"steering_{key}": job["analyses"]["steering"][key] for key in ("target", "target_is_deg", "calibration")},
+            **{f"steering_{key}": job["analyses"]["steering"][key]
+               for key in ("target", "target_is_deg", "calibration")},
             "class_names": dict(job["dataset"]["class_names"])}
 inputs = {name: (list(value) if name == "geometries" else value) for name, value in snakemake.input.items()
           if name != "settings"}

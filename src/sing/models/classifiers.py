@@ -58,8 +58,10 @@ log = logging.getLogger(__name__)
 
 DINO_BACKBONES = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vits8": "vit_small_patch8_224.dino",
                   "dino_vitb16": "vit_base_patch16_224.dino", "dino_vitb8": "vit_base_patch8_224.dino"}
-DINOV2_BACKBONES = {"dinov2_vits14": "vit_small_patch14_dinov2.lvd142m", "dinov2_vitb14": "vit_base_patch14_dinov2.lvd142m",
-                    "dinov2_vitl14": "vit_large_patch14_dinov2.lvd142m", "dinov2_vitg14": "vit_giant_patch14_dinov2.lvd142m"}
+DINOV2_BACKBONES = {"dinov2_vits14": "vit_small_patch14_dinov2.lvd142m",
+                    "dinov2_vitb14": "vit_base_patch14_dinov2.lvd142m",
+                    "dinov2_vitl14": "vit_large_patch14_dinov2.lvd142m",
+                    "dinov2_vitg14": "vit_giant_patch14_dinov2.lvd142m"}
 DINO_BASE_URL = "https://dl.fbaipublicfiles.com/dino"
 DINOV2_BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
 
