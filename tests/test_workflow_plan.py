@@ -277,3 +277,17 @@ def test_apptainer_binds_add_outside_folders_once(tmp_path):
     binds = apptainer_binds(["/opt/site"], [str(work / "inside"), str(data), str(data / "not-yet" / "x"), "/"],
                             work)
     assert binds == ["/opt/site", str(data.resolve())]
+
+
+def test_the_own_data_template_plans(tmp_path, in_repo):
+    """examples/own-data.yaml (README "Your own data in three commands") is a valid config: with its dataset
+    folder in place (37 classes, as its heads declare) the plan builds and runs every check."""
+    root = tmp_path / "pets"
+    classes = ["Abyssinian", *(f"breed_{i:02d}" for i in range(36))]
+    for split in ("train", "val"):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+    plan = plan_of({"dataset": {"root": str(root)}}, files=("config.yaml", "examples/own-data.yaml"))
+    assert plan.catalog.kind == "folder" and len(plan.catalog.ids) == 37
+    assert plan.model_keys == ["pets_vit", "pets_mine"] and plan.space_keys == ["openai_vitl14", "eva02_l14"]
+    assert plan.chunk_holding("Abyssinian") in plan.chunk_ids("analysis")
