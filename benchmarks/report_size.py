@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--configfile", type=Path, default=REPO / "config.yaml")
     args = parser.parse_args()
     config = yaml.safe_load(args.configfile.read_text())
-    validate(config, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as rules/common.smk
+    validate(config, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as sing.workflow.config
     models = resolve_models(config["run_models"], config["models"])
     spaces = resolve_spaces(config["run_spaces"], config["spaces"])
     config.update(run_models=list(models), run_spaces=list(spaces),

@@ -1,6 +1,7 @@
 # What `snakemake --report` shows for the tables: each global table as a browsable HTML preview and, unless
 # it is a per-image table too large to embed at full scale (benchmarks/report_size.py: ~111 MB with them,
-# ~51 MB without), the parquet itself. Both entries share report/captions/table.rst.
+# ~51 MB without), the parquet itself. Both entries share report/captions/table.rst. No config key decides a
+# preview (its params are constants), so its manifest holds only the code it runs.
 
 
 localrules:
@@ -20,6 +21,7 @@ rule table_preview:
             category="Tables",
             labels={"table": "{table}", "format": "parquet"},
         ),
+        settings=manifest("table_preview"),
     output:
         html=report(
             f"{R}/tables/{{table}}.preview.html",
@@ -44,6 +46,7 @@ rule table_preview:
 use rule table_preview as table_preview_per_image with:
     input:
         table=f"{R}/tables/{{table}}.parquet",
+        settings=manifest("table_preview_per_image"),
     wildcard_constraints:
         table="|".join(PER_IMAGE_TABLES),
     params:

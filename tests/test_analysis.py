@@ -532,7 +532,7 @@ SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow_
 
 
 def run_script(name, tmp_path, input, output, settings=None, wildcards=None):
-    """Run a workflow script with a stand-in `snakemake` object (params.settings as rules/common.smk builds it)."""
+    """Run a workflow script with a stand-in `snakemake` object (params.settings as sing.workflow builds it)."""
     import runpy
     from types import SimpleNamespace
 

@@ -36,7 +36,7 @@ REFERENCE = _reference_module()
 
 def resolved(*configs: dict) -> dict:
     """What the workflow sees: config files merged in order as Snakemake merges them, then the schema's
-    defaults filled by the `validate` call of rules/common.smk."""
+    defaults filled as the workflow fills them (sing.workflow.config; Snakemake's validate is the reference)."""
     config: dict = {}
     for c in configs:
         update_config(config, copy.deepcopy(c))

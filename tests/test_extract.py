@@ -218,7 +218,7 @@ class _NL(dict):
 
 
 def _run_script(name, *, input=None, output, settings, log, wildcards=None, config=None):
-    """Run a workflow script with a stand-in `snakemake` object: params.settings as rules/common.smk builds it."""
+    """Run a workflow script with a stand-in `snakemake` object: params.settings as sing.workflow.settings builds it."""
     sm = SimpleNamespace(input=input or _NL(), output=output, params=_NL(settings=settings), log=_NL(str(log)),
                          threads=2, wildcards=_NL(**(wildcards or {})),
                          config=config or {"weights_dir": "weights", "extraction": {"num_workers": 0}})

@@ -131,7 +131,7 @@ def test_head_dataset_class_count_mismatch_is_refused_by_name(folder_demo):
 
 
 # ----------------------------------------------------------------------------------------------- reruns
-# A job's settings hold the class ids, indices and names it computes with (rules/common.smk class_order /
+# A job's settings hold the class ids, indices and names it computes with (sing.workflow.settings class_order /
 # class_names), never the paths of the class-index or class-names files: each change reruns exactly its jobs.
 def _plan(workdir: Path, overrides: dict, name: str) -> set:
     from workflow_helpers import planned_job_list

@@ -238,7 +238,7 @@ def test_export_head_job_refuses_a_label_map_that_does_not_name_the_dataset(tmp_
                                                                                    "class_names": labels}}
         settings = {"models": {"pets": entry},
                     "dataset": {"kind": "folder", "root": "/data/pets", "class_index": list(PETS.ids)},
-                    "weights": {"models": {"pets": {"files": []}}}}  # as rules/common.smk builds it
+                    "weights": {"models": {"pets": {"files": []}}}}  # as sing.workflow.settings builds it
         smk = SimpleNamespace(output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
                               params=Namedlist(fromdict={"settings": settings}),
                               config={"weights_dir": str(tmp_path / "w")})

@@ -32,7 +32,8 @@ __all__ = ["JobSettings", "RESOLVED", "RESOLVED_BY_STEP"]
 Wildcards = Mapping[str, str]
 
 #: rules whose outputs depend on no model (their settings carry no weights lock entries)
-NO_WEIGHTS = {"synthetic_dataset", "synthetic_checkpoints", "dataset_classes", "prefetch_weights"}
+NO_WEIGHTS = {"synthetic_dataset", "synthetic_checkpoints", "dataset_classes", "prefetch_weights", "table_preview",
+              "table_preview_per_image"}
 #: the collection of a registry-entry key (``models.<key>.seed``) -> the wildcard naming one of its entries
 WILDCARD = {"models": "model", "spaces": "space"}
 
