@@ -2,13 +2,14 @@
 # The workflow's glue: the config resolved by the library (sing.workflow, no Snakemake there), the file layout
 # under results_dir, input functions, job resources and the container / SLURM set-up.
 #
-# Reruns that are always right: every job takes `input: settings=manifest("<rule>")` and
-# `params: settings=settings("<rule>")` (tests/test_reruns.py checks every rule has both). settings() is what
-# the job computes with (sing.workflow.settings: every config key's `x-decides` in the schema); the manifest,
-# results/manifests/<rule>/<wildcard values>.json, holds the same dict plus `code`, the hash of the job script
-# and every sing module it imports (sing.workflow.code). It is rewritten only when its content changes (and put
-# back after a dry run), so every --rerun-triggers choice reruns exactly the jobs whose settings or code
-# changed. Job scripts read config only from params.settings (cosmetic keys from snakemake.config).
+# Reruns that are always right: every job takes `input: settings=manifest("<rule>")` and `params:
+# settings=settings("<rule>")` (tests/test_reruns.py checks; the table previews, which no config key decides,
+# take only the manifest). settings() is what the job computes with (sing.workflow.settings: every config key's
+# `x-decides` in the schema); the manifest, results/manifests/<rule>/<wildcard values>.json, holds the same dict
+# plus `code`, the hash of the job script and every sing module it imports (sing.workflow.code). It is
+# rewritten only when its content changes (and put back after a dry run), so every --rerun-triggers choice
+# reruns exactly the jobs whose settings or code changed. Job scripts read config only from params.settings
+# (cosmetic keys from snakemake.config).
 #
 # What goes where (CONTRIBUTING.md): a config check -> sing/workflow/checks.py; a resolved setting ->
 # sing/workflow/settings.py RESOLVED; a table or figure -> sing/outputs.py; a model source ->
@@ -27,7 +28,6 @@ from snakemake_interface_common.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from sing import outputs
-from sing.workflow import GPU_RULES
 from sing.workflow.code import CodeHasher
 from sing.workflow.config import load_schema, resolve_config
 from sing.workflow.manifests import ManifestWriter
