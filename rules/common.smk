@@ -77,7 +77,12 @@ def settings(step):
 @functools.cache
 def job_code(step):
     """The code part of a rule's manifests: its script and the sing modules it imports (sing.workflow.code)."""
-    script = Path(workflow.get_rule(step).script).name
+    script = workflow.get_rule(step).script
+    if not script:
+        raise WorkflowError(
+            f"rule {step}: no `script:`; sing's rules run workflow_scripts/*.py (CONTRIBUTING.md)"
+        )
+    script = Path(script).name
     code = CODE.script_code(Path(workflow.basedir) / "workflow_scripts" / script)
     CODE.save()  # digests of unchanged files are reused by the next invocation
     return code
