@@ -26,7 +26,9 @@ def test_import_layers_hold():
                                     "sing.analysis.concepts", "sing.core.geometry",
                                     "sing.core.translator", "sing.core.perturb", "sing.io.tables",
                                     "sing.analysis.steering", "sing.analysis.summaries", "sing.figures.render",
-                                    "sing.cli", "sing.io.schema", "sing.models.lock", "sing.unclip.pipeline"])
+                                    "sing.cli", "sing.io.schema", "sing.models.lock", "sing.unclip.pipeline",
+                                    "sing.data.availability", "sing.io.host", "sing.io.config_files",
+                                    "sing.figures.checks", "sing.figures.settings"])
 def test_light_modules_do_not_import_torch(module):
     """The Snakefile reads registry / classes / concepts / schema / lock / the UnCLIP model ids at parse time, and the figures, analyses and CLI entry
     point must stay cheap to import (torch costs seconds and ~0.5 GB)."""
