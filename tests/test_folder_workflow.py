@@ -11,7 +11,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from sing.data.classes import file_key
-from workflow_helpers import make_workdir, planned_job_list, planned_jobs, snakemake, write_config
+from workflow_helpers import planned_job_list, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -19,13 +19,6 @@ CONFIG = ("config.folder-demo.yaml",)
 RESULTS = Path("results/folder-demo")
 ORDER = ["Abyssinian", "British Shorthair", "Maine_Coon", "狸花猫", "Ægean", "09"]  # demo/pets/class_index.txt
 ANALYSED = ORDER[:5]
-
-
-@pytest.fixture(scope="session")
-def folder_demo(tmp_path_factory) -> Path:
-    workdir = make_workdir(tmp_path_factory.mktemp("folder_demo"))
-    snakemake(workdir, configfiles=CONFIG)
-    return workdir
 
 
 def refused(workdir: Path, name: str, overrides: dict) -> str:
