@@ -75,6 +75,29 @@ def test_robustness_default_500_on_a_small_dataset_is_named_with_key_value_and_f
         check_samples(cat, sample_requests(fixed, {name: cat.ids for name in fixed}))
 
 
+def test_the_job_time_fallback_names_the_sample_key_too():
+    """The same mistake reaching a job (a dataset changed after planning): the extraction's listing check names
+    the sample's config keys (run_extraction passes samples.<its sample>)."""
+    from sing.data.extraction import sample_usable
+    from sing.data.images import sample_class
+
+    files = [f"train/a/{i}.jpg" for i in range(8)]
+    with pytest.raises(ValueError, match=r"class a: asked for 500 images \(samples.robustness.per_class\) but only 8 "
+                                         r"exist in /d/train/a \(set samples.robustness.take_all_if_fewer: true to "
+                                         r"use what exists, or lower samples.robustness.per_class\)"):
+        sample_class(files, 500, 0, "a", folder="/d/train/a", setting="samples.robustness")
+    with pytest.raises(ValueError, match=r"asked for 500 images but only 8 exist \(set take_all_if_fewer: true"):
+        sample_class(files, 500, 0, "a")
+
+    def encode(ids, rnd):  # every other file unreadable
+        keep = [i for i in ids if int(i.rsplit("/", 1)[1][:-4]) % 2 == 0]
+        return {"image_ids": keep, "skipped": [{"image_id": i} for i in ids if i not in keep]}
+
+    with pytest.raises(ValueError, match=r"asked for 6 images \(samples.analysis.per_class\) but only 4 of the 8 "
+                                         r".*lower samples.analysis.per_class"):
+        sample_usable(encode, {"a": files}, 6, where={"a": "/d/train/a"}, setting="samples.analysis")
+
+
 def test_empty_class_folder_is_named_at_planning(tmp_path):
     """The issue: an empty class folder failed after 54 s of jobs."""
     root = make_folder_dataset(tmp_path / "d", {"train": {"a": 4, "b": 4}, "val": {"a": 2, "b": 0}}, junk=1)
