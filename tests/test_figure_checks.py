@@ -66,6 +66,18 @@ def test_checker_finds_tick_labels_that_run_together():
     assert not figure_problems(chart.properties(width=400))
 
 
+def test_checker_finds_uneven_log_ticks():
+    """Fig. 9 before: log ticks 1e-12, 1e-9, 1e-7, 1e-5 (three decades, then two)."""
+    df = pl.DataFrame({"x": [1e-12, 10.0]})
+
+    def chart(values):
+        return alt.Chart(df).mark_point().encode(x=alt.X("x:Q", title="logit change", scale=alt.Scale(type="log"),
+                                                         axis=alt.Axis(values=values, format=".0e")))
+
+    assert any("log ticks unevenly spaced" in p for p in figure_problems(chart([1e-12, 1e-9, 1e-7, 1e-5, 1e-3])))
+    assert figure_problems(chart([1e-12, 1e-9, 1e-6, 1e-3, 1.0])) == []
+
+
 def test_checker_finds_nested_parentheses():
     assert nested_parentheses("Jellyfish (ResNet50 (random))") and nested_parentheses("∠(T f, T(f+δ))")
     assert not nested_parentheses("Jellyfish — ResNet50 (random)") and not nested_parentheses("|AS| (°) (log)")

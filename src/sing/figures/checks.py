@@ -7,6 +7,7 @@ renderer as the PNG / SVG outputs) and its scene graph and SVG are inspected.
   outside [0°, 180°], a negative ratio, an accuracy outside [0, 1], a log axis at or below 0);
 * :func:`overlapping_labels`: visible tick labels of one axis that touch or overlap (text widths measured with
   the font's own advance widths through fontTools, so "92.0" and "92.5" drawn edge to edge count);
+* :func:`uneven_log_ticks`: a log axis whose labelled ticks are not evenly spaced (1e-12, 1e-9, 1e-7);
 * :func:`nested_parentheses`: titles, subtitles, axis, legend and header titles with parentheses inside
   parentheses ("Jellyfish (ResNet50 (random))");
 * :func:`figure_problems`: all of them, as sentences naming the figure part.
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["Axis", "axes", "figure_problems", "impossible_domains", "nested_parentheses", "overlapping_labels",
-           "text_width", "titles"]
+           "text_width", "titles", "uneven_log_ticks"]
 
 #: what an axis title says it shows -> the values that quantity can take (lo, hi; None: unbounded). First match
 #: wins; a signed AS axis ("AS (°)") has no bound.
@@ -222,6 +223,17 @@ def overlapping_labels(axis: Axis, gap: float = MIN_GAP) -> list[tuple[str, str]
     return out
 
 
+def uneven_log_ticks(axis: Axis, tolerance: float = 1.5) -> bool:
+    """Whether the visible tick labels of a log axis are unevenly spaced (1e-12, 1e-9, 1e-7, ...: the eye reads
+    equal distances as equal factors), by more than ``tolerance`` pixels."""
+    if "log" not in axis.scale or len(axis.labels) < 3:
+        return False
+    along = "x" if axis.orient in ("top", "bottom") else "y"
+    positions = sorted(float(lab.get(along, 0)) for lab in axis.labels)
+    gaps = [b - a for a, b in zip(positions, positions[1:])]
+    return max(gaps) - min(gaps) > tolerance
+
+
 def titles(scenegraph: dict) -> list[str]:
     """Every title text drawn: chart titles and subtitles, axis, legend and header titles and header labels."""
     out = []
@@ -257,5 +269,8 @@ def figure_problems(chart) -> list[str]:
     for axis in drawn:
         for a, b in overlapping_labels(axis):
             problems.append(f"axis {axis.title or axis.orient!r}: tick labels {a!r} and {b!r} overlap")
+        if uneven_log_ticks(axis):
+            problems.append(f"axis {axis.title or axis.orient!r}: log ticks unevenly spaced "
+                            f"({', '.join(lab['text'] for lab in axis.labels)})")
     problems += [f"title {t!r}: parentheses inside parentheses" for t in titles(scenegraph) if nested_parentheses(t)]
     return problems
