@@ -18,8 +18,10 @@ from sing.analysis.translation import QUALITY_DEFAULTS, fit_translator_from_pair
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
 from sing.figures.settings import figure_settings
+from sing.io.schema import unknown_config_keys
 from sing.models.lock import random_weight_keys
 from test_analysis import synthetic_scores
+from test_planning_checks import PROPOSED_KEYS, SCHEMA
 
 ALPHAS = [0.01, 0.1, 1.0, 10.0, 100.0]
 
@@ -38,6 +40,8 @@ def test_the_issue_case_is_flagged_low_r2_alpha_at_the_edge_and_few_samples():
     assert "α = 100 is the largest value of translator.alphas" in flags["alpha_at_edge"]
     assert "add larger values" in flags["alpha_at_edge"]
     assert "24 training images for 512 feature dimensions" in flags["few_samples"]
+    for text in flags.values():  # every key a flag names is in the schema (or proposed for it: notes-20, wiring B1)
+        assert set(unknown_config_keys(text, SCHEMA)) <= PROPOSED_KEYS, text
 
 
 def test_flags_follow_their_thresholds_and_need_their_metric():
