@@ -209,7 +209,8 @@ def check_run(results: Path):
     for figure in FIGURES:
         chart, data = build(figure, inputs, settings)
         assert figure_problems(chart) == [], figure
-        assert title_lines(chart)[1].startswith("RANDOM WEIGHTS"), figure
+        if data.height:  # (one CLIP space: the cross-check is a note, no number drawn)
+            assert title_lines(chart)[1].startswith("RANDOM WEIGHTS"), figure
     ms = pl.read_parquet(results / "tables" / "model_summary.parquet")
     assert ms["random_weights"].to_list() == [True] * ms.height
     assert set(ms["translator_flags"].to_list()) <= {"", "low_r2", "alpha_at_edge", "few_samples",
