@@ -14,14 +14,14 @@ import altair as alt
 import numpy as np
 import polars as pl
 import pytest
+from test_figures import MODELS, SETTINGS, synthetic_tables, write_inputs
 
 from sing.figures import checks
 from sing.figures.checks import figure_problems, nested_parentheses
 from sing.figures.render import build
 from sing.figures.settings import figure_settings
 from sing.figures.theme import LOG_FLOOR, MIN_MODELS, bounded_domain, clip_polyline, correlation_text, finalize
-from sing.registry import FIGURE_TABLES, FIGURES
-from test_figures import MODELS, SETTINGS, synthetic_tables, write_inputs
+from sing.outputs import figure_names, figure_tables
 
 #: display names with parentheses of their own, as the demo's "ResNet50 (random)"
 PAREN_SETTINGS = {**SETTINGS, "display": {k: f"{v} (random)" for k, v in SETTINGS["display"].items()},
@@ -125,7 +125,7 @@ def test_correlations_over_fewer_than_four_models_are_not_numbers():
 
 
 # ------------------------------------------------------------------ every figure, synthetic tables
-@pytest.mark.parametrize("figure", FIGURES)
+@pytest.mark.parametrize("figure", figure_names())
 def test_every_figure_reads_right(figure, inputs):
     """No impossible axis values, no labels running together, no nested parentheses, even with display names
     that carry their own parentheses; and a figure drawing a random-weight model says so first."""
@@ -155,7 +155,8 @@ def test_ratio_scatter_shows_only_possible_values_and_visible_points(inputs):
 def test_validation_draws_values_at_the_floor_visibly_with_even_log_ticks(inputs):
     """densenet's null perturbations are exact zeros (nullity-0-like): all at the 1e-12 floor."""
     chart, data = build("validation", inputs, SETTINGS)
-    assert data.filter(pl.col("model") == "densenet").filter(pl.col("kind") == "null")["lc_at_floor"].to_list() == [True]
+    densenet_null = data.filter((pl.col("model") == "densenet") & (pl.col("kind") == "null"))
+    assert densenet_null["lc_at_floor"].to_list() == [True]
     drawn = checks.axes(chart)
     log_axis = next(a for a in drawn if "logit change" in a.title)
     labels = [lab["text"] for lab in log_axis.labels]
@@ -203,10 +204,10 @@ def check_run(results: Path):
     drawn without problems, and (the demos use random weights only) each says so first."""
     job = json.loads((results / "manifests" / "figures" / "settings.json").read_text())
     settings = figure_settings(job)
-    inputs = {t: results / "tables" / f"{t}.parquet" for t in FIGURE_TABLES}
+    inputs = {t: results / "tables" / f"{t}.parquet" for t in figure_tables()}
     inputs["geometries"] = sorted(str(p) for p in (results / "heads").glob("*/geometry.safetensors"))
     assert settings["random_weights"]["models"] == sorted(job["run_models"])
-    for figure in FIGURES:
+    for figure in figure_names():
         chart, data = build(figure, inputs, settings)
         assert figure_problems(chart) == [], figure
         if data.height:  # (one CLIP space: the cross-check is a note, no number drawn)

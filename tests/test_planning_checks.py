@@ -14,8 +14,14 @@ import pytest
 import yaml
 
 from sing.data import availability
-from sing.data.availability import (DataAvailabilityError, SampleRequest, check_dataset_root, check_samples,
-                                    count_images, sample_requests)
+from sing.data.availability import (
+    DataAvailabilityError,
+    SampleRequest,
+    check_dataset_root,
+    check_samples,
+    count_images,
+    sample_requests,
+)
 from sing.data.classes import ClassCatalog, catalog_from_settings, dataset_root_problem
 from sing.io.config_files import ConfigFileError, load_config_file
 from sing.io.host import CudaProbe, HostError, check_device, check_slurm, cuda_devices, executor_is_local

@@ -12,6 +12,8 @@ import textwrap
 import numpy as np
 import polars as pl
 import pytest
+from test_analysis import synthetic_scores
+from test_planning_checks import PROPOSED_KEYS, SCHEMA
 
 from sing.analysis.summaries import MODEL_SUMMARY_COLUMNS, model_summary, uses_random_weights
 from sing.analysis.translation import QUALITY_DEFAULTS, fit_translator_from_pairs, translator_flags
@@ -20,8 +22,6 @@ from sing.core.translator import LinearTranslator
 from sing.figures.settings import figure_settings
 from sing.io.schema import unknown_config_keys
 from sing.models.lock import random_weight_keys
-from test_analysis import synthetic_scores
-from test_planning_checks import PROPOSED_KEYS, SCHEMA
 
 ALPHAS = [0.01, 0.1, 1.0, 10.0, 100.0]
 

@@ -105,6 +105,7 @@ def headline_sentences(model_summary: pl.DataFrame, display: Mapping[str, str] |
             out.append(str(stability[space]))
     flagged = table.filter(pl.col("translator_flags").fill_null("") != "")
     if flagged.height:
-        items = [f"{r['model_name']} → {r['space_name']}: {r['translator_flags']}" for r in flagged.iter_rows(named=True)]
+        items = [f"{r['model_name']} → {r['space_name']}: {r['translator_flags']}"
+                 for r in flagged.iter_rows(named=True)]
         out.append("Translator warnings (see the aggregate_model logs): " + "; ".join(items) + ".")
     return out

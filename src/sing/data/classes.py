@@ -47,9 +47,9 @@ _ASCII = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O
                         "ð": "d", "Þ": "Th", "þ": "th", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i"})
 _SAFE_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
-__all__ = ["ClassCatalog", "KINDS", "catalog_from_manifest", "catalog_from_settings", "default_name", "file_key",
-           "dataset_root_problem", "folder_class_ids", "hash_chunk", "imagenet_names", "imagenet_wnids", "read_class_index",
-           "read_class_names"]
+__all__ = ["ClassCatalog", "KINDS", "catalog_from_manifest", "catalog_from_settings", "dataset_root_problem",
+           "default_name", "file_key", "folder_class_ids", "hash_chunk", "imagenet_names", "imagenet_wnids",
+           "read_class_index", "read_class_names"]
 NAME_COLUMNS = ("class", "name", "prompt")
 
 
@@ -375,7 +375,7 @@ def catalog_from_settings(dataset: Mapping, chunk_size: int = 100) -> ClassCatal
                          "(<root>/<split>/<class>/<images>)")
     chunks = int(dataset.get("chunks", 10))
     try:
-        catalog = ClassCatalog("folder", ids, root, chunks=chunks)
+        ClassCatalog("folder", ids, root, chunks=chunks)  # validates the ids and the chunk count
     except ValueError as e:
         raise ValueError(f"config dataset: {e}") from None
     given = {}

@@ -11,14 +11,28 @@ import numpy as np
 import polars as pl
 
 from ..analysis.steering import CALIBRATIONS, steering_summary
-from .theme import (ARROW_COLOR, EQ_COLOR, KIND_COLORS, LOG_FLOOR, ORIG_COLOR, bounded_domain, clean, display_name,
-                    model_subset, primary_space, random_weights_note, space_name, title, with_caveat,
-                    with_display)
+from .theme import (
+    ARROW_COLOR,
+    EQ_COLOR,
+    KIND_COLORS,
+    LOG_FLOOR,
+    ORIG_COLOR,
+    bounded_domain,
+    clean,
+    display_name,
+    model_subset,
+    primary_space,
+    random_weights_note,
+    space_name,
+    title,
+    with_caveat,
+    with_display,
+)
 
 
 def open_vocabulary(table: pl.DataFrame, settings=None):
-    """Fig 5 (supp. Figs 15-16): per concept, the mean angle of T f (blue) and of T f̃ (red) to the concept, joined by a green
-    segment whose length is |AS|; right: AS per concept (positive = the equivalent is closer)."""
+    """Fig 5 (supp. Figs 15-16): per concept, the mean angle of T f (blue) and of T f̃ (red) to the concept, joined by a
+    green segment whose length is |AS|; right: AS per concept (positive = the equivalent is closer)."""
     s = dict(settings or {})
     space = primary_space(table, s)
     t = clean(table.filter(pl.col("space") == space))

@@ -12,8 +12,20 @@ import polars as pl
 
 from ..analysis.comparisons import robustness_correlation
 from ..analysis.stats import covariance_ellipse
-from .theme import (bounded_domain, clean, clip_polyline, correlation_text, display_name, model_subset,
-                    primary_space, random_weights_note, space_name, title, with_caveat, with_display)
+from .theme import (
+    bounded_domain,
+    clean,
+    clip_polyline,
+    correlation_text,
+    display_name,
+    model_subset,
+    primary_space,
+    random_weights_note,
+    space_name,
+    title,
+    with_caveat,
+    with_display,
+)
 
 
 def _models_in_space(model_summary: pl.DataFrame, space: str, settings, subset: bool) -> tuple[pl.DataFrame, str]:

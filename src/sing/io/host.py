@@ -18,7 +18,8 @@ import shutil
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-__all__ = ["CudaProbe", "HostError", "SLURM_COMMANDS", "check_device", "check_slurm", "cuda_devices", "executor_is_local"]
+__all__ = ["CudaProbe", "HostError", "SLURM_COMMANDS", "check_device", "check_slurm", "cuda_devices",
+           "executor_is_local"]
 
 #: the commands snakemake-executor-plugin-slurm runs on the submitting host (submission, status, partition
 #: limits, cancellation); the workflow profile reads job status through squeue
