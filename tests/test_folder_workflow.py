@@ -155,7 +155,8 @@ def _names_file(workdir: Path, change) -> str:
 def test_a_display_name_reruns_only_what_prints_it(folder_demo):
     names = _names_file(folder_demo, lambda t: t.replace("Dragon Li\t", "Li Hua cat\t"))
     planned = _plan(folder_demo, {"dataset": {"class_names": names}}, "display.yaml")
-    assert planned == _expected(folder_demo, [lambda r, w: r in ("dataset_classes", "aggregate_model", "figures")])
+    assert planned == _expected(folder_demo, [lambda r, w: r in ("dataset_classes", "aggregate_model", "figures",
+                                                                  "table_preview", "table_preview_per_image")])
     assert not {r for r, _ in planned} & {"embed_texts", "extract_features", "score_chunk"}
 
 

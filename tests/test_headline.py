@@ -61,3 +61,36 @@ def test_random_weights_come_first_and_a_lone_model_is_not_ranked():
                     "finding.")
     assert s[1].startswith("CLIP ViT-L/14 — one model with a ratio: DeiT III (random)") and "nothing to compare" in s[1]
     assert not any(nested_parentheses(x) for x in s)
+
+
+def test_front_page_leads_with_the_answer_and_renders_as_snakemake_renders_it():
+    """The front page's reStructuredText: the answer first (the sentences), one model-level table per space, the
+    figure links by title; docutils (as `snakemake --report` renders it, with the report's link targets
+    appended) raises no warning, and every link resolves."""
+    import io
+
+    from docutils.core import publish_parts
+
+    from sing.analysis.headline import front_page
+
+    random = MS.with_columns(pl.Series("random_weights", [True, True, True, True, False]))
+    figures = [("Fig. 3a — |AS| and IS per image, paper models", "ratio_scatter.png"),
+               ("supp. Fig. 9 — Null-space validation", "validation.png")]
+    page = front_page(random, display=DISPLAY, space_display=SPACES, figures=figures,
+                      stability={"openai_vitl14": "The ordering of models in CLIP ViT-L/14 is not stable."},
+                      method="Method\n------\n\nThe method.\n")
+    answer, table_at, figures_at = page.index("The answer"), page.index(".. list-table:: CLIP ViT-L/14"), \
+        page.index("Figures\n-------")
+    assert page.index(".. warning::") < answer < table_at < figures_at < page.index("Method")
+    assert page.index("least leaking of 2 models: ResNet50") < page.index("not stable") < table_at
+    assert ".. list-table:: EVA02-CLIP-L/14" in page
+    links = "\n".join(f".. _{target}: javascript:app.showResultInfo('{target}')" for _, target in figures)
+    messages = io.StringIO()
+    body = publish_parts(page + "\n" + links, writer="html", settings_overrides={
+        "report_level": 2, "halt_level": 5, "warning_stream": messages})["html_body"]
+    assert not messages.getvalue(), messages.getvalue()
+    assert "javascript:app.showResultInfo('ratio_scatter.png')" in body
+    assert "Fig. 3a — |AS| and IS per image, paper models</a>" in body
+    assert '<th class="head">IS/|AS| [95 % CI]</th>' in body
+    assert "<td>12.5 [11, 13.9]</td>" in body and "<td>random</td>" in body
+    assert "low_r2 = held-out R² below translator.min_heldout_r2" in body

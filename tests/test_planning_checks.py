@@ -29,10 +29,6 @@ from sing.io.schema import config_keys_named, unknown_config_keys
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
-#: keys the messages name that the schema does not define yet: proposed in notes-20 ("wiring to do"), added to
-#: the schema by the phase-2 pass, which then empties this set (test_proposed_keys_are_not_in_the_schema_yet fails
-#: as soon as the schema has them)
-PROPOSED_KEYS = {"translator.min_heldout_r2", "translator.min_samples_per_dim"}
 
 
 def make_folder_dataset(root: Path, counts: dict[str, dict[str, int]], junk: int = 0) -> Path:
@@ -53,7 +49,7 @@ def folder_catalog(root: Path) -> ClassCatalog:
 
 
 def assert_keys_exist(message: str):
-    unknown = set(unknown_config_keys(message, SCHEMA)) - PROPOSED_KEYS
+    unknown = set(unknown_config_keys(message, SCHEMA))
     assert not unknown, f"message names keys the schema lacks: {unknown}\n{message}"
 
 
@@ -316,7 +312,7 @@ def test_slurm_executor_without_slurm_commands_gives_one_message():
         check_slurm("slurm", which=lambda cmd: None)
     msg = str(e.value)
     assert msg.count("\n") == 0 and "sbatch, squeue, sinfo, scancel are not on PATH" in msg
-    assert "no SLURM command at all" in msg and "snakemake --cores N (no --profile slurm)" in msg
+    assert "no SLURM command at all" in msg and ".venv/bin/snakemake --cores N (no --profile slurm)" in msg
     check_slurm("local", which=lambda cmd: None)
     check_slurm(None, which=lambda cmd: None)
 
@@ -338,6 +334,172 @@ def test_config_keys_named_in_text():
     assert unknown_config_keys(text, SCHEMA) == ["figures.violin_k"]
 
 
-def test_proposed_keys_are_not_in_the_schema_yet():
-    """PROPOSED_KEYS exempts keys the schema lacks until the phase-2 wiring adds them; then it must be emptied."""
-    assert set(unknown_config_keys(" ".join(sorted(PROPOSED_KEYS)), SCHEMA)) == PROPOSED_KEYS
+def test_translator_quality_thresholds_are_the_schema_defaults():
+    """The library's default thresholds are the config's (translator.min_heldout_r2 / min_samples_per_dim)."""
+    from sing.analysis.translation import QUALITY_DEFAULTS
+
+    props = SCHEMA["properties"]["translator"]["properties"]
+    assert QUALITY_DEFAULTS == {key: props[key]["default"] for key in QUALITY_DEFAULTS}
+
+
+# ------------------------------------------------------------------ through sing.workflow, as the Snakefile calls them
+# The workflow builds a Plan (config-only checks, every invocation) and, while Snakemake builds the DAG, asks
+# MachineChecks for each rule it plans (rules/common.smk check_machine): a real run stops on the problems before any
+# job, a dry run prints them as warnings. These tests call exactly that, without Snakemake (milliseconds).
+from sing.workflow.check_config import check_config  # noqa: E402
+from sing.workflow.config import is_config_mistake, load_schema, merge_configs, resolve_config  # noqa: E402
+from sing.workflow.machine import MachineChecks, rules_decided_by  # noqa: E402
+from sing.workflow.plan import Plan  # noqa: E402
+
+WF_SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
+PETS = ["Abyssinian", "British Shorthair", "Maine_Coon", "狸花猫", "Ægean", "09"]  # the folder demo's classes
+IMAGE_RULE, DEVICE_ONLY_RULE = "extract_features", "embed_texts"  # a rule reading images; one needing only a device
+
+
+def pets_plan(root: Path, **overrides) -> Plan:
+    """The folder demo's config on a real (not generated) image folder at ``root``."""
+    base = [yaml.safe_load((REPO / f).read_text()) for f in ("config.yaml", "config.folder-demo.yaml")]
+    mine = {"dataset": {"root": str(root), "synthetic": None, "class_index": str(REPO / "demo/pets/class_index.txt"),
+                        "class_names": str(REPO / "demo/pets/classes.tsv")}}
+    return Plan(resolve_config(merge_configs(*base, mine, overrides), WF_SCHEMA), WF_SCHEMA)
+
+
+def demo_plan(**overrides) -> Plan:
+    base = [yaml.safe_load((REPO / f).read_text()) for f in ("config.yaml", "config.demo.yaml")]
+    return Plan(resolve_config(merge_configs(*base, overrides), WF_SCHEMA), WF_SCHEMA)
+
+
+def pets_counts(train: int = 10, val: int = 5, **per_class) -> dict:
+    return {"train": {c: per_class.get(c, (train, val))[0] for c in PETS},
+            "val": {c: per_class.get(c, (train, val))[1] for c in PETS}}
+
+
+def test_machine_checks_run_for_the_rules_that_need_them_once_each():
+    """The kinds follow the schema: rules dataset.root / extraction.device decide (x-decides). prefetch_weights
+    needs none (it runs on a login node without the dataset); a cluster executor skips the device."""
+    assert IMAGE_RULE in rules_decided_by(WF_SCHEMA, "dataset.root")
+    assert "prefetch_weights" not in rules_decided_by(WF_SCHEMA, "dataset.root")
+    assert DEVICE_ONLY_RULE in rules_decided_by(WF_SCHEMA, "extraction.device")
+    machine = MachineChecks(demo_plan(), which=lambda c: None, probe=lambda: CudaProbe(0, "no driver"))
+    assert machine.kinds("prefetch_weights", "local") == []
+    assert machine.kinds(IMAGE_RULE, "local") == ["device", "dataset"]
+    assert machine.kinds(IMAGE_RULE, "slurm") == ["slurm", "dataset"]
+    assert machine.kinds("figures", None) == []
+    assert machine.problems(IMAGE_RULE, "local") == []  # demo: device cpu, synthetic dataset
+    assert machine.problems(IMAGE_RULE, "slurm")[0].startswith("executor slurm")
+    assert machine.problems(IMAGE_RULE, "slurm") == []  # each kind once per invocation
+
+
+def test_workflow_names_robustness_500_on_a_small_own_dataset(tmp_path):
+    """The issue's mistake through the workflow's own path: the folder demo's config on real folders of 8 train
+    images per class, with samples.robustness.per_class at its default (500)."""
+    root = make_folder_dataset(tmp_path / "pets", pets_counts(8, 5))
+    plan = pets_plan(root, samples={"robustness": {"per_class": 500}})
+    problems = MachineChecks(plan).problems(IMAGE_RULE, "local")
+    assert len(problems) == 1
+    assert problems[0].startswith("config samples.robustness.per_class: 500 images per class from split 'train'")
+    assert "Set samples.robustness.per_class: 8" in problems[0]
+    assert_keys_exist(problems[0])
+    assert MachineChecks(pets_plan(root)).problems(IMAGE_RULE, "local") == []  # the demo's 8 fit
+
+
+def test_workflow_names_an_empty_class_folder(tmp_path):
+    root = make_folder_dataset(tmp_path / "pets", pets_counts(Maine_Coon=(0, 5)), junk=1)
+    problems = MachineChecks(pets_plan(root)).problems(IMAGE_RULE, "local")
+    text = "\n".join(problems)
+    assert "class folder(s) of split 'train' hold no image file (1 non-image file(s) ignored): 'Maine_Coon'" in text
+    assert "samples.translator" in text and "samples.robustness" in text  # both samples read train
+
+
+def test_own_workflow_names_a_class_missing_from_val_and_the_per_class_of_analysis(tmp_path):
+    """Ours: one class without a val folder; analysis asks 6 val images of 5."""
+    counts = pets_counts()
+    del counts["val"]["Ægean"]
+    root = make_folder_dataset(tmp_path / "pets", counts)
+    problems = MachineChecks(pets_plan(root, samples={"analysis": {"per_class": 6}})).problems(IMAGE_RULE, None)
+    text = "\n".join(problems)
+    assert "config samples.analysis: 1 of its 5 classes (classes) have no folder in split 'val': 'Ægean'" in text
+    assert "config samples.analysis.per_class: 6 images per class from split 'val'" in text
+    for p in problems:
+        assert_keys_exist(p)
+
+
+def test_workflow_names_a_nonexistent_imagenet_root():
+    """The issue: `dataset_classes` logged "ImageNet-1k at /path/to/imagenet: 1000 classes" and jobs ran."""
+    plan = demo_plan(dataset={"root": "/path/to/imagenet", "synthetic": None})  # builds: the class list is sing's
+    problems = MachineChecks(plan).problems(IMAGE_RULE, "local")
+    assert problems == [problems[0]] and problems[0].startswith("config dataset.root: /path/to/imagenet does not exist")
+    assert "Set dataset.root to the dataset folder" in problems[0]
+    assert MachineChecks(plan).problems("prefetch_weights", "local") == []
+
+
+def test_own_workflow_names_an_imagenet_root_one_level_too_high(tmp_path):
+    make_folder_dataset(tmp_path / "data" / "imagenet", {"train": {"n01440764": 1}, "val": {"n01440764": 1}})
+    plan = demo_plan(dataset={"root": str(tmp_path / "data"), "synthetic": None})
+    problems = MachineChecks(plan).problems(IMAGE_RULE, "local")
+    assert "config dataset.root" in problems[0] and str(tmp_path / "data" / "imagenet") in problems[0]
+
+
+def test_workflow_names_a_nonexistent_folder_root_when_it_plans(tmp_path):
+    """A folder dataset's classes are its folders, so the Plan itself cannot be built: a config mistake."""
+    with pytest.raises(FileNotFoundError) as e:
+        pets_plan(tmp_path / "nowhere")
+    assert is_config_mistake(e.value)
+    assert str(e.value).startswith("config dataset.root: ") and "does not exist" in str(e.value)
+
+
+def test_workflow_names_cuda_on_a_cpu_only_machine_for_local_runs_only():
+    plan = demo_plan(extraction={"device": "cuda"})
+    no_gpu = lambda: CudaProbe(0, "no NVIDIA driver on this machine (libcuda.so.1 cannot be loaded)")  # noqa: E731
+    problems = MachineChecks(plan, probe=no_gpu).problems(DEVICE_ONLY_RULE, "local")
+    assert len(problems) == 1 and problems[0].startswith("config extraction.device: 'cuda', but this machine")
+    assert "Set extraction.device: auto" in problems[0]
+    assert_keys_exist(problems[0])
+    assert MachineChecks(plan, probe=no_gpu, which=lambda c: "/x").problems(DEVICE_ONLY_RULE, "slurm") == []
+
+
+def test_own_workflow_passes_cuda_where_the_driver_shows_a_device():
+    plan = demo_plan(extraction={"device": "cuda"})
+    assert MachineChecks(plan, probe=lambda: CudaProbe(1)).problems(DEVICE_ONLY_RULE, "local") == []
+
+
+def test_workflow_names_the_slurm_executor_without_slurm_once():
+    machine = MachineChecks(demo_plan(), which=lambda c: None)
+    first = [machine.problems(rule, "slurm") for rule in ("all", IMAGE_RULE, "figures", "fit_translator")]
+    assert [len(p) for p in first] == [1, 0, 0, 0]
+    assert "sbatch, squeue, sinfo, scancel are not on PATH" in first[0][0]
+
+
+def test_workflow_names_a_synthetic_per_class_the_generator_does_not_make():
+    """The demo's generated dataset has 12 + 1 train files per class: robustness asking 500 is refused by the
+    Plan (config only, every invocation, dry runs included)."""
+    with pytest.raises(DataAvailabilityError) as e:
+        demo_plan(samples={"robustness": {"per_class": 500}})
+    assert "Set samples.robustness.per_class: 13" in str(e.value) and is_config_mistake(e.value)
+
+
+def test_check_config_names_the_file_and_line_of_a_yaml_error(tmp_path):
+    """The issue: Snakemake says "Config file is not valid JSON or YAML" with no file or line for a --configfile;
+    `sing check-config FILE` (which its docs point to) names both, then checks the merged config's keys."""
+    bad = tmp_path / "pets.yaml"
+    bad.write_text("samples:\n  robustness:\n    per_class: 5\n   analysis: 3\n")
+    code, message = check_config([str(bad)], workflow=REPO)
+    assert code == 1 and f"config file {bad}, line 4, column 4" in message
+    assert "likely cause: this line's indentation does not match the keys beside it" in message
+    code, message = check_config(["config.demo.yaml"], workflow=REPO)
+    assert code == 0 and message.startswith("ok: ")
+    over = tmp_path / "over.yaml"
+    over.write_text("samples: {robustness: {per_class: 500}}\n")
+    code, message = check_config([str(REPO / "config.demo.yaml"), str(over)], workflow=REPO)
+    assert code == 1 and "config samples.robustness.per_class: 500" in message
+    assert check_config([str(bad)], workflow=tmp_path)[0] == 1  # no schema there: the syntax is still checked
+    assert check_config([str(over)], workflow=tmp_path)[0] == 2
+
+
+def test_own_check_config_through_the_cli(tmp_path, capsys):
+    from sing.cli import main
+
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("results_dir: a\nresults_dir: b\n")
+    assert main(["check-config", str(dup)]) == 1
+    assert "key 'results_dir' appears twice in this mapping (first at line 1)" in capsys.readouterr().err

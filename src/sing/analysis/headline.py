@@ -14,11 +14,11 @@ Display names come from the caller (the registry entries' ``display``); nothing 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
-__all__ = ["HEADLINE_COLUMNS", "headline_sentences", "headline_table"]
+__all__ = ["HEADLINE_COLUMNS", "front_page", "headline_sentences", "headline_table"]
 
 #: the front page's model-level table
 HEADLINE_COLUMNS = ("space", "space_name", "model", "model_name", "ratio", "ratio_ci_low", "ratio_ci_high",
@@ -109,3 +109,65 @@ def headline_sentences(model_summary: pl.DataFrame, display: Mapping[str, str] |
                  for r in flagged.iter_rows(named=True)]
         out.append("Translator warnings (see the aggregate_model logs): " + "; ".join(items) + ".")
     return out
+
+
+def _rst_escape(text: str) -> str:
+    """Plain text inside reStructuredText: the characters that start markup are escaped."""
+    out = str(text)
+    for ch in ("\\", "*", "`", "|", "_"):
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _cell(x: Any, digits: int = 3) -> str:
+    return _fmt(x, digits)
+
+
+def front_page(model_summary: pl.DataFrame, *, display: Mapping[str, str] | None = None,
+               space_display: Mapping[str, str] | None = None, ci: float = 0.95,
+               stability: Mapping[str, str] | None = None, figures: Sequence[tuple[str, str]] = (),
+               method: str = "", title: str = "SING — what leaks into the null space") -> str:
+    """The report's front page as reStructuredText, the answer first: :func:`headline_sentences` (random weights,
+    per space the least and most leaking model and whether that ordering is established, ``stability[space]``,
+    translator warnings), then per space the model-level table (:func:`headline_table`: model, IS/|AS| with
+    its ``ci`` interval, median |AS| and IS in degrees, nullity, images, translator flags; 3 significant
+    digits), then one link per figure (``figures``: (title, report target) pairs, the target being the name of
+    the file's report entry, e.g. ``ratio_scatter.png``), then ``method`` (reStructuredText appended as is).
+    """
+    table = headline_table(model_summary, display, space_display)
+    level = f"{int(round(100 * ci))} %"
+    lines = [title, "=" * len(title), ""]
+    sentences = headline_sentences(model_summary, display, space_display, ci=ci, stability=stability)
+    if table["random_weights"].fill_null(False).any():
+        lines += [".. warning::", "", "   " + _rst_escape(sentences[0]), ""]
+        sentences = sentences[1:]
+    lines += ["The answer", "----------", ""]
+    for sentence in sentences:
+        lines += [f"* {_rst_escape(sentence)}"]
+    lines += ["", f"Model-level table: IS/\\|AS\\| is the ratio of medians (median IS ÷ median \\|AS\\|, higher = "
+              f"less class semantics in the null space) with its {level} bootstrap interval; angles in degrees.", ""]
+    header = ["Model", f"IS/|AS| [{level} CI]", "median |AS| (°)", "median IS (°)", "nullity", "images",
+              "translator flags", "weights"]
+    weights = {True: "random", False: "pretrained", None: "unknown"}
+    for space in table["space"].unique(maintain_order=True).to_list():
+        rows = table.filter(pl.col("space") == space)
+        lines += [f".. list-table:: {_rst_escape(rows['space_name'][0])}", "   :header-rows: 1", ""]
+        body = [[r["model_name"], f"{_cell(r['ratio'])} [{_cell(r['ratio_ci_low'])}, {_cell(r['ratio_ci_high'])}]",
+                 _cell(r["abs_as_median"]), _cell(r["is_median"]), str(r["nullity"]), f"{r['n_images']:,}",
+                 r["translator_flags"] or "—", weights[r["random_weights"]]] for r in rows.iter_rows(named=True)]
+        for row in [header, *body]:
+            lines += [f"   * - {_rst_escape(row[0])}", *[f"     - {_rst_escape(c)}" for c in row[1:]]]
+        lines += [""]
+    if (table["translator_flags"].fill_null("") != "").any():
+        lines += [_rst_escape("Translator flags: low_r2 = held-out R² below translator.min_heldout_r2; "
+                              "alpha_at_edge = the cross-validated penalty is the smallest or largest of "
+                              "translator.alphas; few_samples = fewer training images than "
+                              "translator.min_samples_per_dim × the feature dimension. Each is a warning in "
+                              "that model's aggregate_model log."), ""]
+    if figures:
+        lines += ["Figures", "-------", ""]
+        lines += [f"* `{_rst_escape(t)} <{target}_>`__" for t, target in figures]
+        lines += [""]
+    if method:
+        lines += [method]
+    return "\n".join(lines) + "\n"

@@ -107,7 +107,7 @@ def check_slurm(executor: str | None, *, which: Callable[[str], str | None] = sh
         f"executor slurm ({source}): {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on PATH "
         f"({'found: ' + ', '.join(have) if have else 'no SLURM command at all'}; PATH={os.environ.get('PATH', '')}). "
         "Run snakemake on a SLURM login/submit node (or load the site's slurm module), or run on this machine "
-        "without the SLURM executor: snakemake --cores N (no --profile slurm)")
+        "without the SLURM executor: .venv/bin/snakemake --cores N (no --profile slurm)")
 
 
 def executor_is_local(name: str | None) -> bool:

@@ -32,7 +32,8 @@ __all__ = ["LOCK_FILE", "WeightsLockError", "hub_records", "local_records", "loc
 LOCK_FILE = "weights.lock.json"
 FORMAT = 1
 COLLECTIONS = ("models", "spaces", "unclip")
-PREFETCH = "snakemake prefetch_weights --cores 1"
+#: locks every weight of a config again (run it with the same --configfile options as the run)
+PREFETCH = ".venv/bin/snakemake prefetch_weights --cores 1"
 
 
 class WeightsLockError(RuntimeError):
