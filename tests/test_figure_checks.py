@@ -228,3 +228,36 @@ def test_demo_figures_read_right(demo):
 @pytest.mark.workflow
 def test_folder_demo_figures_read_right(folder_demo):
     check_run(folder_demo / "results" / "folder-demo")
+
+
+# ------------------------------------------------------------------ captions say what is drawn
+CAPTIONS = Path(__file__).resolve().parents[1] / "report" / "captions"
+
+
+def caption(name: str) -> str:
+    return " ".join((CAPTIONS / f"{name}.rst").read_text(encoding="utf-8").split())
+
+
+def test_captions_say_what_the_figures_draw(inputs):
+    """Each caption's claim about the drawing, against the drawing (synthetic tables: 60 classes, 7 models)."""
+    from sing.figures.classes import CLASS_K
+
+    text = spec_text(build("validation", inputs, PAREN_SETTINGS)[0])
+    assert "≤ 1e-12" in caption("validation") and "≤ 1e-12" in text and "all ≤ 1e-12" in caption("validation")
+    assert "f_δ = f + δ" in caption("validation") and "T f_δ" in text
+    chart, data = build("open_vocabulary", inputs, SETTINGS)
+    assert "“Class — Model”" in caption("open_vocabulary") and "Fig. 5" in caption("open_vocabulary")
+    assert any(" — " in t for t in re.findall(r'"text": "([^"]+)"', spec_text(chart)))
+    assert f"its {CLASS_K} classes with the highest and its {CLASS_K} with the lowest" in caption("class_violins")
+    assert f"at most {2 * CLASS_K} classes shows every class and no histogram" in caption("class_violins")
+    assert "histogram: all classes" in spec_text(build("class_violins", inputs, SETTINGS)[0])  # 60 > 24
+    assert f"fewer than {MIN_MODELS} models" in caption("robustness") and "n too small" in caption("robustness")
+    assert f"fewer than {MIN_MODELS} models" in caption("space_crosscheck")
+    legend = spec_text(build("spectra", inputs, SETTINGS)[0])
+    assert "“model: rank r, nullity n”" in caption("spectra") and re.search(r": rank \d+, nullity \d+", legend)
+    assert "cut at 0" in caption("steering") and (build("steering", inputs, SETTINGS)[1]["lo"] >= 0).all()
+    for name in ("ratio_scatter", "ratio_scatter_all"):
+        assert "\\|AS\\| ≥ 0, 0° ≤ IS ≤ 180°" in caption(name)
+    for path in CAPTIONS.glob("*.rst"):
+        if path.stem in figure_names():
+            assert "starts its subtitle with RANDOM WEIGHTS" in caption(path.stem), path.name

@@ -24,8 +24,9 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def run(workdir: Path, *args: str, configfiles=("config.demo.yaml",), env=None) -> tuple[int, str]:
-    """`snakemake --cores 1 --configfile ... ARGS` (a real run unless ARGS has -n): exit code and all output."""
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", *configfiles, *args]
+    """`snakemake ARGS --cores 1 --configfile ...` (a real run unless ARGS has -n; targets first: `--configfile`
+    would take them as config files): exit code and all output."""
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "1", "--configfile", *configfiles]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     return proc.returncode, proc.stdout + proc.stderr
@@ -107,3 +108,17 @@ def test_own_a_per_class_the_generated_dataset_cannot_supply_stops_even_a_dry_ru
     assert code == 1 and "Traceback" not in out
     assert "Error: config samples.robustness.per_class: 500 images per class from split 'train'" in out
     assert "Set samples.robustness.per_class: 13" in out
+
+
+def test_a_job_that_fails_at_run_time_has_its_traceback_in_its_own_log(workdir):
+    """The issue: a failing job's exception reached only Snakemake's console. One job (a table preview of a
+    corrupt table) run alone: its log holds the error and the traceback (sing.io.logs.setup_logging)."""
+    table = workdir / RESULTS / "tables" / "model_summary.parquet"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text("not a parquet file")
+    code, out = run(workdir, str(RESULTS / "tables" / "model_summary.preview.html"), "--allowed-rules",
+                    "table_preview")
+    assert code == 1, out[-3000:]
+    log = (workdir / RESULTS / "logs" / "table_preview" / "model_summary.log").read_text()
+    assert "CRITICAL sing.job: the job failed: ComputeError: parquet" in log
+    assert "Traceback (most recent call last):" in log and "pl.read_parquet(snakemake.input.table)" in log
