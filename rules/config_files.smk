@@ -7,7 +7,8 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# this file's folder's parent holds the library (also when sing is used as a Snakemake `module`)
+sys.path.insert(0, str(Path(str(workflow.current_basedir)).parent / "src"))
 
 from sing.io.config_files import ConfigFileError, check_config_files
 

@@ -72,17 +72,22 @@ use rule table_preview as table_preview_per_image with:
 
 # The report's front page: the answer first (sing.analysis.headline.front_page), then the method text of
 # report/workflow.rst. The Snakefile's `report:` points at it once it exists.
+REPORT_DIR = Path(str(workflow.current_basedir)).parent / "report"
+# issue 17's translator_stability table, once declared: "is the model ordering stable under the translator?"
+STABILITY = (
+    {"stability": f"{R}/tables/translator_stability.parquet"}
+    if "translator_stability" in TABLES
+    else {}
+)
+
+
 rule front_page:
     input:
-        **(
-            {"stability": f"{R}/tables/translator_stability.parquet"}
-            if "translator_stability" in TABLES
-            else {}
-        ),
+        **STABILITY,
         model_summary=f"{R}/tables/model_summary.parquet",
         figures=[f"{R}/figures/{f}.{config['figures']['formats'][0]}" for f in FIGURES],
-        method=str(Path(workflow.basedir) / "report" / "workflow.rst"),
-        # issue 17's translator_stability table, once it is declared: "is the model ordering stable?"
+        method=str(REPORT_DIR / "workflow.rst"),
+        style=str(REPORT_DIR / "front_page_style.rst"),
         settings=manifest("front_page"),
     output:
         FRONT_PAGE,

@@ -28,7 +28,8 @@ def test_keys_first_frozen_by_display_name_and_values_as_text():
     header = re.findall(r"<th[^>]*>(\w+)", page)
     assert header[:5] == ["model", "space", "calibration", "class_id", "image_id"]  # the keys first, in KEY order
     assert '<td class="key k0" title="resnet">ResNet50 (random)</td>' in page  # frozen, display name, key in tooltip
-    assert '<td class="key k1" title="clip">CLIP ViT-L/14</td>' in page and ".k1 { position: sticky; left: 11em" in page
+    assert '<td class="key k1" title="clip">CLIP ViT-L/14</td>' in page and ".k1 { position: sticky; left: 13em" in page
+    assert '<th class="key k0">model<br><span class="dtype">String · display name</span></th>' in page
     assert '<td class="key" title="n01440764">tench</td>' in page
     first = cells(page)[1]
     assert first[5:] == ["17.67", "41.04", "ok", "true"]  # 4 significant digits, strings unquoted

@@ -279,16 +279,21 @@ def check_titled_rows(page: Page) -> None:
     assert not any(re.search(r"\b(ratio_scatter|class_violins|open_vocabulary)\b", r) for r in rows), rows[:5]
 
 
+#: the demo's models and CLIP spaces by display name (a preview's first key column shows one of them)
+DEMO_NAMES = {"ResNet50 (random)", "DenseNet121 (random)", "CLIP ViT-S/32 (random)", "CLIP ViT-S/32-alt (random)"}
+
+
 def check_preview(page: Page, path: str, caption: str) -> None:
     """Inside a table preview's frame: display names (not keys or quoted strings), a random-weights banner, and
     the first key column still in view after the table scrolls to its right end."""
     from selenium.webdriver.common.by import By
 
     body = page.driver.find_element(By.TAG_NAME, "body").text
-    assert "RANDOM WEIGHTS: rows of ResNet50 (random), DenseNet121 (random)" in body, path
-    assert '"demo_resnet50"' not in body and "demo_resnet50" not in body, path
+    banner = body[body.index("RANDOM WEIGHTS: rows of "):].split(" come from untrained weights")[0]
+    assert "ResNet50 (random)" in banner and "DenseNet121 (random)" in banner, (path, banner)
+    assert "demo_resnet50" not in body and "demo_clip_a" not in body, path  # display names, no keys
     first = page.js("return document.querySelector('tbody tr td').innerText")
-    assert first in ("ResNet50 (random)", "DenseNet121 (random)"), (path, first)
+    assert first in DEMO_NAMES, (path, first)
     left = page.js("const s = document.querySelector('.scroll'); s.scrollLeft = s.scrollWidth;"
                    "return [s.scrollLeft, document.querySelector('tbody tr td').getBoundingClientRect().left,"
                    "s.getBoundingClientRect().left]")

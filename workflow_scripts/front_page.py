@@ -2,7 +2,7 @@
 and whether that ordering holds, the model-level table, one link per figure by its title — then the method text.
 
 input: model_summary (parquet), figures (one file per figure: its report entry is linked), method
-(report/workflow.rst), stability (issue 17's tables/translator_stability.parquet, once declared), the manifest
+(report/workflow.rst), style (report/front_page_style.rst: how Snakemake's report lays the page out), stability (issue 17's tables/translator_stability.parquet, once declared), the manifest
 params.settings: models.<key>.display, spaces.<key>.display, analyses.ci     output: the page
 """
 
@@ -30,7 +30,8 @@ if "stability" in snakemake.input.keys():  # "is the model ordering stable under
 figures = [(figure(Path(path).name.split(".")[0]).heading, Path(path).name) for path in snakemake.input.figures]
 method = Path(snakemake.input.method).read_text(encoding="utf-8").split("\n", 2)[2]  # its own title dropped
 page = front_page(summary, display=display, space_display=space_display, ci=job["analyses"]["ci"],
-                  stability=stability, figures=figures, method="Method\n------\n" + method)
+                  stability=stability, figures=figures, method="Method\n------\n" + method,
+                  head=Path(snakemake.input.style).read_text(encoding="utf-8"))
 with atomic_path(snakemake.output[0]) as tmp:
     tmp.write_text(page, encoding="utf-8")
 logging.info("front page: %d models x %d spaces, %d figures -> %s", summary["model"].n_unique(),

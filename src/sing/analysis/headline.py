@@ -126,17 +126,18 @@ def _cell(x: Any, digits: int = 3) -> str:
 def front_page(model_summary: pl.DataFrame, *, display: Mapping[str, str] | None = None,
                space_display: Mapping[str, str] | None = None, ci: float = 0.95,
                stability: Mapping[str, str] | None = None, figures: Sequence[tuple[str, str]] = (),
-               method: str = "", title: str = "SING — what leaks into the null space") -> str:
+               method: str = "", title: str = "SING — what leaks into the null space", head: str = "") -> str:
     """The report's front page as reStructuredText, the answer first: :func:`headline_sentences` (random weights,
     per space the least and most leaking model and whether that ordering is established, ``stability[space]``,
     translator warnings), then per space the model-level table (:func:`headline_table`: model, IS/|AS| with
     its ``ci`` interval, median |AS| and IS in degrees, nullity, images, translator flags; 3 significant
     digits), then one link per figure (``figures``: (title, report target) pairs, the target being the name of
     the file's report entry, e.g. ``ratio_scatter.png``), then ``method`` (reStructuredText appended as is).
+    ``head``: reStructuredText placed right after the title (e.g. a style block for the page that shows it).
     """
     table = headline_table(model_summary, display, space_display)
     level = f"{int(round(100 * ci))} %"
-    lines = [title, "=" * len(title), ""]
+    lines = [title, "=" * len(title), ""] + ([head, ""] if head else [])
     sentences = headline_sentences(model_summary, display, space_display, ci=ci, stability=stability)
     if table["random_weights"].fill_null(False).any():
         lines += [".. warning::", "", "   " + _rst_escape(sentences[0]), ""]

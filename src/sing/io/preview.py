@@ -22,8 +22,8 @@ KEY_COLUMNS = ("model", "space", "model_a", "model_b", "space_a", "space_b", "ca
 #: key columns shown by display name: column -> which name map (``names`` of :func:`preview_html`)
 NAMED_COLUMNS = {"model": "models", "model_a": "models", "model_b": "models", "space": "spaces",
                  "space_a": "spaces", "space_b": "spaces", "class_id": "classes"}
-_FROZEN = 3  # key columns frozen at the left edge (each 11em wide)
-_WIDTH_EM = 11
+_FROZEN = 3  # key columns frozen at the left edge (each 13em wide)
+_WIDTH_EM = 13
 
 
 def random_weight_names(frame: pl.DataFrame, random: Mapping[str, Sequence[str]],
@@ -77,9 +77,9 @@ def preview_html(frame: pl.DataFrame, *, title: str, caption: str = "", names: M
 
     def th(c: str) -> str:
         cls = f' class="key k{frozen.index(c)}"' if c in frozen else (' class="key"' if c in keys else "")
-        named = " (display name)" if c in NAMED_COLUMNS and names.get(NAMED_COLUMNS[c]) else ""
-        return (f"<th{cls}>{html.escape(c)}{named}<br><span class=\"dtype\">"
-                f"{html.escape(str(frame.schema[c]))}</span></th>")
+        named = " · display name" if c in NAMED_COLUMNS and names.get(NAMED_COLUMNS[c]) else ""
+        return (f"<th{cls}>{html.escape(c)}<br><span class=\"dtype\">"
+                f"{html.escape(str(frame.schema[c]))}{named}</span></th>")
 
     def td(c: str, value: Any) -> str:
         cls = f' class="key k{frozen.index(c)}"' if c in frozen else (' class="key"' if c in keys else "")
