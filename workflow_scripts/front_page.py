@@ -2,7 +2,8 @@
 and whether that ordering holds, the model-level table, one link per figure by its title — then the method text.
 
 input: model_summary (parquet), figures (one file per figure: its report entry is linked), method
-(report/workflow.rst), style (report/front_page_style.rst: how Snakemake's report lays the page out), stability (issue 17's tables/translator_stability.parquet, once declared), the manifest
+(report/workflow.rst), style (report/front_page_style.rst: how Snakemake's report lays the page out), stability
+(issue 17's tables/translator_stability.parquet, once declared), the manifest
 params.settings: models.<key>.display, spaces.<key>.display, analyses.ci     output: the page
 """
 
