@@ -24,21 +24,25 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake_interface_common.exceptions import WorkflowError
 
-# the library's light modules (no torch) are read at parse time; jobs import the installed package
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
+# (rules/config_files.smk put the library's light modules on sys.path; jobs import the installed package)
 from sing import outputs
 from sing.workflow.code import CodeHasher
-from sing.workflow.config import load_schema, resolve_config
+from sing.workflow.config import is_config_mistake, load_schema, resolve_config
+from sing.workflow.machine import MachineChecks
 from sing.workflow.manifests import ManifestWriter
 from sing.workflow.plan import SAMPLES, Plan, apptainer_binds
 from sing.workflow.settings import JobSettings
 from sing.workflow.slurm import PLUGIN, patch_account_lookup
 
 SCHEMA = load_schema(workflow.source_path("../schemas/config.schema.yaml"))
-config.update(resolve_config(config, SCHEMA))
-# models, spaces, the dataset's classes and chunks; every cross-reference check (errors name the config key)
-PLAN = Plan(config, SCHEMA)
+try:
+    config.update(resolve_config(config, SCHEMA))
+    # models, spaces, the dataset's classes and chunks; every check of the config alone (sing.workflow.checks)
+    PLAN = Plan(config, SCHEMA)
+except (ValueError, FileNotFoundError) as e:
+    if not is_config_mistake(e):
+        raise
+    stop(str(e))
 for warning in PLAN.warnings:
     logger.warning(warning)
 
@@ -53,6 +57,8 @@ SPACES = PLAN.space_keys
 DATASET = config["dataset"]
 TABLES = outputs.table_names()
 FIGURES = outputs.figure_names()
+# the report's front page, written by rule front_page (rules/report.smk); the Snakefile's `report:` reads it
+FRONT_PAGE = f"{R}/report/front_page.rst"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -62,9 +68,24 @@ JOB_SETTINGS = JobSettings(PLAN)
 CODE = CodeHasher(
     Path(workflow.basedir) / "src", cache=".snakemake/sing-code-digests.json"
 )
-MANIFESTS = ManifestWriter(
-    planning_only=lambda: workflow.executor_plugin is None or workflow.dryrun
-)
+planning_only = lambda: workflow.executor_plugin is None or workflow.dryrun
+MANIFESTS = ManifestWriter(planning_only=planning_only)
+# dataset, device and SLURM commands, each checked once when the DAG first needs it (sing.workflow.machine)
+MACHINE = MachineChecks(PLAN)
+
+
+def check_machine(step):
+    """Stop before any job on what this machine or dataset cannot do for `step`; warn when only planning."""
+    if not workflow.is_main_process:
+        return
+    # image counts are cached by folder mtime for the next run; a dry run writes nothing
+    MACHINE.cache = None if planning_only() else f"{R}/logs/availability.json"
+    problems = MACHINE.problems(step, getattr(workflow.executor_plugin, "name", None))
+    if problems and planning_only():
+        for problem in problems:
+            logger.warning(f"{problem} (a run stops here)")
+    elif problems:
+        stop("\n".join(problems))
 
 
 def settings(step):
@@ -92,6 +113,7 @@ def manifest(step):
     """Input function: the job's manifest (settings + code), written when its content changes."""
 
     def write(w):
+        check_machine(step)
         name = os.path.join(*map(str, w)) if len(w) else "settings"
         content = {**JOB_SETTINGS(step, dict(w.items())), "code": job_code(step)}
         return MANIFESTS.write(f"{R}/manifests/{step}/{name}.json", content)
@@ -160,7 +182,7 @@ def all_targets():
         if config["unclip"]["enabled"]
         else []
     )
-    return [f"{R}/classes.parquet", *tables, *figures, *pictures]
+    return [f"{R}/classes.parquet", *tables, *figures, *pictures, FRONT_PAGE]
 
 
 def preflight():

@@ -13,7 +13,10 @@ rule figures:
                 f"{R}/figures/{figure}.{fmt}",
                 caption=f"../report/captions/{outputs.figure(figure).caption}",
                 category="Figures",
-                labels={"figure": figure, "format": fmt},
+                labels={
+                    "figure": outputs.figure(figure).heading,
+                    "format": fmt.upper(),
+                },
             )
             for figure in FIGURES
             for fmt in config["figures"]["formats"]

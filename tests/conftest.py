@@ -18,6 +18,14 @@ def demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def folder_demo(tmp_path_factory) -> Path:
+    """One run of config.folder-demo.yaml (test_folder_workflow.py, the drawn-figure checks)."""
+    workdir = make_workdir(tmp_path_factory.mktemp("folder_demo"))
+    snakemake(workdir, configfiles=("config.folder-demo.yaml",))
+    return workdir
+
+
+@pytest.fixture(scope="session")
 def demo_report(demo) -> Path:
     """`snakemake --report report.html` of the demo run, in the demo's working directory."""
     snakemake(demo, "--report", "report.html")

@@ -628,7 +628,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     run_script("aggregate_model", tmp_path, {"scores": score_dirs, "geometry": common["geometry"],
                                              "translator": common["translator"]}, agg,
                {"analyses": {"bootstrap": 200, "ci": 0.95, "seed": 0, "joint_points": 25},
-                "dataset": {"class_names": {wnids[0]: "tench"}}},
+                "translator": {"min_heldout_r2": 0.5, "min_samples_per_dim": 1.0},
+                "dataset": {"class_names": {wnids[0]: "tench"}}, "weights": {"models": {"toy": {"files": []}}}},
                {"model": "toy", "space": "s"})
     assert pl.read_parquet(agg["joint_sample"]).height == 25
     ms = pl.read_parquet(agg["model_summary"])
@@ -638,6 +639,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     assert r["ratio_ci_low"] <= r["ratio"] <= r["ratio_ci_high"]
     assert cs.sort("as_z", descending=True)["class_id"][0] == wnids[3]  # the planted class
     assert cs["class_name"][0] == "tench"
+    assert r["random_weights"] is True  # the job's weights block locks no file for "toy": random weights
 
     # a second "model" = the same tables renamed, and a second space: exercises the comparisons
     ms2 = pl.concat([ms, ms.with_columns(pl.lit("toy2").alias("model"), pl.col("ratio") * 2),

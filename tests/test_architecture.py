@@ -26,6 +26,8 @@ def test_import_layers_hold():
                                     "sing.core.translator", "sing.core.perturb", "sing.io.tables",
                                     "sing.analysis.steering", "sing.analysis.summaries", "sing.figures.render",
                                     "sing.cli", "sing.io.schema", "sing.models.lock", "sing.unclip.pipeline",
+                                    "sing.data.availability", "sing.io.host", "sing.io.config_files",
+                                    "sing.figures.checks", "sing.figures.settings",
                                     "sing.outputs", "sing.models.sources", "sing.workflow.plan",
                                     "sing.workflow.settings", "sing.workflow.checks", "sing.workflow.code",
                                     "sing.workflow.manifests", "sing.workflow.slurm"])

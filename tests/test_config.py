@@ -186,6 +186,9 @@ ADDED = {
     ("extraction", "on_missing_image"): "fail",
     ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
     ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
+    # issue 20: thresholds of the translator flags (model_summary.translator_flags); no number changes
+    ("translator", "min_heldout_r2"): 0.5,
+    ("translator", "min_samples_per_dim"): 1.0,
 }
 # Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
 ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",

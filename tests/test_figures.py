@@ -69,7 +69,8 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                             "image_ratio_median": ratio * 1.1, "image_ratio_ci_low": ratio,
                             "image_ratio_ci_high": ratio * 1.2,
                             "abs_as_var": cov[0, 0], "is_var": cov[1, 1], "abs_as_is_cov": cov[0, 1],
-                            "bootstrap_unit": "class", "alpha": 10.0, "r2": 0.6, "cosine_mean": 0.8, "accuracy": 0.7,
+                            "bootstrap_unit": "class", "alpha": 10.0, "r2": 0.6, "cosine_mean": 0.8,
+                            "translator_flags": "", "random_weights": False, "accuracy": 0.7,
                             "max_logit_change_rel": 1e-7, "null_ratio_median": 0.4, "baseline_abs_as_mean": 1.0,
                             "baseline_is_mean": 3.0, "as_z": 1.0, "is_z": 0.5})
             kinds = np.repeat(["null", "random", "principal"], n_images)
@@ -183,7 +184,7 @@ def test_paper_subset_and_display_names(inputs):
 
 def test_class_violins_cap_classes_per_model(inputs):
     _, data = build("class_violins", {"class_summary": inputs["class_summary"]},
-                        {**SETTINGS, "violin_k": 5})
+                        {**SETTINGS, "class_k": 5})
     per_model = data.group_by("model").len()
     assert per_model["len"].max() == 10  # 5 highest + 5 lowest of 60 classes
     top = data.filter((pl.col("model") == "resnet") & (pl.col("group") == "highest 5"))["abs_as_median"].to_numpy()
@@ -229,8 +230,11 @@ def test_ratio_scatter_draws_the_joint_distribution_with_covariance_ellipses(inp
         mu = np.array([row["abs_as_mean"], row["is_mean"]])
         S = np.array([[row["abs_as_var"], row["abs_as_is_cov"]], [row["abs_as_is_cov"], row["is_var"]]])
         for layer, r2 in (("ellipse_1sigma", 1.0), ("ellipse_95", chi2.ppf(0.95, 2))):
-            e = data.filter((pl.col("model") == model) & (pl.col("layer") == layer)).sort("order")
-            d = e.select("abs_as", "is_deg").to_numpy() - mu
+            e = data.filter((pl.col("model") == model) & (pl.col("layer") == layer)).sort("segment", "order")
+            xy = e.select("abs_as", "is_deg").to_numpy()
+            assert (xy[:, 0] >= 0).all() and ((xy[:, 1] >= 0) & (xy[:, 1] <= 180)).all()  # possible values only
+            on_curve = (xy[:, 0] > 0) & (xy[:, 1] > 0)  # points where an arc is cut lie on the axis, between two
+            d = xy[on_curve] - mu                       # points of the contour
             np.testing.assert_allclose(np.einsum("ij,jk,ik->i", d, np.linalg.inv(S), d), r2, rtol=1e-9)
         med = data.filter((pl.col("model") == model) & (pl.col("layer") == "median"))
         assert med.select("abs_as", "is_deg").row(0) == (row["abs_as_median"], row["is_median"])

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from safetensors.numpy import load_file
-from workflow_helpers import make_workdir, planned_job_list, planned_jobs, snakemake, write_config
+from workflow_helpers import planned_job_list, planned_jobs, snakemake, write_config
 
 from sing.data.classes import file_key
 
@@ -19,13 +19,6 @@ CONFIG = ("config.folder-demo.yaml",)
 RESULTS = Path("results/folder-demo")
 ORDER = ["Abyssinian", "British Shorthair", "Maine_Coon", "狸花猫", "Ægean", "09"]  # demo/pets/class_index.txt
 ANALYSED = ORDER[:5]
-
-
-@pytest.fixture(scope="session")
-def folder_demo(tmp_path_factory) -> Path:
-    workdir = make_workdir(tmp_path_factory.mktemp("folder_demo"))
-    snakemake(workdir, configfiles=CONFIG)
-    return workdir
 
 
 def refused(workdir: Path, name: str, overrides: dict) -> str:
@@ -162,7 +155,8 @@ def _names_file(workdir: Path, change) -> str:
 def test_a_display_name_reruns_only_what_prints_it(folder_demo):
     names = _names_file(folder_demo, lambda t: t.replace("Dragon Li\t", "Li Hua cat\t"))
     planned = _plan(folder_demo, {"dataset": {"class_names": names}}, "display.yaml")
-    assert planned == _expected(folder_demo, [lambda r, w: r in ("dataset_classes", "aggregate_model", "figures")])
+    assert planned == _expected(folder_demo, [lambda r, w: r in ("dataset_classes", "aggregate_model", "figures",
+                                                                  "table_preview", "table_preview_per_image")])
     assert not {r for r, _ in planned} & {"embed_texts", "extract_features", "score_chunk"}
 
 

@@ -1,7 +1,10 @@
 """The demo's `snakemake --report` HTML, as a user sees it: opened in headless Chromium (Selenium + the system
 ChromeDriver), front page and every result entry visited, failing on error text, broken images and console
-errors. Screenshots of the front page and of one figure go to $SING_TEST_ARTIFACTS (default
-test-artifacts/report/ in the repository).
+errors. The front page leads with the answer (issue 20): the least and most leaking model per space, the
+model-level table with display names, a link to each figure by its title that opens that figure; figure rows are
+titled, table previews show display names, their own caption, a random-weights banner and key columns that stay
+in view. Screenshots of the front page, Fig. 3a, Fig. 9, the open-vocabulary figure and two table previews go to
+$SING_TEST_ARTIFACTS (default test-artifacts/report/ in the repository).
 
 The report is a single-page React app (Snakemake 9, snakemake/report/html_reporter): every result is a
 `results[path]` entry with a caption (HTML from RST) and a data URI; the navbar shows a category's entries,
@@ -154,6 +157,8 @@ def view_entry(page: Page, path: str, results: dict) -> str:
     caption = nav.text
     assert not ERROR_TEXT.search(caption), f"{path}: {caption}"
     if entry["name"].endswith((".parquet", ".preview.html")):
+        table = entry["name"].split(".")[0]
+        assert f"tables/{table}.parquet — one row per" in caption, (path, caption[:300])  # its own caption
         anchors = named_anchors(caption)
         assert anchors and anchors <= readme_anchors(), f"{path}: caption names README sections {anchors}"
         links = [unquote(urlparse(a.get_attribute("href")).path)
@@ -185,6 +190,8 @@ def view_entry(page: Page, path: str, results: dict) -> str:
             "return document.readyState === 'complete' && document.querySelector('svg, canvas, table') !== null"),
             f"{path}: html content rendered (svg, canvas or table)")
         page.check(f"{path} (frame)")
+        if entry["name"].endswith(".preview.html"):
+            check_preview(page, path, "One row per")
     finally:
         page.driver.switch_to.default_content()
     return "html"
@@ -197,7 +204,7 @@ def test_report_renders_cleanly_in_chromium(demo_report, browser):
     page = Page(browser)
     start = time.perf_counter()
     browser.get(demo_report.as_uri())
-    page.wait(lambda d: "Semantic Interpretation" in d.find_element(By.TAG_NAME, "body").text, "front page")
+    page.wait(lambda d: "The answer" in d.find_element(By.TAG_NAME, "body").text, "front page")
     browser.save_screenshot(str(ARTIFACTS / "front_page.png"))
     page.check("front page")
     # The navbar animates its width ("transition-all"): a click computed mid-transition lands beside its target.
@@ -206,6 +213,7 @@ def test_report_renders_cleanly_in_chromium(demo_report, browser):
 
     results = page.js("return results")
     assert results, "the report lists no results"
+    check_front_page(page, results)
     shown: dict[str, str] = {}
     try:
         browse_every_entry(page, results, shown)
@@ -221,12 +229,86 @@ def test_report_renders_cleanly_in_chromium(demo_report, browser):
     assert kinds.get("img", 0) >= 24 and kinds.get("html", 0) >= 12 and kinds.get("download", 0) >= 1
 
 
+#: entries photographed when shown (front page: always): Fig. 3a, Fig. 9, the open-vocabulary figure, two previews
+SCREENSHOTS = {"ratio_scatter.png", "validation.png", "open_vocabulary.png", "model_summary.preview.html",
+               "steering.preview.html"}
+
+
+def check_front_page(page: Page, results: dict) -> None:
+    """The answer first: a random-weights warning, one sentence per space naming the least and the most leaking
+    model, the model-level table by display name, then one link per figure by its title, each opening its
+    figure's entry (as the report's own links do); the method text after them."""
+    from selenium.webdriver.common.by import By
+
+    from sing.outputs import FIGURES
+
+    text = page.driver.find_element(By.TAG_NAME, "body").text
+    answer, method = text.index("The answer"), text.index("Method")
+    assert text.index("Random weights: ResNet50 (random), DenseNet121 (random)") < answer
+    assert text.count("least leaking of 2 models") == 2 and "most leaking:" in text[answer:method]
+    for space in ("CLIP ViT-S/32 (random)", "CLIP ViT-S/32-alt (random)"):
+        assert text.index(space, answer) < method, space
+    header = page.js("return Array.from(document.querySelectorAll('table thead th')).map(t => t.innerText.trim())")
+    assert header[:4] == ["Model", "IS/|AS| [95 % CI]", "median |AS| (°)", "median IS (°)"], header
+    cells = page.js("return Array.from(document.querySelectorAll('table tbody tr td:first-child'))"
+                    ".map(t => t.innerText.trim())")
+    assert sorted(set(cells)) == ["DenseNet121 (random)", "ResNet50 (random)"], cells
+    assert "demo_resnet50" not in text[:method]
+    links = page.js("return Array.from(document.querySelectorAll('a')).filter(a => a.href.startsWith("
+                    "'javascript:app.showResultInfo')).map(a => [a.innerText.trim(), a.href])")
+    titles = {title: href for title, href in links}
+    assert set(titles) == {spec.heading for spec in FIGURES}, sorted(titles)
+    for spec in FIGURES:
+        assert f"{spec.name}.png" in unquote(titles[spec.heading]), spec.name
+    link = page.driver.find_element(By.LINK_TEXT, next(s.heading for s in FIGURES if s.name == "validation"))
+    click(page, link)
+    path = page.wait(lambda d: d.execute_script(
+        "return app.state.navbarMode === 'resultinfo' && app.state.resultPath"), "the figure link opens its entry")
+    assert results[path]["name"] == "validation.png", path
+    home(page)
+
+
+def check_titled_rows(page: Page) -> None:
+    """The Figures category lists each figure by its title and format, never `stem × format`."""
+
+    from sing.outputs import FIGURES
+
+    rows = [r.text for r in open_category(page, "Figures")]
+    for spec in FIGURES:
+        assert any(spec.heading in r and "PNG" in r for r in rows), (spec.heading, rows[:5])
+    assert not any(re.search(r"\b(ratio_scatter|class_violins|open_vocabulary)\b", r) for r in rows), rows[:5]
+
+
+#: the demo's models and CLIP spaces by display name (a preview's first key column shows one of them)
+DEMO_NAMES = {"ResNet50 (random)", "DenseNet121 (random)", "CLIP ViT-S/32 (random)", "CLIP ViT-S/32-alt (random)"}
+
+
+def check_preview(page: Page, path: str, caption: str) -> None:
+    """Inside a table preview's frame: display names (not keys or quoted strings), a random-weights banner, and
+    the first key column still in view after the table scrolls to its right end."""
+    from selenium.webdriver.common.by import By
+
+    body = page.driver.find_element(By.TAG_NAME, "body").text
+    banner = body[body.index("RANDOM WEIGHTS: rows of "):].split(" come from untrained weights")[0]
+    assert "ResNet50 (random)" in banner and "DenseNet121 (random)" in banner, (path, banner)
+    assert "demo_resnet50" not in body and "demo_clip_a" not in body, path  # display names, no keys
+    first = page.js("return document.querySelector('tbody tr td').innerText")
+    assert first in DEMO_NAMES, (path, first)
+    left = page.js("const s = document.querySelector('.scroll'); s.scrollLeft = s.scrollWidth;"
+                   "return [s.scrollLeft, document.querySelector('tbody tr td').getBoundingClientRect().left,"
+                   "s.getBoundingClientRect().left]")
+    if left[0] > 0:  # the table is wider than the frame: the key column stays at the left edge
+        assert abs(left[1] - left[2]) < 2, (path, left)
+    assert caption in body, (path, caption)
+
+
 def browse_every_entry(page: Page, results: dict, shown: dict) -> None:
     """Every category from the navbar menu, every row's description and view; then any entry a label toggle
     hid. Records in `shown` what each entry showed."""
     from selenium.webdriver.common.by import By
 
     browser = page.driver
+    check_titled_rows(page)
     for category in page.js("return Object.keys(categories)"):
         n_rows = len(open_category(page, category))
         page.check(f"category {category}")
@@ -237,7 +319,7 @@ def browse_every_entry(page: Page, results: dict, shown: dict) -> None:
                 "return app.state.navbarMode === 'resultinfo' && app.state.resultPath"), f"{category} row {row}")
             shown[path] = view_entry(page, path, results)
             page.check(path)
-            if results[path]["name"] in {"ratio_scatter.png", "model_summary.preview.html"}:
+            if results[path]["name"] in SCREENSHOTS:
                 name = results[path]["name"].split(".")[0]
                 browser.save_screenshot(str(ARTIFACTS / f"{'figure' if 'figures/' in path else 'table'}_{name}.png"))
     for path in sorted(set(results) - set(shown)):  # rows hidden behind a two-value label toggle

@@ -21,6 +21,8 @@ from docutils.core import publish_parts
 from report_helpers import named_anchors, readme_anchors, readme_tables
 from snakemake.utils import validate
 
+from sing import outputs
+
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "report"
 RST_FILES = sorted(REPORT.rglob("*.rst"))
@@ -31,9 +33,16 @@ validate(CONFIG, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)
 def rule_wildcards(rst: Path) -> list[dict]:
     """Wildcards/params a caption is rendered with: one set per table for the table caption."""
     if rst.name == "table.rst":
-        return [{"wildcards": {"table": t}, "params": {"embedded": embedded}}
+        return [{"wildcards": {"table": t}, "params": table_params(t, embedded)}
                 for t in readme_tables() for embedded in (True, False)]
     return [{"wildcards": {}, "params": {}}]
+
+
+def table_params(table: str, embedded: bool) -> dict:
+    """The table caption's params as rules/report.smk gives them (the table's own description)."""
+    spec = outputs.table(table)
+    return {"embedded": embedded, **{part: outputs.inline_markup(getattr(spec, part), "rst")
+                                     for part in ("rows", "summary", "columns")}}
 
 
 def render(rst: Path, wildcards: dict, params: dict) -> tuple[str, str]:
@@ -75,7 +84,7 @@ def test_table_caption_names_an_existing_readme_section():
     assert readme_tables(), "results/README.md documents no tables/<name>.parquet"
     for table in readme_tables():
         for embedded in (True, False):
-            body, _ = render(rst, {"table": table}, {"embedded": embedded})
+            body, _ = render(rst, {"table": table}, table_params(table, embedded))
             named = named_anchors(body)
             assert named and named <= readme_anchors(), (table, named, sorted(readme_anchors()))
             assert f"tables/{table}.parquet" in body

@@ -108,9 +108,11 @@ CASES: dict[str, tuple[dict, dict]] = {
     "run_spaces": ({"run_spaces": ["demo_clip_a"]}, {}),
     "models.<key>.seed": ({"models": {"demo_densenet121": {"seed": 7}}}, {"model": "demo_densenet121"}),
     "models.<key>.display": ({"models": {"demo_resnet50": {"display": "ResNet-50 (renamed)"}}}, {}),
+    "figures.paper_models": ({"figures": {"paper_models": ["demo_resnet50"]}}, {}),
     "spaces.<key>.seed": ({"spaces": {"demo_clip_b": {"seed": 5}}}, {"space": "demo_clip_b"}),
     "analyses.baseline_seeds": ({"analyses": {"baseline_seeds": 2}}, {}),
     "analyses.bootstrap": ({"analyses": {"bootstrap": 100}}, {}),
+    "analyses.ci": ({"analyses": {"ci": 0.9}}, {}),
     "analyses.seed": ({"analyses": {"seed": 1}}, {}),
     "analyses.steering.target_is_deg": ({"analyses": {"steering": {"target_is_deg": 30.0}}}, {}),
     "analyses.steering.source_class": ({"analyses": {"steering": {"source_class": "n02437312"}}}, {}),
@@ -288,18 +290,13 @@ def test_a_changed_weights_lock_entry_reruns_that_model_only(demo, tmp_path):
 
 def test_every_rule_takes_its_manifest_and_settings(parsed_workflow):
     """A rule without its manifest input would rerun on nothing under `--rerun-triggers mtime` (neither for its
-    settings nor for its code). Exempt from settings: the report's table previews (rules/report.smk), whose output
-    is a function of one input table and constants of the rule alone (no config key decides it): their manifest
-    holds only the code they run. `all` runs nothing."""
+    settings nor for its code). `all` runs nothing."""
     for rule in parsed_workflow.rules:
         name, params = rule.name, dict(rule.params.items())
         if name == "all":
             continue
         manifest = rule.input.get("settings")
         assert getattr(manifest, "step", None) == name, name
-        if name in ("table_preview", "table_preview_per_image"):
-            assert not any(callable(value) for value in params.values()), name  # constants only
-            continue
         assert getattr(params.get("settings"), "step", None) == name, name
 
 

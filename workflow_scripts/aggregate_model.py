@@ -2,13 +2,14 @@
 of Fig. 3a.
 
 input: scores (score directories), geometry, translator
-params.settings: analyses.{bootstrap, ci, seed, joint_points}, dataset.class_names (class id -> display name)
+params.settings: analyses.{bootstrap, ci, seed, joint_points}, translator.{min_heldout_r2, min_samples_per_dim},
+dataset.class_names (class id -> display name), weights (random weights are flagged)
 wildcards: model, space     output: model_summary, class_summary, joint_sample
 """
 
 import logging
 
-from sing.analysis.summaries import class_summary, joint_sample, model_summary
+from sing.analysis.summaries import class_summary, joint_sample, model_summary, uses_random_weights
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
@@ -22,8 +23,10 @@ model, space = snakemake.wildcards.model, snakemake.wildcards.space
 scores = read_scores(list(snakemake.input.scores))
 geometry = HeadGeometry.load(snakemake.input.geometry)
 translator = LinearTranslator.load(snakemake.input.translator)
+quality = {key: settings["translator"][key] for key in ("min_heldout_r2", "min_samples_per_dim")}
 ms = model_summary(scores, model, space, geometry, translator, n_boot=analyses["bootstrap"], ci=analyses["ci"],
-                   seed=analyses["seed"])
+                   seed=analyses["seed"], quality=quality,
+                   random_weights=uses_random_weights(model, space, translator, settings["weights"]))
 cs = class_summary(scores, model, space, class_names=dict(settings["dataset"]["class_names"]))
 js = joint_sample(scores, model, space, analyses["joint_points"], analyses["seed"])
 for table, frame in (("model_summary", ms), ("class_summary", cs), ("joint_sample", js)):

@@ -3,24 +3,19 @@
 input: the tables the figures read (sing.outputs.FIGURES), `geometries` (the spectra figure) and the manifest
 params.settings: figures.{paper_models (resolved), formats}, run_models, run_spaces, models.<key>.display,
 spaces.<key>.display, analyses.steering.{target, target_is_deg, calibration}, dataset.class_names (class id ->
-display name)
+display name), weights (a figure drawing a random-weight model or space says so first: sing.figures.settings)
 output: `<figure>_<fmt>` for each figure and format, `<figure>_data`
 """
 
 import logging
 
 from sing.figures.render import make
+from sing.figures.settings import figure_settings
 from sing.io.logs import setup_logging
 from sing.outputs import figure_names
 
 setup_logging(snakemake.log[0])
-job = snakemake.params.settings
-settings = {**job["figures"], "models": job["run_models"], "spaces": job["run_spaces"],
-            "display": {key: entry["display"] for key, entry in job["models"].items()},
-            "space_display": {key: entry["display"] for key, entry in job["spaces"].items()},
-            **{f"steering_{key}": job["analyses"]["steering"][key]
-               for key in ("target", "target_is_deg", "calibration")},
-            "class_names": dict(job["dataset"]["class_names"])}
+settings = figure_settings(snakemake.params.settings)
 inputs = {name: (list(value) if name == "geometries" else value) for name, value in snakemake.input.items()
           if name != "settings"}
 for figure in [f for f in figure_names() if f"{f}_data" in snakemake.output.keys()]:

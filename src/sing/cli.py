@@ -236,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sing", description="SING: semantic interpretation of a classifier "
                                                               "head's null space")
     sub = parser.add_subparsers(dest="command", required=True)
+    cc = sub.add_parser("check-config", help="check config files as the workflow reads them: syntax (file, line), "
+                                             "then every key and value (run it from the workflow folder)")
+    cc.add_argument("files", nargs="+", help="config files, in --configfile order (config.yaml is merged first)")
     ex = sub.add_parser("explain", help="single-image diagnosis: AS/IS of null removal and the concepts it "
                                         "gains or loses")
     ex.add_argument("image", help="image file")
@@ -249,6 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ex.add_argument("--top", type=int, default=5, help="how many gained / lost concepts to list (default 5)")
     ex.add_argument("--device", default="cpu", help="torch device (default cpu)")
     args = parser.parse_args(argv)
+    if args.command == "check-config":
+        from .workflow.check_config import check_config
+
+        code, message = check_config(args.files)
+        print(message, file=sys.stderr if code else sys.stdout)
+        return code
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = explain(args.image, args.model, results=args.results, config=args.config, space=args.space,

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 __all__ = ["FIGURES", "FIGURE_INPUT_FILES", "FigureSpec", "TABLES", "TableSpec", "collected_tables", "figure",
-           "figure_names", "figure_tables", "per_image_tables", "table", "table_names"]
+           "figure_names", "figure_tables", "inline_markup", "per_image_tables", "table", "table_names"]
 
 #: inputs of the ``figures`` rule that are not tables: name -> what they are (the rule provides each under this name)
 FIGURE_INPUT_FILES = MappingProxyType({"geometries": "the head geometry file of every run model"})
@@ -65,6 +65,8 @@ class FigureSpec:
     :data:`FIGURE_INPUT_FILES`), then the figure settings dict; returns ``(altair chart, plotted data frame)``.
     ``caption``: the report caption, a reStructuredText file under ``report/captions/`` (default
     ``<name>.rst``). ``paper``: the paper figure or table it reproduces ("" when it goes beyond the paper).
+    ``title``: what a reader calls it, plain text (the report's figure rows and the front page's links:
+    :attr:`heading` prefixes the paper figure).
     """
 
     name: str
@@ -75,6 +77,7 @@ class FigureSpec:
     files: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     caption: str = ""
+    title: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -89,6 +92,12 @@ class FigureSpec:
         object.__setattr__(self, "files", tuple(self.files))
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         object.__setattr__(self, "caption", self.caption or f"{self.name}.rst")
+        object.__setattr__(self, "title", self.title or self.name.replace("_", " ").capitalize())
+
+    @property
+    def heading(self) -> str:
+        """The title with the paper figure first: "Fig. 3a — |AS| and IS per image, paper models"."""
+        return f"{self.paper} — {self.title}" if self.paper else self.title
 
     def load(self) -> Callable[..., Any]:
         """The builder function (imports its module)."""
@@ -109,9 +118,14 @@ TABLES: tuple[TableSpec, ...] = (
                  "over the same resamples (unit `bootstrap_unit`): `ratio` = median IS / median \\|AS\\| (ratio of "
                  "medians; what the figures plot) with `ratio_ci_low/high`, and `image_ratio_median` = median over "
                  "images of IS / \\|AS\\| with `image_ratio_ci_low/high`; `abs_as_var`, `is_var`, `abs_as_is_cov` (the "
-                 "covariance of the Fig. 3a ellipses); translator `alpha`, held-out `r2`, `cosine_mean`; `accuracy`; "
-                 "`max_logit_change_rel`; `null_ratio_median`; leakage baseline `baseline_abs_as_mean`, "
-                 "`baseline_is_mean`, `as_z`, `is_z`"),
+                 "covariance of the Fig. 3a ellipses); translator `alpha`, held-out `r2`, `cosine_mean` and "
+                 '`translator_flags` (comma-separated, "" when none: `low_r2` = held-out R² below '
+                 "`translator.min_heldout_r2`, `alpha_at_edge` = the chosen α is the smallest or largest of "
+                 "`translator.alphas`, `few_samples` = fewer translator images than `translator.min_samples_per_dim` "
+                 "× the feature dimension; each is also a warning in the `aggregate_model` log and on the report's "
+                 "front page); `accuracy`; `max_logit_change_rel`; `null_ratio_median`; leakage baseline "
+                 "`baseline_abs_as_mean`, `baseline_is_mean`, `as_z`, `is_z`; `random_weights` (true when the "
+                 "classifier or the CLIP space has random weights: a code-path check, never a finding)"),
     ),
     TableSpec(
         "class_summary", "model × space × class",
@@ -188,30 +202,55 @@ TABLES: tuple[TableSpec, ...] = (
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("ratio_scatter", "sing.figures.ratios:ratio_scatter", ("model_summary", "joint_sample"),
                "joint (\\|AS\\|, IS) distribution of the paper models with covariance ellipses", "Fig. 3a",
+               title="|AS| and IS per image, paper models",
                options={"subset": True}),
     FigureSpec("ratio_scatter_all", "sing.figures.ratios:ratio_scatter", ("model_summary", "joint_sample"),
-               "the same over every run model", "Fig. 3a (all models)", options={"subset": False}),
+               "the same over every run model", "Fig. 3a (all models)", options={"subset": False},
+               title="|AS| and IS per image, every model"),
     FigureSpec("ratio_bars", "sing.figures.ratios:ratio_bars", ("model_summary",),
-               "IS/\\|AS\\| ratio of the paper models with bootstrap CIs", "Fig. 3b", options={"subset": True}),
+               "IS/\\|AS\\| ratio of the paper models with bootstrap CIs", "Fig. 3b", options={"subset": True},
+               title="IS/|AS| ratio, paper models"),
     FigureSpec("ratio_bars_all", "sing.figures.ratios:ratio_bars", ("model_summary",),
-               "the same over every run model", "supp. Fig. 12b", options={"subset": False}),
+               "the same over every run model", "supp. Fig. 12b", options={"subset": False},
+               title="IS/|AS| ratio, every model"),
     FigureSpec("class_violins", "sing.figures.classes:class_violins", ("class_summary",),
-               "per-class \\|AS\\| of the most and least leaking classes", "Fig. 4, supp. Fig. 14"),
+               "per-class \\|AS\\| of the most and least leaking classes", "Fig. 4, supp. Fig. 14",
+               title="|AS| per class"),
     FigureSpec("open_vocabulary", "sing.figures.experiments:open_vocabulary", ("open_vocabulary",),
-               "concept angles before and after null removal", "Fig. 5"),
+               "concept angles before and after null removal", "Fig. 5",
+               title="Open-vocabulary concepts before and after null removal"),
     FigureSpec("validation", "sing.figures.experiments:validation", ("validation",),
-               "logit change and CLIP drift of null / random / principal perturbations", "supp. Fig. 9"),
+               "logit change and CLIP drift of null / random / principal perturbations", "supp. Fig. 9",
+               title="Null-space validation: logit change and CLIP drift"),
     FigureSpec("space_crosscheck", "sing.figures.ratios:space_crosscheck", ("space_crosscheck",),
-               "the ratio in two CLIP spaces", "supp. Fig. 12a"),
+               "the ratio in two CLIP spaces", "supp. Fig. 12a",
+               title="The ratio in two CLIP spaces"),
     FigureSpec("robustness", "sing.figures.ratios:robustness", ("robustness",),
-               "probe accuracy on Π_p f vs its translation", "supp. Fig. 12c"),
+               "probe accuracy on Π_p f vs its translation", "supp. Fig. 12c",
+               title="Translator robustness: probe accuracy on Π_p f and T(Π_p f)"),
     FigureSpec("spectra", "sing.figures.spectra:spectra_of_files", (),
-               "singular-value spectra of the heads with their rank thresholds", files=("geometries",)),
+               "singular-value spectra of the heads with their rank thresholds", files=("geometries",),
+               title="Singular-value spectra of the heads"),
     FigureSpec("leakage_heatmap", "sing.figures.classes:leakage_heatmap", ("class_summary",),
-               "leakage z-scores against random subspaces of the null-space dimension"),
+               "leakage z-scores against random subspaces of the null-space dimension",
+               title="Leakage against random subspaces of the null-space dimension"),
     FigureSpec("steering", "sing.figures.experiments:steering", ("steering",),
-               "null-space steering toward a target prompt", "Table 1"),
+               "null-space steering toward a target prompt", "Table 1",
+               title="Null-space steering toward a target prompt"),
 )
+
+
+def inline_markup(text: str, to: str) -> str:
+    """A spec's Markdown (`` `code` ``, ``\\|`` escapes for Markdown tables) as reStructuredText (``to="rst"``:
+    the report captions) or HTML (``to="html"``: the table previews; the text is escaped)."""
+    import html
+    import re
+
+    if to == "rst":
+        return re.sub(r"`([^`]+)`", r"``\1``", text)
+    if to == "html":
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text.replace("\\|", "|"), quote=False))
+    raise ValueError(f"inline_markup: to must be 'rst' or 'html', not {to!r}")
 
 
 def _by_name(specs, what):

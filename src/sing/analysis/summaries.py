@@ -10,12 +10,14 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
+from ..models.lock import random_weight_keys
 from .stats import bootstrap_image_ratio, bootstrap_ratio, leakage_z, nan_ratio
+from .translation import log_translator_flags, translator_flags
 
 log = logging.getLogger(__name__)
 
 __all__ = ["CLASS_SUMMARY_COLUMNS", "JOINT_SAMPLE_COLUMNS", "MODEL_SUMMARY_COLUMNS", "STAT_COLUMNS", "class_summary",
-           "joint_sample", "model_summary"]
+           "joint_sample", "model_summary", "uses_random_weights"]
 
 #: per-group statistics of AS/IS shared by the class and model summaries
 STAT_COLUMNS = (
@@ -29,8 +31,8 @@ MODEL_SUMMARY_COLUMNS = (
     "n_images", "n_classes",
     *STAT_COLUMNS, "ratio_ci_low", "ratio_ci_high", "image_ratio_median", "image_ratio_ci_low",
     "image_ratio_ci_high", "bootstrap_unit", "abs_as_var", "is_var", "abs_as_is_cov",
-    "alpha", "r2", "cosine_mean", "accuracy", "max_logit_change_rel",
-    "null_ratio_median", "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z",
+    "alpha", "r2", "cosine_mean", "translator_flags", "accuracy", "max_logit_change_rel",
+    "null_ratio_median", "baseline_abs_as_mean", "baseline_is_mean", "as_z", "is_z", "random_weights",
 )
 #: one row per (model, space, class) (``tables/class_summary.parquet``)
 CLASS_SUMMARY_COLUMNS = (
@@ -174,14 +176,34 @@ def _translator_stats(translator: Any) -> dict[str, float]:
             "cosine_mean": num("heldout_cosine_mean", "cosine_mean", "train_cosine_mean")}
 
 
+def uses_random_weights(model: str, space: str, translator: Any = None,
+                        weights: Mapping[str, Any] | None = None) -> bool | None:
+    """Whether the (model, space) pair rests on random weights (the classifier's or the CLIP space's; see
+    :func:`sing.models.lock.random_weight_keys`), read from ``weights`` (a job's ``weights`` settings) or else
+    from the provenance stored with the translator (its fit job's settings carry the same block). None when
+    neither says."""
+    if weights is None:
+        weights = ((getattr(translator, "provenance", None) or {}).get("weights"))
+    if not weights:
+        return None
+    random = random_weight_keys(weights)
+    return model in random["models"] or space in random["spaces"]
+
+
 def model_summary(scores: pl.DataFrame, model: str, space: str, geometry: Any, translator: Any,
-                  n_boot: int = 1000, ci: float = 0.95, seed: int = 0, unit: str = "auto") -> pl.DataFrame:
+                  n_boot: int = 1000, ci: float = 0.95, seed: int = 0, unit: str = "auto",
+                  quality: Mapping[str, float] | None = None, random_weights: bool | None = None) -> pl.DataFrame:
     """One row of ``MODEL_SUMMARY_COLUMNS`` for (model, space) from all its per-image rows (table 1).
 
     Both readings of the paper's "median ratio", each with a percentile bootstrap CI over the same resamples
     (:mod:`.stats`; ``unit``: "class", "image" or "auto"): ``ratio`` = median IS / median |AS| (ratio of medians,
     what the figures plot) and ``image_ratio_median`` = median over images of IS / |AS|. Also the (ddof=1)
     covariance of (|AS|, IS) behind Fig. 3a's ellipses, and the head's rank threshold actually used.
+
+    ``translator_flags``: the names of :func:`sing.analysis.translation.translator_flags` (thresholds
+    ``quality``), comma-separated ("" when none); each flag is also logged as a WARNING. ``random_weights``:
+    True when the classifier or the CLIP space has random weights (None: read from the translator's
+    provenance, :func:`uses_random_weights`; null in the table when unknown).
     """
     if scores.height == 0:
         raise ValueError("scores: no rows to summarise")
@@ -196,6 +218,11 @@ def model_summary(scores: pl.DataFrame, model: str, space: str, geometry: Any, t
     row: dict[str, Any] = {"model": model, "space": space, **_geometry_stats(geometry),
                            "n_images": scores.height, "n_classes": scores["class_index"].n_unique()}
     row.update({k: stats[k][0] for k in stats.columns})
+    flags = translator_flags(translator, quality)
+    log_translator_flags(flags, f"{model} -> {space}")
+    if random_weights is None:
+        random_weights = uses_random_weights(model, space, translator)
+    row.update({"translator_flags": ", ".join(flags), "random_weights": random_weights})
     row.update({"ratio_ci_low": lo, "ratio_ci_high": hi, "image_ratio_median": i_med, "image_ratio_ci_low": i_lo,
                 "image_ratio_ci_high": i_hi, "bootstrap_unit": used, "abs_as_var": float(cov[0, 0]),
                 "is_var": float(cov[1, 1]), "abs_as_is_cov": float(cov[0, 1]), **_translator_stats(translator),
@@ -204,7 +231,8 @@ def model_summary(scores: pl.DataFrame, model: str, space: str, geometry: Any, t
                 "null_ratio_median": float(scores["null_ratio"].median()),
                 **{k: float(v[0]) for k, v in lk.items()}})
     df = pl.DataFrame([row], schema_overrides={"rank": pl.Int64, "nullity": pl.Int64, "in_dim": pl.Int64,
-                                               "n_images": pl.Int64, "n_classes": pl.Int64})
+                                               "n_images": pl.Int64, "n_classes": pl.Int64,
+                                               "translator_flags": pl.String, "random_weights": pl.Boolean})
     return df.select(MODEL_SUMMARY_COLUMNS)
 
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import logging
+import math
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -11,22 +13,83 @@ import polars as pl
 from ..core.translator import LinearTranslator, fit_ridge
 from ..io.pairs import align_pairs
 
-__all__ = ["TRANSLATOR_EVAL_COLUMNS", "fit_translator_from_pairs", "translation_errors", "translator_eval"]
+__all__ = ["QUALITY_DEFAULTS", "TRANSLATOR_EVAL_COLUMNS", "fit_translator_from_pairs", "log_translator_flags",
+           "translation_errors", "translator_eval", "translator_flags"]
+
+log = logging.getLogger(__name__)
+
+#: thresholds of :func:`translator_flags` (proposed config keys ``translator.min_heldout_r2`` and
+#: ``translator.min_samples_per_dim``): held-out R² below 0.5 = the translator explains less than half of the CLIP
+#: embeddings' variance on images it did not see; fewer training images than feature dimensions = an
+#: underdetermined fit that only the ridge penalty holds in place
+QUALITY_DEFAULTS = {"min_heldout_r2": 0.5, "min_samples_per_dim": 1.0}
 
 #: one row per held-out image of a (model, space) (``tables/translator_eval.parquet``)
 TRANSLATOR_EVAL_COLUMNS = ("model", "space", "image_id", "class_id", "cosine", "squared_error", "target_sq_norm")
 
 
 def fit_translator_from_pairs(*, feature_ids: Sequence[str], features: np.ndarray, target_ids: Sequence[str],
-                              targets: np.ndarray, alphas: Sequence[float], folds: int, seed: int
-                              ) -> LinearTranslator:
+                              targets: np.ndarray, alphas: Sequence[float], folds: int, seed: int,
+                              quality: Mapping[str, float] | None = None, what: str = "") -> LinearTranslator:
     """Align features (N×m) with CLIP embeddings (N'×n) by image id, then fit the ridge translator with alpha
     chosen by k-fold CV (:func:`sing.core.translator.fit_ridge`); folds are keyed by image id, so they do not
-    depend on row order or on other samples. ``metrics["n_train"]`` = number of aligned pairs."""
+    depend on row order or on other samples. ``metrics["n_train"]`` = number of aligned pairs. With ``quality``
+    (thresholds of :func:`translator_flags`; {} for the defaults), each quality flag is logged as a WARNING
+    naming the translator (``what``)."""
     ids, F, Z = align_pairs(feature_ids, features, target_ids, targets)
     translator = fit_ridge(F, Z, alphas, folds=folds, seed=seed, keys=ids)
     translator.metrics["n_train"] = len(ids)
+    if quality is not None:
+        log_translator_flags(translator_flags(translator, quality), what or "fit")
     return translator
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def translator_flags(translator: Any, quality: Mapping[str, float] | None = None) -> dict[str, str]:
+    """Warnings about a fitted translator (:func:`sing.core.translator.fit_ridge`'s ``metrics``, ``alpha``,
+    ``in_dim``, ``n_train``), as {flag: sentence naming the numbers and the config key that fixes it}:
+
+    * ``low_r2``: held-out R² (out-of-fold, ``metrics["heldout_r2"]``) below ``quality["min_heldout_r2"]``;
+    * ``alpha_at_edge``: the chosen α is the smallest or the largest of the grid (``metrics["cv_alphas"]``, at
+      least two values): the cross-validation optimum may lie outside ``translator.alphas``;
+    * ``few_samples``: fewer training pairs than ``quality["min_samples_per_dim"]`` × feature dimension.
+
+    ``quality``: thresholds (missing keys: :data:`QUALITY_DEFAULTS`). A metric that was not computed (a single
+    α, one fold) raises no flag. Empty dict: nothing to report."""
+    q = {**QUALITY_DEFAULTS, **dict(quality or {})}
+    metrics = dict(getattr(translator, "metrics", None) or {})
+    flags: dict[str, str] = {}
+    r2 = _number(metrics.get("heldout_r2"))
+    if r2 is not None and r2 < q["min_heldout_r2"]:
+        flags["low_r2"] = (f"held-out R² {r2:.3f} < {q['min_heldout_r2']:g} (translator.min_heldout_r2): the "
+                           "translated features explain little of the CLIP embeddings; AS and IS rest on a weak map "
+                           "(more translator images: samples.translator.per_class)")
+    grid = sorted(v for v in (_number(a) for a in metrics.get("cv_alphas") or ()) if v is not None)
+    alpha = _number(getattr(translator, "alpha", None)) or _number(metrics.get("alpha"))
+    if alpha is not None and len(grid) >= 2 and alpha in (grid[0], grid[-1]):
+        side, nxt = ("largest", "larger") if alpha == grid[-1] else ("smallest", "smaller")
+        flags["alpha_at_edge"] = (f"α = {alpha:g} is the {side} value of translator.alphas {grid}: the "
+                                  f"cross-validation optimum may lie beyond the grid (add {nxt} values)")
+    n = _number(getattr(translator, "n_train", None)) or _number(metrics.get("n_train"))
+    m = _number(getattr(translator, "in_dim", None))
+    if n is not None and m and n < q["min_samples_per_dim"] * m:
+        flags["few_samples"] = (f"{int(n)} training images for {int(m)} feature dimensions (< "
+                                f"{q['min_samples_per_dim']:g} per dimension, translator.min_samples_per_dim): an "
+                                "underdetermined fit held in place only by the ridge penalty (more images: "
+                                "samples.translator.per_class)")
+    return flags
+
+
+def log_translator_flags(flags: Mapping[str, str], what: str) -> None:
+    """One WARNING per flag of :func:`translator_flags`, naming the translator (``what``, e.g. "resnet ->
+    openai_vitl14")."""
+    for flag, text in flags.items():
+        log.warning("translator %s: %s [%s]", what, text, flag)
 
 
 def translation_errors(translator: Any, features: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:

@@ -129,6 +129,8 @@ class LinearTranslator:
         self.alpha = None if alpha is None else check_positive(alpha, "alpha")
         self.metrics = dict(metrics or {})
         self.n_train = None if n_train is None else int(n_train)
+        #: the provenance stored with the file (:meth:`save`; set by :meth:`load`), else None
+        self.provenance: dict[str, Any] | None = None
         self._torch_cache: dict[Any, tuple[Any, Any]] = {}
 
     @property
@@ -198,8 +200,10 @@ class LinearTranslator:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LinearTranslator":
         tensors, meta = read_safetensors(path, "linear_translator")
-        return cls(tensors["weight"], tensors["bias"], meta.get("alpha"), meta.get("metrics"),
-                   n_train=meta.get("n_train"))
+        translator = cls(tensors["weight"], tensors["bias"], meta.get("alpha"), meta.get("metrics"),
+                         n_train=meta.get("n_train"))
+        translator.provenance = meta.get("provenance")
+        return translator
 
 
 def _r2_per_output(sse: np.ndarray, sst: np.ndarray) -> np.ndarray:

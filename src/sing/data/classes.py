@@ -47,9 +47,9 @@ _ASCII = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O
                         "ð": "d", "Þ": "Th", "þ": "th", "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "ı": "i"})
 _SAFE_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
-__all__ = ["ClassCatalog", "KINDS", "catalog_from_manifest", "catalog_from_settings", "default_name", "file_key",
-           "folder_class_ids", "hash_chunk", "imagenet_names", "imagenet_wnids", "read_class_index",
-           "read_class_names"]
+__all__ = ["ClassCatalog", "KINDS", "catalog_from_manifest", "catalog_from_settings", "dataset_root_problem",
+           "default_name", "file_key", "folder_class_ids", "hash_chunk", "imagenet_names", "imagenet_wnids",
+           "read_class_index", "read_class_names"]
 NAME_COLUMNS = ("class", "name", "prompt")
 
 
@@ -125,19 +125,58 @@ def hash_chunk(class_id: str, chunks: int) -> int:
 
 
 # ---------------------------------------------------------------- folder datasets on disk
+def dataset_root_problem(root: str | os.PathLike, kind: str = "folder", splits: Sequence[str] = SPLITS
+                         ) -> str | None:
+    """What is wrong with ``root`` as the root of a ``kind`` dataset whose samples read ``splits``, or None.
+
+    The root must be a folder holding a ``<split>`` folder for every split read (ImageNet's val may instead be
+    the flat layout: ``LOC_val_solution.csv`` in the root or in ``val/``). When it holds none of them, the
+    message names a sub-folder that does (a root set one level too high), and a root that is a file says so (an
+    archive to extract first). Standard library only; lists at most the root's own entries."""
+    root = Path(root)
+    layout = ("<root>/train/<wnid>/*, <root>/val/<wnid>/* or a flat val/ with LOC_val_solution.csv"
+              if kind == "imagenet" else "<root>/<split>/<class>/<images>")
+    what = "ImageNet-1k" if kind == "imagenet" else "folder dataset"
+    if not root.exists():
+        parent = next((p for p in root.parents if p.exists()), None)
+        near = f"; the nearest existing parent is {parent}" if parent is not None and parent != Path("/") else ""
+        return f"{root} does not exist ({what}: {layout}){near}"
+    if not root.is_dir():
+        return f"{root} is a file, not a folder (an archive must be extracted first; {what}: {layout})"
+    missing = [s for s in splits if not (root / s).is_dir()
+               and not (kind == "imagenet" and s == "val" and _has_flat_val(root))]
+    if not missing:
+        return None
+    if len(missing) < len(splits) or any((root / s).is_dir() for s in SPLITS):
+        return (f"{root} has no {', '.join(f'{s}/' for s in missing)} folder, which the configured samples read "
+                f"({what}: {layout})")
+    try:
+        with os.scandir(root) as it:
+            below = sorted(e.name for e in it if e.is_dir() and not e.name.startswith(".")
+                           and all((root / e.name / s).is_dir() for s in splits))
+    except OSError:
+        below = []
+    hint = f"; did you mean {root / below[0]}, which has them?" if below else ""
+    return f"{root} holds no {' or '.join(f'{s}/' for s in splits)} folder ({what}: {layout}){hint}"
+
+
+def _has_flat_val(root: Path) -> bool:
+    return (root / "LOC_val_solution.csv").is_file() or (root / "val" / "LOC_val_solution.csv").is_file()
+
+
 def folder_class_ids(root: str | os.PathLike, splits: Sequence[str] = SPLITS) -> dict[str, tuple[str, ...]]:
     """{split: class folder names} of an image-folder dataset (non-hidden sub-folders of ``<root>/<split>``);
-    splits without a folder are left out. FileNotFoundError naming ``root`` when it holds none of them."""
+    splits without a folder are left out. FileNotFoundError naming ``dataset.root`` and saying what is wrong
+    (:func:`dataset_root_problem`: does not exist, is a file, holds no split folder) when it holds none."""
     root = Path(root)
+    if not root.is_dir() or not any((root / s).is_dir() for s in splits):
+        raise FileNotFoundError(f"config dataset.root: {dataset_root_problem(root, 'folder', splits)}")
     out = {}
     for split in splits:
         folder = root / split
         if folder.is_dir():
             with os.scandir(folder) as it:
                 out[split] = tuple(sorted(e.name for e in it if e.is_dir() and not e.name.startswith(".")))
-    if not out:
-        raise FileNotFoundError(f"folder dataset {root}: no split folder ({', '.join(splits)}) with class folders "
-                                f"<root>/<split>/<class>/<images>")
     return out
 
 

@@ -30,7 +30,7 @@ from ..models.head_order import HeadClasses
 from ..models.weights import WeightsCache
 from .classes import file_key
 from .imagenet import ON_MISSING
-from .images import BadImageError, load_rgb_noting, sample_class, sample_order
+from .images import BadImageError, fewer_images_fix, load_rgb_noting, per_class_note, sample_class, sample_order
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ def extract_clip(space, image_ids: Sequence[str], root, *, batch_size: int = 64,
 
 # ---------------------------------------------------------------- whole jobs (called by the workflow scripts)
 def sample_usable(encode: Callable[[list[str], int], dict], order: dict[str, list[str]], per_class,
-                  *, take_all_if_fewer: bool = False, where: dict[str, str] | None = None):
+                  *, take_all_if_fewer: bool = False, where: dict[str, str] | None = None,
+                  setting: str | None = None):
     """Encode a class-local sample in which every slot holds a readable image.
 
     ``order``: {class: every candidate id in sample order (:func:`sing.data.images.sample_order`)};
@@ -182,7 +183,7 @@ def sample_usable(encode: Callable[[list[str], int], dict], order: dict[str, lis
 
     Returns ({class: [ids kept, in sample order]}, {id: (round result, row)}, [skipped rows]). Raises
     ValueError naming the class and its folder (``where``) when a class has no readable image at all, or fewer
-    than ``per_class`` and not ``take_all_if_fewer``.
+    than ``per_class`` and not ``take_all_if_fewer`` (naming the sample's config key ``setting`` when given).
     """
     where = where or {}
     everything = per_class is None or per_class == "all" or (isinstance(per_class, int) and per_class < 0)
@@ -216,9 +217,9 @@ def sample_usable(encode: Callable[[list[str], int], dict], order: dict[str, lis
                              f"unreadable; on_bad_image: skip skips files, not whole classes). Fix or remove "
                              f"the files, or remove the class from the configuration")
         if not everything and len(good[w]) < int(per_class) and not take_all_if_fewer:
-            raise ValueError(f"class {w}: asked for {per_class} images but only {len(good[w])} of the "
-                             f"{len(candidates)} image files in {folder} are readable ({n_bad} unreadable, "
-                             "skipped); set take_all_if_fewer: true to use what exists")
+            raise ValueError(f"class {w}: asked for {per_class} images{per_class_note(setting)} but only "
+                             f"{len(good[w])} of the {len(candidates)} image files in {folder} are readable ({n_bad} "
+                             f"unreadable, skipped); {fewer_images_fix(setting)}")
     return good, rows, skipped
 
 
@@ -227,7 +228,7 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
                    mode: str = "per_class", batch_size: int = 64, precision: str = "fp32", device="auto",
                    num_workers: int = 0, on_bad_image: str = "fail", on_missing_image: str = "fail",
                    channels_last: bool = False, weights: WeightsCache | None = None, provenance: dict | None = None,
-                   progress=None) -> dict:
+                   progress=None, sample_key: str | None = None) -> dict:
     """List and sample images, load the model once, extract, write parquet file(s).
 
     kind: "classifier" (spec of a :class:`sing.registry.ModelEntry`, built by sing.models.classifiers) or "clip"
@@ -235,7 +236,10 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
     dataset: a :class:`sing.data.datasets.Dataset`; classes: the class ids to extract; class_index: their index
     in the dataset's order (default: the dataset's catalog); head_classes: what a classifier's head is checked
     against and ordered by (:func:`sing.models.classifiers.load_classifier`), so ``pred_class`` is a dataset class
-    index. sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false}.
+    index. sample: {"split": "val", "per_class": 50 | "all", "seed": 0, "take_all_if_fewer": false};
+    ``sample_key``: its config key (``samples.robustness``; default: ``samples.<provenance["sample_name"]>``),
+    named in the errors about too few images (the workflow checks the counts when it plans:
+    :func:`sing.data.availability.check_samples`).
 
     Before the model is loaded: the classes are listed (:meth:`sing.data.datasets.Dataset.list_classes`: non-image
     files logged and ignored, ``on_missing_image`` for images LOC_val_solution.csv lists but the disk lacks) and
@@ -276,8 +280,10 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
     root = dataset.root
     listings = dataset.list_classes(split, class_ids, on_missing=on_missing_image)
     where = {w: listing.where for w, listing in listings.items()}
+    setting = sample_key or (f"samples.{provenance['sample_name']}" if (provenance or {}).get("sample_name")
+                             else None)
     for w, listing in listings.items():  # listing-time checks, before the model is loaded
-        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w])
+        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w], setting=setting)
     order = {w: sample_order(listing.files, seed, w) for w, listing in listings.items()}
     log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(class_ids),
              sum(len(o) for o in order.values()), sample)
@@ -294,7 +300,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
     def encode(ids, rnd):
         return extract(model, ids, root, desc=key if rnd == 0 else f"{key} (refill {rnd})", **run)
 
-    good, rows, skipped = sample_usable(encode, order, per_class, take_all_if_fewer=take_all, where=where)
+    good, rows, skipped = sample_usable(encode, order, per_class, take_all_if_fewer=take_all, where=where,
+                                        setting=setting)
     class_of = {i: w for w in class_ids for i in order[w]}
     skipped = [dict(r, class_id=class_of[r["image_id"]]) for r in skipped]
     unreadable = len(skipped)

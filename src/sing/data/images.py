@@ -117,13 +117,14 @@ def sample_order(files: Sequence[str], seed: int, key: str) -> list[str]:
 
 
 def sample_class(files: Sequence[str], n: int | str | None, seed: int, key: str, *,
-                 take_all_if_fewer: bool = False, folder=None) -> list[str]:
+                 take_all_if_fewer: bool = False, folder=None, setting: str | None = None) -> list[str]:
     """Deterministic class-local sample of ``n`` image ids: the first ``n`` of :func:`sample_order`.
 
     A sample of n is a prefix of the sample of n+1. ``n`` = None / "all" / -1 takes every file (in that
     order). Raises ValueError naming the class (and ``folder``) when it has no file at all (whatever
     ``take_all_if_fewer``: a class without images cannot be analysed), or fewer than ``n`` unless
-    ``take_all_if_fewer``.
+    ``take_all_if_fewer``; ``setting``: the config key of the sample (e.g. ``samples.robustness``), named in
+    the message with its ``per_class`` and ``take_all_if_fewer``.
     """
     order = sample_order(files, seed, key)
     where = f" in {folder}" if folder is not None else ""
@@ -136,9 +137,20 @@ def sample_class(files: Sequence[str], n: int | str | None, seed: int, key: str,
     if len(order) < n:
         if take_all_if_fewer:
             return order
-        raise ValueError(f"class {key}: asked for {n} images but only {len(order)} exist{where} "
-                         "(set take_all_if_fewer: true to use what exists)")
+        raise ValueError(f"class {key}: asked for {n} images{per_class_note(setting)} but only {len(order)} "
+                         f"exist{where} ({fewer_images_fix(setting)})")
     return order[:n]
+
+
+def per_class_note(setting: str | None) -> str:
+    return f" ({setting}.per_class)" if setting else ""
+
+
+def fewer_images_fix(setting: str | None) -> str:
+    """How to take fewer images: the keys under ``setting`` (e.g. ``samples.robustness``) when known."""
+    if setting:
+        return f"set {setting}.take_all_if_fewer: true to use what exists, or lower {setting}.per_class"
+    return "set take_all_if_fewer: true to use what exists"
 
 
 # ---------------------------------------------------------------- decoding

@@ -13,23 +13,30 @@ from .theme import (
     fmt,
     model_subset,
     primary_space,
+    random_weights_note,
     shorten,
     space_name,
     title,
+    with_caveat,
     with_display,
 )
 
+#: classes shown at each end of the per-class figure (the k highest and the k lowest median |AS|)
+CLASS_K = 12
+
 
 def class_violins(class_summary: pl.DataFrame, settings=None):
-    """Fig 4: per-class |AS| after null removal. Per model: the k classes with the highest and the k with the
-    lowest median |AS| as box glyphs (whiskers 5-95 %, box 25-75 %, tick median) sorted by median, and the
-    histogram of the median |AS| over all classes."""
+    """Fig 4 (supp. Fig 14): per-class |AS| after null removal, per model of ``figures.paper_models`` (every run
+    model when none of them runs), as box glyphs (whiskers 5-95 %, box 25-75 %, tick median) sorted by median:
+    a model with more than 2k classes (k = ``settings["class_k"]``, default :data:`CLASS_K` = 12) shows its k
+    classes with the highest and the k with the lowest median |AS| plus the histogram of the median |AS| of all
+    its classes; one with at most 2k classes shows every class (the boxes are the whole distribution, no
+    histogram). The subtitle says which applies."""
     s = dict(settings or {})
-    k = int(s.get("violin_k", 12))
+    k = int(s.get("class_k", CLASS_K))
     space = primary_space(class_summary, s)
     cs = class_summary.filter(pl.col("space") == space)
-    models = sorted(cs["model"].unique().to_list())
-    models = model_subset(models, s, "violin_models") if s.get("violin_models") else model_subset(models, s)
+    models = model_subset(sorted(cs["model"].unique().to_list()), s)
     panels, data = [], []
     for model in models:
         sub = clean(cs.filter(pl.col("model") == model)).sort("abs_as_median", "class_index",
@@ -49,7 +56,7 @@ def class_violins(class_summary: pl.DataFrame, settings=None):
         uniq = []
         for lab in labels:
             seen[lab] = seen.get(lab, 0) + 1
-            uniq.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
+            uniq.append(lab if seen[lab] == 1 else f"{lab} #{seen[lab]}")
         pick = pick.with_columns(pl.Series("label", uniq))
         groups = [(g, pick.filter(pl.col("group") == g)) for g in pick["group"].unique(maintain_order=True)]
         name = display_name(model, s)
@@ -75,9 +82,17 @@ def class_violins(class_summary: pl.DataFrame, settings=None):
                                 "abs_as_q05", "abs_as_q25", "abs_as_median", "abs_as_q75", "abs_as_q95"))
     if not panels:
         raise ValueError("class_violins: no models to plot")
+    counts = cs.filter(pl.col("model").is_in(models)).group_by("model").len()["len"]
+    shown = (f"every class of a model with at most {2 * k} classes; above that its {k} highest and {k} lowest "
+             "by median |AS|, and the histogram of all class medians")
+    if counts.max() <= 2 * k:
+        shown = f"every class ({counts.max()} or fewer per model: at most {2 * k} are all shown, no histogram)"
+    elif counts.min() > 2 * k:
+        shown = f"the {k} classes with the highest and the {k} with the lowest median |AS|; histogram: all classes"
     chart = alt.vconcat(*panels, spacing=28).properties(title=title(
         "Per-class leakage |AS| after null removal",
-        f"{space_name(space, s)} space; box 25-75 %, whiskers 5-95 % of the images of a class, tick median"))
+        with_caveat([f"{space_name(space, s)} space; box 25-75 %, whiskers 5-95 % of the images of a class, "
+                     "tick median", f"shown: {shown}"], random_weights_note(s, models, [space]))))
     return chart, pl.concat(data)
 
 
@@ -130,4 +145,7 @@ def leakage_heatmap(class_summary: pl.DataFrame, settings=None):
          (f"{len(order)} of {n_all} classes: each model's highest-z classes, sorted by mean z over models"
           if n_all > len(order)
           else f"all {n_all} classes") + f"; colour clipped at ±{fmt(zmax, 2)}; red = more leakage"]))
+    note = random_weights_note(s, models, [space])
+    if note:
+        chart = chart.properties(title=title(chart.title.text, with_caveat(chart.title.subtitle, note)))
     return chart, df.sort("model", "class_id")

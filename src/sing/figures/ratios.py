@@ -12,7 +12,20 @@ import polars as pl
 
 from ..analysis.comparisons import robustness_correlation
 from ..analysis.stats import covariance_ellipse
-from .theme import clean, display_name, fmt, model_subset, pfmt, primary_space, space_name, title, with_display
+from .theme import (
+    bounded_domain,
+    clean,
+    clip_polyline,
+    correlation_text,
+    display_name,
+    model_subset,
+    primary_space,
+    random_weights_note,
+    space_name,
+    title,
+    with_caveat,
+    with_display,
+)
 
 
 def _models_in_space(model_summary: pl.DataFrame, space: str, settings, subset: bool) -> tuple[pl.DataFrame, str]:
@@ -29,49 +42,73 @@ def _models_in_space(model_summary: pl.DataFrame, space: str, settings, subset: 
 ELLIPSES = (("ellipse_1sigma", "1σ ellipse", {"radius": 1.0}), ("ellipse_95", "95 % ellipse", {"level": 0.95}))
 
 
-def _ellipse_rows(df: pl.DataFrame) -> list[dict]:
-    rows = []
+#: what |AS| and IS can be: |AS| >= 0 (an absolute angle difference), IS in [0°, 180°] (an angle)
+ABS_AS_RANGE, IS_RANGE = (0.0, np.inf), (0.0, 180.0)
+
+
+def _ellipse_rows(df: pl.DataFrame) -> tuple[list[dict], list[str]]:
+    """Rows of the ellipses of every model, cut to the possible values (|AS| >= 0, IS in [0°, 180°]): the part
+    of a normal approximation's contour beyond them is left out (each remaining arc is a ``segment``), never
+    drawn. Returns (rows, display names of the models whose ellipses were cut)."""
+    rows, cut = [], []
     for r in df.iter_rows(named=True):
         cov = [[r["abs_as_var"], r["abs_as_is_cov"]], [r["abs_as_is_cov"], r["is_var"]]]
         mean = [r["abs_as_mean"], r["is_mean"]]
         if not all(v is not None and np.isfinite(v) for v in (*mean, *cov[0], *cov[1])):
             continue  # a single image: no covariance
         for layer, label, size in ELLIPSES:
-            points, _ = covariance_ellipse(mean, cov, **size)
-            rows.extend({"layer": layer, "contour": label, "model": r["model"], "model_name": r["model_name"],
-                         "abs_as": float(x), "is_deg": float(y), "order": i} for i, (x, y) in enumerate(points))
-    return rows
+            points, _ = covariance_ellipse(mean, cov, n_points=128, **size)
+            parts = clip_polyline(points, (ABS_AS_RANGE[0], IS_RANGE[0]), (ABS_AS_RANGE[1], IS_RANGE[1]))
+            if len(parts) != 1 or len(parts[0]) != len(points):
+                cut.append(r["model_name"])
+            order = 0
+            for segment, part in enumerate(parts):
+                for x, y in part:
+                    rows.append({"layer": layer, "contour": label, "model": r["model"], "model_name": r["model_name"],
+                                 "abs_as": float(x), "is_deg": float(y), "order": order, "segment": segment})
+                    order += 1
+    return rows, list(dict.fromkeys(cut))
 
 
 def ratio_scatter(model_summary: pl.DataFrame, joint: pl.DataFrame, settings=None, subset: bool = True):
     """Fig 3a: the joint distribution of |AS| and IS after null removal, per model: a uniform subsample of its
-    images (small points, ``tables/joint_sample``), the covariance confidence ellipses of all its images (1σ solid,
+    images (points, ``tables/joint_sample``), the covariance confidence ellipses of all its images (1σ solid,
     95 % dashed, centred on the means; :func:`sing.analysis.stats.covariance_ellipse`) and the medians (large
-    points, labelled). Returns the chart and one long table of everything drawn (``layer``: image, ellipse_1sigma,
-    ellipse_95, median)."""
+    points, labelled). The axes show only possible values (|AS| from 0, IS within [0°, 180°]): an ellipse
+    reaching beyond them is cut there and the subtitle says so. Returns the chart and one long table of
+    everything drawn (``layer``: image, ellipse_1sigma, ellipse_95, median; ``segment``: arc of a cut ellipse)."""
     space = primary_space(model_summary, settings)
     df, which = _models_in_space(model_summary, space, settings, subset)
     df = df.sort("model")
     keep = df["model"].to_list()
     pts = clean(with_display(joint.filter((pl.col("space") == space) & pl.col("model").is_in(keep)), settings))
+    ellipse_rows, cut = _ellipse_rows(df)
+    schema = {"layer": pl.String, "contour": pl.String, "model": pl.String, "model_name": pl.String,
+              "abs_as": pl.Float64, "is_deg": pl.Float64, "order": pl.Int64, "segment": pl.Int64}
     long = pl.concat([
         pts.select(pl.lit("image").alias("layer"), pl.lit("image").alias("contour"), "model", "model_name", "abs_as",
-                   "is_deg", pl.lit(0).cast(pl.Int64).alias("order")),
-        pl.DataFrame(_ellipse_rows(df), schema={"layer": pl.String, "contour": pl.String, "model": pl.String,
-                                                "model_name": pl.String, "abs_as": pl.Float64, "is_deg": pl.Float64,
-                                                "order": pl.Int64}),
+                   "is_deg", pl.lit(0).cast(pl.Int64).alias("order"), pl.lit(0).cast(pl.Int64).alias("segment")),
+        pl.DataFrame(ellipse_rows, schema=schema),
         df.select(pl.lit("median").alias("layer"), pl.lit("median").alias("contour"), "model", "model_name",
                   pl.col("abs_as_median").alias("abs_as"), pl.col("is_median").alias("is_deg"),
-                  pl.lit(0).cast(pl.Int64).alias("order")),
+                  pl.lit(0).cast(pl.Int64).alias("order"), pl.lit(0).cast(pl.Int64).alias("segment")),
     ], how="vertical_relaxed")
     color = alt.Color("model_name:N", title="Model", scale=alt.Scale(scheme="tableau10"),
                       legend=alt.Legend(orient="right", symbolOpacity=1))
-    x = alt.X("abs_as:Q", title="|AS| (°)  — class-text leakage, lower is better", scale=alt.Scale(zero=True))
-    y = alt.Y("is_deg:Q", title="IS (°)  — invariant variation, higher is better", scale=alt.Scale(zero=True))
-    images = alt.Chart(long.filter(pl.col("layer") == "image")).mark_circle(size=14, opacity=0.25).encode(
-        x=x, y=y, color=color)
+    x_dom = bounded_domain(long["abs_as"].to_numpy(), *ABS_AS_RANGE[:1])
+    y_dom = bounded_domain(long["is_deg"].to_numpy(), *IS_RANGE)
+    x = alt.X("abs_as:Q", title="|AS| (°)  — class-text leakage, lower is better",
+              scale=alt.Scale(domain=x_dom, nice=False))
+    y = alt.Y("is_deg:Q", title="IS (°)  — invariant variation, higher is better",
+              scale=alt.Scale(domain=y_dom, nice=False))
+    n_pts = int(pts.group_by("model").len()["len"].max()) if pts.height else 0
+    # per-image points must stay visible next to the ellipses: fewer points, larger and more opaque
+    dense = pts.height > 600
+    images = alt.Chart(long.filter(pl.col("layer") == "image")).mark_point(
+        filled=True, size=16 if dense else 30, opacity=0.35 if dense else 0.6, strokeWidth=0).encode(
+        x=x, y=y, color=color, tooltip=["model_name", "abs_as", "is_deg"])
     rings = alt.Chart(long.filter(pl.col("layer").str.starts_with("ellipse"))).mark_line(strokeWidth=2).encode(
-        x="abs_as:Q", y="is_deg:Q", color=color, order="order:Q", detail="layer:N",
+        x="abs_as:Q", y="is_deg:Q", color=color, order="order:Q", detail=alt.Detail(["layer:N", "segment:N"]),
         strokeDash=alt.StrokeDash("contour:N", title="covariance ellipse", sort=[e[1] for e in ELLIPSES],
                                   scale=alt.Scale(domain=[e[1] for e in ELLIPSES], range=[[1, 0], [6, 4]])))
     med = long.filter(pl.col("layer") == "median")
@@ -82,13 +119,16 @@ def ratio_scatter(model_summary: pl.DataFrame, joint: pl.DataFrame, settings=Non
                           strokeWidth=4, strokeOpacity=0.9).encode(x="abs_as:Q", y="is_deg:Q", text="model_name:N")
     labels = base.mark_text(align="left", dx=9, dy=-9, fontSize=13, fontWeight="bold", color="#222").encode(
         x="abs_as:Q", y="is_deg:Q", text="model_name:N")
-    n_pts = pts.group_by("model").len()["len"].max() if pts.height else 0
+    sub = [f"{space_name(space, settings)} space; small dots: up to {n_pts} images per model; large dots: medians",
+           "ellipses: covariance of all images, 1σ (solid) and 95 % (dashed), centred on the means"]
+    if cut:
+        sub.append("ellipses are cut where they leave the possible values (|AS| ≥ 0, 0° ≤ IS ≤ 180°): "
+                   "normal approximations of bounded scores")
     chart = alt.layer(images, rings, medians, halo, labels).properties(
         width=520, height=400,
-        title=title(f"Joint distribution of |AS| and IS after null removal ({which})",
-                    [f"{space_name(space, settings)} space; dots: up to {n_pts} images per model; large dots: medians",
-                     "ellipses: covariance of all images, 1σ (solid) and 95 % (dashed), centred on the means"]))
-    return chart, long.sort("layer", "model", "order")
+        title=title(f"Joint distribution of |AS| and IS after null removal, {which}",
+                    with_caveat(sub, random_weights_note(settings, keep, [space]))))
+    return chart, long.sort("layer", "model", "segment", "order")
 
 
 def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
@@ -117,8 +157,9 @@ def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
            f"error bars: {int(round(100 * ci))}% percentile bootstrap CI (resampling: {unit})"]
     if missing:
         sub.append(f"no ratio (median |AS| = 0, e.g. nullity 0): {', '.join(missing)}")
+    note = random_weights_note(settings, df["model"].to_list(), [space])
     chart = alt.layer(bars, err, text).properties(width=max(320, 46 * len(order)), height=340,
-                                                  title=title(f"IS/|AS| ratio ({which})", sub))
+                                                  title=title(f"IS/|AS| ratio, {which}", with_caveat(sub, note)))
     return chart, df
 
 
@@ -153,9 +194,10 @@ def space_crosscheck(crosscheck: pl.DataFrame, settings=None):
         tooltip=["model_name", "space_name", "ratio", "rank"],
     ).properties(width=max(320, 56 * len(order)), height=320, title=title(
         "Model ordering by IS/|AS| in two CLIP spaces",
-        f"Kendall τ = {fmt(stats['kendall_tau'])} (p = {pfmt(stats['kendall_p'])}), "
-        f"Spearman ρ = {fmt(stats['spearman_rho'])} (p = {pfmt(stats['spearman_p'])}), n = {stats['n_models']} "
-        f"models; sorted by the {space_name(first, settings)} ratio"))
+        with_caveat([f"{correlation_text('Kendall τ', stats['kendall_tau'], stats['kendall_p'], stats['n_models'])}; "
+                     f"{correlation_text('Spearman ρ', stats['spearman_rho'], stats['spearman_p'], stats['n_models'])}",
+                     f"sorted by the {space_name(first, settings)} ratio"],
+                    random_weights_note(settings, df["model"].to_list(), list(pair)))))
     return chart, long.sort("space_name", "model")
 
 
@@ -166,10 +208,9 @@ def robustness(robust: pl.DataFrame, settings=None):
     df = clean(with_display(robust, settings)).with_columns(
         pl.col("space").replace_strict({s: space_name(s, settings) for s in robust["space"].unique().to_list()},
                                        return_dtype=pl.String).alias("space_name")).sort("space", "model")
-    lo = float(min(df["acc_principal"].min(), df["acc_translated"].min()))
-    hi = float(max(df["acc_principal"].max(), df["acc_translated"].max()))
-    pad = max(0.02, 0.05 * (hi - lo))
-    dom = [max(0.0, lo - pad), min(1.0, hi + pad)]
+    acc = df.select("acc_principal", "acc_translated").to_numpy()
+    dom = bounded_domain(acc, None, 1.0, count=5)  # accuracies: within [0, 1], ends on ticks
+    dom[0] = max(0.0, dom[0])
     panels = []
     first = primary_space(df, settings)
     for space in sorted(df["space"].unique().to_list(), key=lambda sp: (sp != first, sp)):
@@ -179,17 +220,20 @@ def robustness(robust: pl.DataFrame, settings=None):
             x=alt.X("a:Q", scale=alt.Scale(domain=dom)), y=alt.Y("a:Q", scale=alt.Scale(domain=dom)))
         base = alt.Chart(sub)
         pts = base.mark_point(filled=True, size=110, color="#4c78a8", opacity=1).encode(
-            x=alt.X("acc_principal:Q", title="accuracy on principal features Π_p f", scale=alt.Scale(domain=dom)),
+            x=alt.X("acc_principal:Q", title="accuracy on principal features Π_p f",
+                    scale=alt.Scale(domain=dom, nice=False), axis=alt.Axis(tickCount=5)),
             y=alt.Y("acc_translated:Q", title="accuracy on translated features T(Π_p f)",
-                    scale=alt.Scale(domain=dom)),
+                    scale=alt.Scale(domain=dom, nice=False), axis=alt.Axis(tickCount=5)),
             tooltip=["model_name", "space_name", "acc_principal", "acc_translated", "n_train", "n_test"])
         labels = base.mark_text(align="left", dx=7, dy=-6, fontSize=11).encode(
             x="acc_principal:Q", y="acc_translated:Q", text="model_name:N")
         panels.append(alt.layer(diag, pts, labels).properties(width=380, height=380, title=title(
-            space_name(space, settings), f"Pearson r = {fmt(r)} (p = {pfmt(p)}, n = {n} models)")))
+            space_name(space, settings), correlation_text("Pearson r", r, p, n))))
     n_train, n_test = int(df["n_train"].max()), int(df["n_test"].max())
     chart = alt.hconcat(*panels, spacing=30).properties(title=title(
         "Translator robustness: linear-probe accuracy before vs after translation",
-        [f"multinomial logistic-regression probes trained on {n_train:,} robustness-sample images, accuracy on "
-         f"{n_test:,} held-out analysis images", "dashed: y = x"]))
+        with_caveat([f"multinomial logistic-regression probes trained on {n_train:,} robustness-sample images, "
+                     f"accuracy on {n_test:,} held-out analysis images", "dashed: y = x"],
+                    random_weights_note(settings, sorted(df["model"].unique().to_list()),
+                                        sorted(df["space"].unique().to_list())))))
     return chart, df

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from ..core.geometry import HeadGeometry
-from .theme import model_subset, title, with_display
+from .theme import model_subset, random_weights_note, title, with_caveat, with_display
 
 
 def load_spectra(geometry_paths: Sequence[str | os.PathLike]) -> pl.DataFrame:
@@ -34,21 +34,22 @@ def spectra(spec: pl.DataFrame, settings=None):
     """Singular values of each head (÷ σ_max, log axis) with its rank threshold (dashed)."""
     s = dict(settings or {})
     df = with_display(spec, s).with_columns(
-        pl.format("{} (rank {}, null {})", pl.col("model_name"), pl.col("rank"), pl.col("nullity")).alias("legend"))
+        pl.format("{}: rank {}, nullity {}", pl.col("model_name"), pl.col("rank"), pl.col("nullity")).alias("legend"))
     models = sorted(df["model"].unique().to_list())
     order = [df.filter(pl.col("model") == m)["legend"][0] for m in model_subset(models, s, "models")]
-    color = alt.Color("legend:N", sort=order, title="model (rank, nullity)", legend=alt.Legend(labelLimit=480),
+    color = alt.Color("legend:N", sort=order, title="model: rank, nullity", legend=alt.Legend(labelLimit=480),
                       scale=alt.Scale(scheme="tableau10" if len(order) <= 10 else "tableau20"))
     lines = alt.Chart(df).mark_line(strokeWidth=1.8).encode(
-        x=alt.X("index:Q", title="singular value index"),
+        x=alt.X("index:Q", title="singular value index", axis=alt.Axis(tickCount=6)),
         y=alt.Y("sv_rel:Q", title="σᵢ / σ_max (log scale)", scale=alt.Scale(type="log")),
         color=color, tooltip=["model_name", "index", "sv", "rank"])
     thr = alt.Chart(df.group_by("model", "legend").agg(pl.col("threshold_rel").first()).sort("model")).mark_rule(
         strokeDash=[6, 4], strokeWidth=1.2).encode(y="threshold_rel:Q", color=color)
     chart = alt.layer(lines, thr).properties(width=560, height=360, title=title(
         "Singular-value spectra of the classifier heads",
-        ["dashed: each head's rank threshold max(atol, rtol·σ_max); the directions of the σᵢ below it and the",
-         "m − min(c, m) input directions without a singular value span the null space (nullity in the legend)"]))
+        with_caveat(["dashed: each head's rank threshold max(atol, rtol·σ_max); the directions of the σᵢ below it "
+                     "and the", "m − min(c, m) input directions without a singular value span the null space "
+                     "(nullity in the legend)"], random_weights_note(s, models))))
     return chart, df
 
 

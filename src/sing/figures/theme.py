@@ -17,6 +17,8 @@ FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 ORIG_COLOR, EQ_COLOR, ARROW_COLOR = "#1f77b4", "#d62728", "#2ca02c"
 KIND_COLORS = {"null": "#2ca02c", "random": "#7f7f7f", "principal": "#d62728"}
 LOG_FLOOR = 1e-12  # logit changes are drawn on a log axis; exact zeros (nullity 0) sit at this floor
+#: a correlation across models (Pearson r, Kendall τ, Spearman ρ) over fewer models is shown as "n too small"
+MIN_MODELS = 4
 
 
 def display_name(key: str, settings: Mapping[str, Any] | None) -> str:
@@ -77,9 +79,12 @@ def pfmt(p: Any) -> str:
 
 
 def finalize(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """The shared theme: white background, readable fonts, no frame."""
+    """The shared theme: white background, readable fonts, no frame. Tick labels of continuous axes keep at
+    least 8 px between them (Vega hides every other label until they do: never "92.092.5") and stay inside
+    their axis (``labelFlush``), so labels of side-by-side panels cannot run into each other."""
     return (chart.configure(background="white", font=FONT, padding=12)
             .configure_view(stroke=None)
+            .configure_axisQuantitative(labelOverlap=True, labelSeparation=8, labelFlush=True)
             .configure_axis(labelFontSize=12, titleFontSize=13, gridColor="#e6e6e6", labelLimit=220)
             .configure_legend(labelFontSize=12, titleFontSize=12, labelLimit=260)
             .configure_title(fontSize=16, subtitleFontSize=12, subtitleColor="#444", anchor="start")
@@ -108,3 +113,130 @@ def box_layers(base: alt.Chart, cat: alt.X | alt.Y, horizontal: bool, q: Sequenc
         box = base.mark_bar(size=size, opacity=0.75).encode(x=cat, y=f"{q25}:Q", y2=f"{q75}:Q", color=color)
         tick = base.mark_tick(color="black", thickness=2, size=size + 2).encode(x=cat, y=f"{med}:Q")
     return alt.layer(whisk, box, tick)
+
+
+def nice_ceiling(x: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is >= ``x`` (> 0), as an axis end:
+    0.83 -> 1, 3.3 -> 4, 173 -> 200."""
+    if not np.isfinite(x) or x <= 0:
+        return 1.0
+    k = np.floor(np.log10(x))
+    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * 10**k >= x * (1 - 1e-12):
+            return float(m * 10**k)
+    return float(10 ** (k + 1))  # pragma: no cover
+
+
+def nice_step(span: float, count: int = 5) -> float:
+    """A tick step of 1, 2 or 5 × 10^k giving about ``count`` ticks over ``span`` (d3's ``tickIncrement``)."""
+    if not np.isfinite(span) or span <= 0:
+        return 1.0
+    raw = span / max(1, count)
+    power = np.floor(np.log10(raw))
+    error = raw / 10**power
+    factor = 10 if error >= np.sqrt(50) else 5 if error >= np.sqrt(10) else 2 if error >= np.sqrt(2) else 1
+    return float(factor * 10**power)
+
+
+def bounded_domain(values: Any, lo: float | None = 0.0, hi: float | None = None, count: int = 5) -> list[float]:
+    """An axis domain [start, end] holding every finite value of ``values``, never outside the quantity's
+    possible values [``lo``, ``hi``] (|AS| >= 0, IS in [0, 180], ratios >= 0, ...): the start is ``lo`` (None:
+    the smallest value rounded down to a nice tick step), the end the largest value rounded up to one, then
+    both cut to [``lo``, ``hi``]. Use with ``alt.Scale(domain=..., nice=False)``."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return [lo or 0.0, hi if hi is not None else 1.0]
+    vmin, vmax = float(v.min()), float(v.max())
+    start = lo if lo is not None else vmin
+    end = vmax
+    for _ in range(3):  # d3's nice(): the step of the extended domain may differ; repeat until it is stable
+        span = end - start
+        step = nice_step(span if span > 0 else (abs(vmax) or 1.0), count)
+        new_start = float(f"{np.floor(vmin / step) * step:.12g}") if lo is None else start
+        new_end = float(f"{np.ceil(vmax / step) * step:.12g}")  # 1.2, not 1.2000000000000002
+        if (new_start, new_end) == (start, end):
+            break
+        start, end = new_start, new_end
+    if lo is not None:
+        start = max(start, lo)
+    if hi is not None:
+        end = min(end, hi)
+        start = min(start, hi)
+    return [start, end if end > start else start + step]
+
+
+def clip_polyline(points: Any, lo: Sequence[float] = (0.0, 0.0), hi: Sequence[float] = (np.inf, np.inf)
+                  ) -> list[np.ndarray]:
+    """The parts of the polyline ``points`` (N, 2) inside the box [lo, hi] (Liang-Barsky per segment; a crossing
+    ends a part exactly on the box edge). A closed curve (first point = last point) whose first and last parts
+    meet at the start is returned with them joined. Returns a list of (k, 2) arrays (k >= 2); [] when nothing is
+    inside. No part runs along the box edge: what lies outside is left out, not flattened onto it."""
+    P = np.asarray(points, dtype=np.float64)
+    lo_, hi_ = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    parts: list[list[np.ndarray]] = []
+    first = last = None  # (segment, t) where the first part starts / the last part ends
+    open_end = None  # index of the last segment whose clipped part reached its end point
+    for i in range(len(P) - 1):
+        p, d = P[i], P[i + 1] - P[i]
+        t0, t1 = 0.0, 1.0
+        inside = True
+        for axis in range(2):
+            for bound, sign in ((lo_[axis], -1.0), (hi_[axis], 1.0)):
+                q = sign * (bound - p[axis])  # distance to the bound, positive inside
+                r = sign * d[axis]
+                if r == 0:
+                    if q < 0:
+                        inside = False
+                    continue
+                t = q / r
+                if r > 0:
+                    t1 = min(t1, t)
+                else:
+                    t0 = max(t0, t)
+        if not inside or t0 >= t1:
+            open_end = None
+            continue
+        a, b = np.clip(p + t0 * d, lo_, hi_), np.clip(p + t1 * d, lo_, hi_)  # on the edge, not 1e-19 past it
+        if open_end == i - 1 and t0 == 0.0 and parts:
+            parts[-1].append(b)
+        else:
+            parts.append([a, b])
+            if first is None:
+                first = (i, t0)
+        last = (i, t1)
+        open_end = i if t1 == 1.0 else None
+    closed = len(P) > 2 and np.allclose(P[0], P[-1], rtol=0, atol=1e-12 * max(1.0, float(np.abs(P).max())))
+    if closed and len(parts) > 1 and first == (0, 0.0) and last == (len(P) - 2, 1.0):
+        parts[0] = parts.pop() + parts[0][1:]
+    return [np.array(part) for part in parts]
+
+
+def correlation_text(name: str, value: Any, p: Any, n: Any, unit: str = "models") -> str:
+    """``"Pearson r = 0.972 (p = 0.001, n = 13 models)"``, or ``"Pearson r: n too small (n = 2 models; needs
+    ≥ 4)"`` below :data:`MIN_MODELS`: a correlation across 2 or 3 models is ±1 or meaningless, never a finding."""
+    n = int(n) if n is not None and np.isfinite(float(n)) else 0
+    if n < MIN_MODELS:
+        return f"{name}: n too small ({n} {unit}; needs ≥ {MIN_MODELS})"
+    return f"{name} = {fmt(value)} (p = {pfmt(p)}, n = {n} {unit})"
+
+
+def random_weights_note(settings: Mapping[str, Any] | None, models: Sequence[str] = (),
+                        spaces: Sequence[str] = ()) -> list[str] | None:
+    """The caveat a figure shows when any of ``models`` / ``spaces`` it draws has random weights
+    (``settings["random_weights"]``: {"models": [...], "spaces": [...]}, :func:`sing.models.lock.random_weight_keys`
+    of the figures job's weights settings), else None."""
+    random = dict((settings or {}).get("random_weights") or {})
+    hit = [display_name(m, settings) for m in models if m in set(random.get("models") or ())]
+    hit += [space_name(s, settings) for s in spaces if s in set(random.get("spaces") or ())]
+    if not hit:
+        return None
+    return [f"RANDOM WEIGHTS: {', '.join(hit)}", "the numbers exercise the code path; they are not findings"]
+
+
+def with_caveat(subtitle: str | Sequence[str] | None, note: Sequence[str] | None) -> list[str] | str | None:
+    """``subtitle`` with the random-weights ``note`` lines first (when there is a note)."""
+    if not note:
+        return subtitle
+    lines = [] if subtitle is None else ([subtitle] if isinstance(subtitle, str) else list(subtitle))
+    return [*note, *lines]

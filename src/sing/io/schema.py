@@ -26,7 +26,7 @@ import re
 from typing import Any, Iterator, Mapping
 
 __all__ = ["COSMETIC", "DECIDES", "annotation_problems", "decided_by", "leaves", "object_schema", "parse_selector",
-           "resolve", "rows"]
+           "resolve", "rows", "config_keys_named", "unknown_config_keys"]
 
 DECIDES = "x-decides"
 COSMETIC = "x-cosmetic"
@@ -146,3 +146,42 @@ def decided_by(schema: dict) -> dict[str, list[tuple[tuple[str, ...], dict[str, 
             rule, conditions = parse_selector(text)
             out.setdefault(rule, []).append((tuple(key.split(".")), conditions))
     return out
+
+
+#: a dotted config key as prose writes it: ``dataset.root``, ``models.<key>.display``, ``samples.translator.{split,
+#: seed}`` (a brace group lists sibling keys)
+_KEY_TEXT = re.compile(
+    r"(?<![\w./-])([a-z_][a-z0-9_]*(?:\.(?:<key>|[a-z_][a-z0-9_]*|\{[a-z0-9_, ]+\}))+)(?![\w/-]|\.\w)")
+
+
+_FILE_SUFFIXES = frozenset({"parquet", "json", "csv", "tsv", "yaml", "yml", "md", "rst", "png", "svg", "html", "txt",
+                            "safetensors", "py", "smk", "log", "pth", "pt", "sif"})
+
+
+def config_keys_named(text: str, schema: dict) -> list[str]:
+    """The config keys ``text`` names: dotted words whose first part is a top-level key of ``schema``
+    (``dataset.root``, ``figures.violin_k``, ``models.resnet.display`` read as ``models.<key>.display``,
+    ``samples.translator.{split, seed}`` as two keys). File names (``model_summary.parquet``) and module paths
+    (``sing.registry.MODELS``) are not keys. In order of appearance, without repeats."""
+    top = set(object_schema(schema)["properties"])
+    entries = {name for name, sub in object_schema(schema)["properties"].items() if _entries(resolve(sub, schema))}
+    out: list[str] = []
+    for match in _KEY_TEXT.finditer(text):
+        parts = match.group(1).split(".")
+        if parts[0] not in top or parts[-1] in _FILE_SUFFIXES:
+            continue
+        if parts[0] in entries and len(parts) > 2:
+            parts[1] = "<key>"
+        names = [p.strip() for p in parts[-1].strip("{}").split(",")] if parts[-1].startswith("{") else [parts[-1]]
+        for name in names:
+            key = ".".join([*parts[:-1], name])
+            if key not in out:
+                out.append(key)
+    return out
+
+
+def unknown_config_keys(text: str, schema: dict) -> list[str]:
+    """The keys of :func:`config_keys_named` that the schema does not define (e.g. a caption telling users to
+    set ``figures.violin_k``, which validation rejects)."""
+    known = {key for key, _, _ in rows(schema)}
+    return [key for key in config_keys_named(text, schema) if key not in known]

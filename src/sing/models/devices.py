@@ -18,13 +18,15 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` / None -> CUDA when available, else CPU; ValueError naming the device when CUDA is asked for
-    but not available."""
+    """``"auto"`` / None -> CUDA when available, else CPU; ValueError naming the device and the config key
+    that chooses it (``extraction.device``, also the device of text embeddings, probes and UnCLIP) when CUDA is
+    asked for but not available (the workflow checks this when it plans: :func:`sing.io.host.check_device`)."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     d = torch.device(device)
     if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
+        raise ValueError(f"device {device!r} requested (config extraction.device) but CUDA is not available on "
+                         "this machine; set extraction.device: auto or cpu, or run this job where a GPU is")
     return d
 
 

@@ -27,12 +27,13 @@ from typing import Any, Iterable, Mapping
 from .weights import file_sha256
 
 __all__ = ["LOCK_FILE", "WeightsLockError", "hub_records", "local_records", "locked_entry", "lock_path",
-           "needs_files", "read_lock", "verify", "write_lock"]
+           "needs_files", "random_weight_keys", "read_lock", "verify", "write_lock"]
 
 LOCK_FILE = "weights.lock.json"
 FORMAT = 1
 COLLECTIONS = ("models", "spaces", "unclip")
-PREFETCH = "snakemake prefetch_weights --cores 1"
+#: locks every weight of a config again (run it with the same --configfile options as the run)
+PREFETCH = ".venv/bin/snakemake prefetch_weights --cores 1"
 
 
 class WeightsLockError(RuntimeError):
@@ -100,6 +101,20 @@ def locked_entry(lock: Mapping[str, Any], collection: str, key: str, spec: Mappi
     if not entry or entry.get("spec") != dict(spec):
         return None
     return {"files": list(entry["files"])}
+
+
+def random_weight_keys(weights: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """{"models": [...], "spaces": [...]}: the keys whose entry in a job's ``weights`` settings (the ``weights``
+    block of its settings manifest and provenance, :func:`locked_entry` per key) locks no file, i.e. whose
+    weights are random (``pretrained: false`` / ``null`` without a checkpoint, or a checkpoint the workflow
+    writes itself, ``synthetic_checkpoints``). Anything computed from them is a code-path check, never a
+    finding. Keys not locked yet (entry None) count as pretrained."""
+    out: dict[str, list[str]] = {"models": [], "spaces": []}
+    for collection in out:
+        for key, entry in sorted(((weights or {}).get(collection) or {}).items()):
+            if isinstance(entry, Mapping) and not entry.get("files"):
+                out[collection].append(key)
+    return out
 
 
 # ------------------------------------------------------------------------------------- building and checking

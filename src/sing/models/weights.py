@@ -28,7 +28,8 @@ from typing import Iterator
 
 __all__ = ["PREFETCH_COMMAND", "MissingWeightsError", "WeightsCache", "checkpoint_file", "file_sha256"]
 
-PREFETCH_COMMAND = "snakemake prefetch_weights --cores 1"
+#: downloads and locks every weight of a config (run it with the same --configfile options as the run)
+PREFETCH_COMMAND = ".venv/bin/snakemake prefetch_weights --cores 1"
 
 
 class MissingWeightsError(RuntimeError):
@@ -38,8 +39,8 @@ class MissingWeightsError(RuntimeError):
         self.key, self.what = key, what
         where = f" in {weights_dir}" if weights_dir else ""
         msg = (f"model {key!r}: weights {what} are not available offline{where}. Download them on a machine "
-               f"with internet access first: `{PREFETCH_COMMAND}` (same weights_dir), or give a local "
-               f"checkpoint path in the model entry.")
+               f"with internet access first: `{PREFETCH_COMMAND}` with the run's --configfile options (same "
+               "weights_dir), or give a local checkpoint path in the model entry.")
         if cause is not None:
             msg += f" [{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}]"
         super().__init__(msg)

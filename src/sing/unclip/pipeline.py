@@ -127,7 +127,7 @@ def load_unclip(model_id: str = KARLO_MODEL_ID, weights: WeightsCache | None = N
     embedding_dim : only for ``TINY_MODEL_ID``.
 
     Raises :class:`sing.models.weights.MissingWeightsError` naming the model and the prefetch command
-    (``snakemake prefetch_weights --cores 1``) when the weights are not cached and the hub cannot be reached.
+    (``.venv/bin/snakemake prefetch_weights --cores 1``) when the weights are not cached and the hub cannot be reached.
     """
     import torch
     from diffusers import UnCLIPImageVariationPipeline

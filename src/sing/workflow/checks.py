@@ -137,3 +137,19 @@ def open_vocabulary_concepts(plan: "Plan") -> None:
 def figure_models(plan: "Plan") -> None:
     """figures.paper_models names known models, each once."""
     plan.figure_models  # noqa: B018  (resolving raises, or warns)
+
+
+@check
+def synthetic_samples(plan: "Plan") -> None:
+    """On a synthetic dataset, every sample's ``per_class`` is what the generator makes per class and split (the
+    same check :class:`sing.workflow.machine.MachineChecks` runs on a real dataset's folders, from the
+    generator's settings: nothing is read)."""
+    synthetic = plan.dataset["synthetic"]
+    if not synthetic:
+        return
+    from ..data.availability import check_samples, sample_requests
+
+    requests = sample_requests(plan.config["samples"], {
+        "translator": plan.translator_classes, "analysis": plan.analysed, "openvocab": plan.openvocab,
+        "robustness": plan.robustness_classes})
+    check_samples(plan.catalog, requests, synthetic=synthetic)

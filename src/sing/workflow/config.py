@@ -12,8 +12,8 @@ import copy
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["ConfigError", "config_error", "in_schema_order", "load_schema", "merge_configs", "resolve_config",
-           "schema_default"]
+__all__ = ["ConfigError", "config_error", "in_schema_order", "is_config_mistake", "load_schema", "merge_configs",
+           "resolve_config", "schema_default"]
 
 #: where a config error sends the reader
 REFERENCE = "schemas/config.schema.yaml; docs/config.md"
@@ -26,6 +26,17 @@ class ConfigError(ValueError):
 def config_error(key: str, value: Any, problem: str) -> ConfigError:
     """``config <key>: <value!r> <problem>``."""
     return ConfigError(f"config {key}: {value!r} {problem}")
+
+
+def is_config_mistake(error: BaseException) -> bool:
+    """Whether ``error`` reports a mistake in the config (a :class:`ConfigError`, a
+    :class:`sing.data.availability.DataAvailabilityError`, or a ValueError / FileNotFoundError whose message
+    starts with ``config <key>``, e.g. a folder dataset's missing root), which the workflow prints alone, without
+    a traceback; any other error is a bug to trace."""
+    from ..data.availability import DataAvailabilityError
+
+    return isinstance(error, (ConfigError, DataAvailabilityError)) or (
+        isinstance(error, (ValueError, FileNotFoundError)) and str(error).startswith("config "))
 
 
 def load_schema(path: str | Path) -> dict:

@@ -32,8 +32,7 @@ __all__ = ["JobSettings", "RESOLVED", "RESOLVED_BY_STEP"]
 Wildcards = Mapping[str, str]
 
 #: rules whose outputs depend on no model (their settings carry no weights lock entries)
-NO_WEIGHTS = {"synthetic_dataset", "synthetic_checkpoints", "dataset_classes", "prefetch_weights", "table_preview",
-              "table_preview_per_image"}
+NO_WEIGHTS = {"synthetic_dataset", "synthetic_checkpoints", "dataset_classes", "prefetch_weights", "front_page"}
 #: the collection of a registry-entry key (``models.<key>.seed``) -> the wildcard naming one of its entries
 WILDCARD = {"models": "model", "spaces": "space"}
 
@@ -69,7 +68,7 @@ def job_classes(plan: "Plan", step: str, w: Wildcards) -> list[str]:
         return plan.openvocab if w["part"] == "concepts" else plan.text_classes
     if step == "aggregate_model":
         return plan.analysed
-    if step == "figures":
+    if step == "figures" or step.startswith("table_preview"):
         return sorted({*plan.analysed, *plan.openvocab}, key=plan.catalog.index)
     return list(plan.catalog.ids)
 
