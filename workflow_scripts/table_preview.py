@@ -11,10 +11,11 @@ import polars as pl
 
 from sing.core.files import atomic_path
 from sing.io.logs import setup_logging
+from sing.io.storage import read_frame
 
 setup_logging(snakemake.log[0])
 params = snakemake.params
-frame = pl.read_parquet(snakemake.input.table)
+frame = read_frame(snakemake.input.table)
 with pl.Config(tbl_rows=params.max_rows, tbl_cols=-1, fmt_str_lengths=80):
     rendered = frame._repr_html_()
 title = html.escape(params.name)

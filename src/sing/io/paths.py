@@ -1,0 +1,110 @@
+"""User paths handed on to other tools: which characters each hand-over cannot carry, checked up front.
+
+A path is any string the file system accepts, but sing passes paths on in forms that give some characters a
+meaning (issue 19, kind 3):
+
+``pattern``
+    Snakemake input / output paths (``results_dir``, ``dataset.root``, ``weights_dir``, checkpoints): ``{`` and
+    ``}`` delimit wildcards, so a folder ``run{1}`` would be read as a wildcard named ``1``.
+``bind``
+    Apptainer bind specifications (``APPTAINER_BIND`` / ``--bind`` / ``--home``): a comma separates binds, a colon
+    separates ``src:dest[:options]``. Apptainer >= 1.0 (singularity 3.8, PR 6008) reads ``\\,`` and ``\\:`` in a
+    *source* only, with a parser that cannot carry several escapes or an escaped destination: sing refuses them.
+``container``
+    ``--sdm apptainer``: Snakemake 9 builds ``apptainer exec --home <cwd> --bind <path> ... sh -c '<cmd>'``
+    quoting the working directory and bind paths with Python's ``repr()``. That is valid ``sh`` quoting only
+    for printable text without a backslash, and, when the path holds a single quote (``repr`` then switches to
+    double quotes), without ``"``, ``$`` or a backquote (which ``sh`` expands inside double quotes).
+
+Everything else (spaces, ``[``, ``*``, ``?``, ``;``, ``#``, ``'`` alone, non-ASCII letters) is carried as is:
+sing reads tables with globbing off (:func:`sing.io.storage.read_frame`) and never builds a shell command line
+itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+__all__ = ["PATH_USES", "apptainer_binds", "check_path"]
+
+#: the hand-overs :func:`check_path` knows, with what each does to a path
+PATH_USES = {
+    "pattern": "Snakemake reads '{' and '}' in an input or output path as a wildcard",
+    "bind": "an Apptainer bind list is comma-separated and each bind is src:dest[:options]",
+    "container": "Snakemake quotes the working directory and bind paths of `apptainer exec ... sh -c` with "
+                 "Python's repr(), which sh reads differently for this character",
+}
+
+
+def _bad_char(path: str, use: str) -> tuple[str, str] | None:
+    """(character, why) of the first character of ``path`` that ``use`` cannot carry; None when it can."""
+    if use == "pattern":
+        for c in path:
+            if c in "{}":
+                return c, PATH_USES["pattern"]
+    elif use == "bind":
+        for c in path:
+            if c == ",":
+                return c, "an Apptainer bind list (APPTAINER_BIND, --bind) is comma-separated"
+            if c == ":":
+                return c, "an Apptainer bind is src:dest[:options] (and --home takes src:dest)"
+    elif use == "container":
+        for c in path:
+            if c == "\\" or not c.isprintable():
+                return c, PATH_USES["container"] + " (repr() escapes it the Python way)"
+        if "'" in path:
+            for c in path:
+                if c in '"$`':
+                    return c, (PATH_USES["container"] + " (with a single quote in the path repr() uses double "
+                               "quotes, inside which sh expands $ and ` and ends at \")")
+    return None
+
+
+def check_path(path: str | os.PathLike, key: str, *, uses: Iterable[str]) -> None:
+    """Refuse ``path`` (configured as ``key``) when one of ``uses`` (keys of :data:`PATH_USES`) cannot carry one of
+    its characters: ValueError naming the key, the character (``repr``), the path and why. The path is checked
+    as given and, when it exists, resolved (a symlink's target is what gets bound)."""
+    uses = tuple(uses)
+    unknown = sorted(set(uses) - set(PATH_USES))
+    if unknown:
+        raise ValueError(f"check_path uses: unknown {unknown} (known: {sorted(PATH_USES)})")
+    forms = [os.fspath(path)]
+    try:
+        resolved = str(Path(path).resolve())
+    except (OSError, RuntimeError):  # pragma: no cover - a symlink loop: the path as given is all there is
+        resolved = forms[0]
+    if resolved != forms[0]:
+        forms.append(resolved)
+    for use in uses:
+        for text in forms:
+            bad = _bad_char(text, use)
+            if bad:
+                char, why = bad
+                raise ValueError(f"{key}: the path {text!r} holds {char!r}, which sing cannot pass on: {why}. "
+                                 f"Rename the folder, or point {key} at a path without {char!r}")
+
+
+def apptainer_binds(paths: Mapping[str, str | os.PathLike], *, cwd: str | os.PathLike,
+                    existing: str = "") -> str:
+    """The ``APPTAINER_BIND`` value that makes ``paths`` ({config key: path}) visible inside the image.
+
+    ``existing``: the user's own value (kept first, as it is). Each path is resolved; a folder a job has yet to
+    create is bound through its nearest existing parent (Apptainer refuses a missing source); paths inside
+    ``cwd`` (Snakemake mounts the working directory as the container's home) and ``/`` are not bound; duplicates
+    once. ValueError (:func:`check_path`, naming the key) when a bound path or the working directory holds a
+    character a bind spec or the container command line cannot carry.
+    """
+    cwd = Path(cwd).resolve()
+    check_path(cwd, "working directory", uses=("bind", "container"))
+    binds = [b for b in existing.split(",") if b]
+    for key, path in paths.items():
+        path = Path(path).resolve()
+        while not path.exists():
+            path = path.parent
+        if path.is_relative_to(cwd) or path == Path("/") or str(path) in binds:
+            continue
+        check_path(path, key, uses=("bind",))
+        binds.append(str(path))
+    return ",".join(binds)
