@@ -276,7 +276,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
     listings = dataset.list_classes(split, class_ids, on_missing=on_missing_image)
     where = {w: listing.where for w, listing in listings.items()}
     for w, listing in listings.items():  # listing-time checks, before the model is loaded
-        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w])
+        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w],
+                     ignored=listing.ignored)
     order = {w: sample_order(listing.files, seed, w) for w, listing in listings.items()}
     log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(class_ids),
              sum(len(o) for o in order.values()), sample)
