@@ -233,3 +233,13 @@ def test_a_misnamed_file_is_reported_as_what_it_holds(tmp_path, data, says):
     path.write_bytes(data)
     with pytest.raises(BadImageError, match=says):
         load_rgb(path)
+
+
+def test_a_clip_space_checkpoint_is_sniffed_before_open_clip(tmp_path):
+    from sing.models.checkpoints import UnsupportedCheckpointError
+    from sing.models.clip_spaces import load_space
+
+    path = tmp_path / "open_clip_model.safetensors"
+    path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    with pytest.raises(UnsupportedCheckpointError, match=r"space 'c'.*Git LFS pointer.*git lfs pull"):
+        load_space("c", {"model": "ViT-S-32", "pretrained": None, "checkpoint": str(path)})

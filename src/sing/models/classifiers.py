@@ -295,11 +295,7 @@ def _head_url(source: str, entry: dict) -> str | None:
 
 
 def _load_linear_state(key: str, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    sd = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(sd, dict) and "state_dict" in sd:
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise ValueError(f"model {key!r}: head file {path} holds {type(sd).__name__}, not a state dict")
+    sd, _ = read_state_dict(f"model {key!r} (head file)", path)
     ws = [k for k, v in sd.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 2]
     if len(ws) != 1:
         raise ValueError(f"model {key!r}: head file {path} must hold exactly one linear weight, found {ws}")
