@@ -120,9 +120,11 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     from .io.storage import read_frame, read_metadata
     from .io.tables import load_text, read_head
     from .models.classifiers import load_classifier
+    from .models.devices import resolve_device
     from .models.weights import WeightsCache
     from .registry import MODELS, PAPER, SPACES, resolve_models, resolve_spaces
 
+    device = resolve_device(device, knob="--device")
     cfg = _load_config(config)
     for option, key, catalogue, what in (("--model", model, MODELS, "models"), ("--space", space, SPACES, "spaces")):
         if key is not None and key not in {**catalogue, **(cfg.get(what) or {})}:
