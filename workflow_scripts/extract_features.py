@@ -8,8 +8,7 @@ sample's resolved to this chunk's), the chunk's classes (`classes` for the analy
 the dataset's order, which the head is checked against and ordered by; CLIP spaces: {class: index} of this job's
 classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image, channels_last}, weights (the
 encoder's weights lock entry).
-config: weights_dir, extraction.num_workers, extraction.loader_timeout (seconds without a batch before the job stops;
-default sing.data.extraction.DEFAULT_LOADER_TIMEOUT) (they change no number, so they are not settings).
+config: weights_dir, extraction.num_workers (they change no number, so they are not settings).
 input.head (classifiers): the exported head (the export_head job's check passed).
 output.features: a directory (one <file key>.parquet per class, + skipped.parquet) or a single *.parquet (all
 classes).
@@ -20,7 +19,7 @@ import logging
 import torch
 
 from sing.data.datasets import open_dataset
-from sing.data.extraction import DEFAULT_LOADER_TIMEOUT, run_extraction
+from sing.data.extraction import run_extraction
 from sing.io.logs import setup_logging
 from sing.models.devices import resolve_device
 from sing.models.lock import verify
@@ -62,6 +61,5 @@ summary = run_extraction(
     num_workers=snakemake.config["extraction"]["num_workers"], on_bad_image=extraction["on_bad_image"],
     on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
     weights=WeightsCache(weights_dir, offline=True),
-    loader_timeout=snakemake.config["extraction"].get("loader_timeout", DEFAULT_LOADER_TIMEOUT),
     provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream)
 logging.info("done: %s", summary)

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-__all__ = ["PATH_USES", "apptainer_binds", "check_path"]
+__all__ = ["PATH_USES", "apptainer_binds", "apptainer_environment", "check_path"]
 
 #: the hand-overs :func:`check_path` knows, with what each does to a path
 PATH_USES = {
@@ -108,3 +108,18 @@ def apptainer_binds(paths: Mapping[str, str | os.PathLike], *, cwd: str | os.Pat
         check_path(path, key, uses=("bind",))
         binds.append(str(path))
     return ",".join(binds)
+
+
+def apptainer_environment(paths: Mapping[str, str | os.PathLike], *, cwd: str | os.PathLike,
+                          environ: Mapping[str, str] | None = None, gpu: bool = True) -> dict[str, str]:
+    """The environment variables that give every ``apptainer exec`` of a run what its jobs need, whatever profile
+    (or none: a Snakemake ``module``) started it: ``APPTAINER_BIND`` / ``SINGULARITY_BIND``
+    (:func:`apptainer_binds`, each extending the user's own value from ``environ``) and, with ``gpu``,
+    ``APPTAINER_NV`` / ``SINGULARITY_NV`` = ``1`` (Apptainer reads them as ``--nv``: the host's NVIDIA driver in the
+    container; on a node without one Apptainer only warns). A value the user set for ``*_NV`` is kept."""
+    env = os.environ if environ is None else environ
+    out = {var: apptainer_binds(paths, cwd=cwd, existing=env.get(var, ""))
+           for var in ("APPTAINER_BIND", "SINGULARITY_BIND")}
+    if gpu:
+        out.update({var: env.get(var, "1") for var in ("APPTAINER_NV", "SINGULARITY_NV")})
+    return {k: v for k, v in out.items() if v}
