@@ -64,11 +64,11 @@ def translator_eval(translator: Any, feature_rows: pl.DataFrame, features: np.nd
 
 def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.PathLike],
                            clip_tables: Sequence[str | os.PathLike], *, model: str, space: str,
-                           block_rows: int = 4096) -> pl.DataFrame:
+                           block_rows: int = 1024) -> pl.DataFrame:
     """:func:`translator_eval` streamed over class tables: the feature and CLIP tables of one class (the same file
     name, ``<file key>.parquet``, in the two sets of chunk directories) are read together, aligned by image id and
-    evaluated in blocks of ``block_rows`` rows in float64, so memory is one class (one block of float64), never the
-    whole sample. Rows, order (by image id) and values are those of :func:`translator_eval` on the concatenated
+    gathered into blocks of about ``block_rows`` rows evaluated in float64, so memory is one class plus one block,
+    never the whole sample. Rows, order (by image id) and values are those of :func:`translator_eval` on the concatenated
     tables; images present on one side only are dropped and counted in one log line. ValueError for a class file
     name twice on one side, an image id in two tables, or no image on both sides."""
     def by_name(paths, side):
@@ -81,6 +81,15 @@ def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.Pa
 
     feats, clips = by_name(feature_tables, "features"), by_name(clip_tables, "CLIP embeddings")
     parts, seen, dropped = [], set(), 0
+    pending: list[tuple[list[str], list[str], np.ndarray, np.ndarray]] = []
+
+    def flush():
+        ids = [i for p in pending for i in p[0]]
+        errors = translation_errors(translator, np.concatenate([p[2] for p in pending]),
+                                    np.concatenate([p[3] for p in pending]))
+        parts.append(pl.DataFrame({"image_id": ids, "class_id": [c for p in pending for c in p[1]], **errors}))
+        pending.clear()
+
     for name, fpath in feats.items():
         frame, F, _ = read_embeddings(fpath)
         if name not in clips:
@@ -101,10 +110,13 @@ def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.Pa
         fi = np.asarray([f_pos[i] for i in common], dtype=np.int64)
         ci = np.asarray([c_pos[i] for i in common], dtype=np.int64)
         class_ids = frame["class_id"].to_list()
-        for s in range(0, len(common), block_rows):
-            errors = translation_errors(translator, F[fi[s:s + block_rows]], Z[ci[s:s + block_rows]])
-            parts.append(pl.DataFrame({"image_id": common[s:s + block_rows],
-                                       "class_id": [class_ids[r] for r in fi[s:s + block_rows]], **errors}))
+        for s in range(0, len(common), block_rows):  # classes gathered into blocks: one matrix product per block
+            rows = fi[s:s + block_rows]
+            pending.append((common[s:s + block_rows], [class_ids[r] for r in rows], F[rows], Z[ci[s:s + block_rows]]))
+            if sum(len(p[0]) for p in pending) >= block_rows:
+                flush()
+    if pending:
+        flush()
     dropped += sum(pl.scan_parquet(clips[n], glob=False).select(pl.len()).collect().item()
                    for n in clips.keys() - feats.keys())
     if not parts:
