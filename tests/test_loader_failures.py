@@ -68,7 +68,7 @@ def _in_small_shm(tmp_path, size: str, *args: int, limit: float = 150) -> tuple[
 def test_workers_in_a_64mb_shm_stop_the_job_naming_shared_memory_and_the_knobs(tmp_path):
     """The issue's example: Docker's default 64 MB /dev/shm, 8 workers, batches of 128 (160 px): the workers printed
     'unable to allocate shared memory' and the job never returned. Now it stops before starting them."""
-    proc, seconds = _in_small_shm(tmp_path, "64m", 8, 128, 256, 1)
+    proc, seconds = _in_small_shm(tmp_path, "64m", 8, 128, 128, 1)
     assert proc.returncode != 0, proc.stdout
     err = proc.stderr
     assert "DataLoaderError" in err and "/dev/shm" in err and "64 MB" in err, err[-3000:]
@@ -79,7 +79,7 @@ def test_workers_in_a_64mb_shm_stop_the_job_naming_shared_memory_and_the_knobs(t
 def test_shared_memory_exhausted_while_running_is_reported_not_hung(tmp_path):
     """The same fault found at run time (e.g. another process filled /dev/shm after the check): the batch is stacked
     into shared memory inside the worker, so the failure reaches the job instead of a feeder thread's print."""
-    proc, seconds = _in_small_shm(tmp_path, "64m", 8, 128, 256, 0)
+    proc, seconds = _in_small_shm(tmp_path, "64m", 8, 128, 128, 0)
     assert proc.returncode != 0, proc.stdout
     assert "DataLoaderError" in proc.stderr and "ran out of shared memory" in proc.stderr, proc.stderr[-3000:]
     assert "extraction.num_workers" in proc.stderr
@@ -95,10 +95,6 @@ def test_workers_that_fit_with_less_prefetch_run_and_match_no_workers(tmp_path):
 
 
 # ---------------------------------------------------------------- a stalled or dying worker (second members)
-class _Frames(torch.utils.data.Dataset):
-    pass
-
-
 def _image_folder(tmp_path, n=8):
     from PIL import Image
 

@@ -139,7 +139,8 @@ def test_translator_eval_streamed_per_class_equals_the_whole_sample(tmp_path):
     from sing.io.pairs import chunk_tables, read_chunk_dirs
     from sing.io.storage import write_embeddings
 
-    feats = _chunk_dirs(tmp_path / "f" if (tmp_path / "f").mkdir() is None else None, n_classes=12, dim=32)
+    (tmp_path / "f").mkdir()
+    feats = _chunk_dirs(tmp_path / "f", n_classes=12, dim=32)
     rng = np.random.default_rng(4)
     clip_root = tmp_path / "c"
     clip_root.mkdir()
