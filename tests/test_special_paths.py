@@ -170,3 +170,17 @@ def test_class_index_and_folders_that_differ_only_in_unicode_form_are_named(tmp_
     index.write_text(f"{nfc}\ndog\n", encoding="utf-8")
     with pytest.raises(ValueError, match="Unicode normalisation"):
         catalog_from_settings({"kind": "folder", "root": str(tmp_path / "data"), "class_index": str(index)})
+
+
+@pytest.mark.parametrize("key, char", [("vit/b16", "'/'"), ("vit b16", "' '"), ("res+net", "'+'"), ("a|b", "'|'"),
+                                       ("m{1}", "'{'"), ("naïve", "'ï'")])
+def test_model_keys_that_would_act_in_paths_or_wildcard_regexes_are_refused(key, char):
+    """Name comparisons: a model key is matched by Snakemake through a regular expression built from the keys and
+    names result folders; characters that act there are refused naming the key."""
+    from sing.io.paths import check_key
+
+    with pytest.raises(ValueError, match=re.escape(char)):
+        check_key(key, "config models")
+    assert check_key("vit_b16.augreg-in21k", "config models") == "vit_b16.augreg-in21k"
+    with pytest.raises(ValueError, match="start with a letter"):
+        check_key("-x", "config models")

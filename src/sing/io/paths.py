@@ -24,10 +24,11 @@ itself.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
-__all__ = ["PATH_USES", "apptainer_binds", "apptainer_environment", "check_path"]
+__all__ = ["PATH_USES", "apptainer_binds", "apptainer_environment", "check_key", "check_path"]
 
 #: the hand-overs :func:`check_path` knows, with what each does to a path
 PATH_USES = {
@@ -123,3 +124,22 @@ def apptainer_environment(paths: Mapping[str, str | os.PathLike], *, cwd: str | 
     if gpu:
         out.update({var: env.get(var, "1") for var in ("APPTAINER_NV", "SINGULARITY_NV")})
     return {k: v for k, v in out.items() if v}
+
+
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_key(key: str, what: str) -> str:
+    """A model / space / figure key as the workflow uses it: a path component of every result file and a Snakemake
+    wildcard value matched by a regular expression. ValueError naming ``what`` (e.g. ``config models``), the key
+    and the first character outside ``[A-Za-z0-9_.-]`` (a ``/`` would nest folders, ``+`` ``|`` ``(`` act in the
+    wildcard's regular expression, a space or ``{`` break the patterns), or a key not starting with a letter or
+    digit. Returns the key. (Wildcard constraints built from keys must still escape them: ``.`` is allowed.)"""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        text = key if isinstance(key, str) else repr(key)
+        bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "_.-"))), None)
+        why = (f"the character {bad!r} is not allowed" if bad is not None
+               else "it must start with a letter or digit and be 1-100 characters long")
+        raise ValueError(f"{what}: key {key!r} cannot name result files and wildcards: {why} (use letters, digits, "
+                         "'_', '.', '-')")
+    return key
