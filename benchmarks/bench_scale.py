@@ -10,7 +10,8 @@ with that version's ``src/sing`` first on PYTHONPATH; the base is unpacked with 
 process, with a stand-in ``snakemake`` object, on synthetic inputs of the real shapes written once per class
 count: the analysis sample (features m = ``--m`` wide, 4096 by default, and 768-d CLIP embeddings), the
 robustness sample, a random head (K × m), its geometry, a random translator. Reported: the job's wall time and
-the process's peak RSS (``os.wait4`` ru_maxrss), and an "import" row (the same process importing the job's
+the process's peak RSS (``os.wait4`` ru_maxrss; the inputs are written by a child too, as a forked child starts at
+its parent's size), and an "import" row (the same process importing the job's
 modules and doing nothing: the base every job pays).
 
 Scaled down to run on 2 shared cores (say so with the numbers): ``--analysis-per-class`` 10 images (the paper: 50;
@@ -161,10 +162,15 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", default=",".join(JOBS))
     ap.add_argument("--work", default=None, help="folder for inputs and the base checkout (default: a temp dir)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--make-data", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--scripts", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.make_data is not None:  # in a child, so that the parent stays small (a forked child starts at its size)
+        make_data(Path(a.work), a.make_data, a)
+        print(json.dumps({"seconds": 0.0}))
+        return 0
     if a.child:
         if a.child == "import":
             import numpy  # noqa: F401
@@ -204,7 +210,11 @@ def main(argv=None) -> int:
     for K in [int(k) for k in a.classes.split(",") if k]:
         t = time.perf_counter()
         (work / f"K{K}").mkdir(exist_ok=True)
-        make_data((work / f"K{K}").resolve(), K, a)
+        made = run_child(None, ["--make-data", str(K), "--work", str((work / f"K{K}").resolve()), *shared,
+                                "--analysis-per-class", str(a.analysis_per_class),
+                                "--probe-per-class", str(a.probe_per_class)])
+        if "error" in made:
+            raise RuntimeError(f"inputs of K={K}: {made['error']}")
         print(f"K={K}: inputs ready ({time.perf_counter() - t:.0f} s)", flush=True)
         for job in jobs:
             n = K * (a.probe_per_class if job == "train_probe" else a.analysis_per_class)
