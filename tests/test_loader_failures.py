@@ -79,7 +79,7 @@ def test_workers_in_a_64mb_shm_stop_the_job_naming_shared_memory_and_the_knobs(t
 def test_shared_memory_exhausted_while_running_is_reported_not_hung(tmp_path):
     """The same fault found at run time (e.g. another process filled /dev/shm after the check): the batch is stacked
     into shared memory inside the worker, so the failure reaches the job instead of a feeder thread's print."""
-    proc, seconds = _in_small_shm(tmp_path, "64m", 8, 128, 128, 0)
+    proc, seconds = _in_small_shm(tmp_path, "64m", 8, 128, 384, 0)  # several batches in flight
     assert proc.returncode != 0, proc.stdout
     assert "DataLoaderError" in proc.stderr and "ran out of shared memory" in proc.stderr, proc.stderr[-3000:]
     assert "extraction.num_workers" in proc.stderr
