@@ -172,8 +172,13 @@ def test_translator_eval_streamed_per_class_equals_the_whole_sample(tmp_path):
 
 # ---------------------------------------------------------------- mem_mb from sizes
 def test_job_mem_mb_from_sizes():
-    from sing.analysis.resources import (BASE_MB, job_mem_mb, probe_job_bytes, translator_eval_job_bytes,
-                                         validation_job_bytes)
+    from sing.analysis.resources import (
+        BASE_MB,
+        job_mem_mb,
+        probe_job_bytes,
+        translator_eval_job_bytes,
+        validation_job_bytes,
+    )
 
     assert job_mem_mb(0) == 1000 and job_mem_mb(0, base_mb=BASE_MB) % 500 == 0
     assert job_mem_mb(3 * 2**30) == 5000  # 1000 + 1.25 * 3072 = 4840 -> 5000

@@ -68,9 +68,9 @@ def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.Pa
     """:func:`translator_eval` streamed over class tables: the feature and CLIP tables of one class (the same file
     name, ``<file key>.parquet``, in the two sets of chunk directories) are read together, aligned by image id and
     gathered into blocks of about ``block_rows`` rows evaluated in float64, so memory is one class plus one block,
-    never the whole sample. Rows, order (by image id) and values are those of :func:`translator_eval` on the concatenated
-    tables; images present on one side only are dropped and counted in one log line. ValueError for a class file
-    name twice on one side, an image id in two tables, or no image on both sides."""
+    never the whole sample. Rows, order (by image id) and values are those of :func:`translator_eval` on the
+    concatenated tables; images present on one side only are dropped and counted in one log line. ValueError for a
+    class file name twice on one side, an image id in two tables, or no image on both sides."""
     def by_name(paths, side):
         out: dict[str, Path] = {}
         for p in map(Path, paths):

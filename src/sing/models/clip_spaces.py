@@ -9,14 +9,13 @@ pretrained: <tag> | null, seed: 0, checkpoint: <path>}``.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from .prompts import check_prompts
 from .checkpoints import READABLE, UnsupportedCheckpointError, sniff_checkpoint
+from .prompts import check_prompts
 from .weights import WeightsCache, checkpoint_file, file_sha256
 
 log = logging.getLogger(__name__)
