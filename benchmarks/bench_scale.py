@@ -12,7 +12,9 @@ count: the analysis sample (features m = ``--m`` wide, 4096 by default, and 768-
 robustness sample, a random head (K × m), its geometry, a random translator. Reported: the job's wall time and
 the process's peak RSS (``os.wait4`` ru_maxrss; the inputs are written by a child too, as a forked child starts at
 its parent's size), and an "import" row (the same process importing the job's
-modules and doing nothing: the base every job pays).
+modules and doing nothing: the base every job pays). The last column is the ``mem_mb`` the workflow now declares
+for that job at those sizes (:mod:`sing.workflow.memory`, from the byte models of :mod:`sing.analysis.resources`;
+before: a fixed 32000 / 8000 / 8000); a peak above it is flagged ``OVER``.
 
 Scaled down to run on 2 shared cores (say so with the numbers): ``--analysis-per-class`` 10 images (the paper: 50;
 at 5,000 classes that is 50k × 4096, the issue's measurement point), ``--probe-per-class`` 2 (the paper: 500), the
@@ -95,6 +97,21 @@ def make_data(root: Path, K: int, a: argparse.Namespace) -> dict:
     out["translator_sample"] = str(root / "translator_sample.parquet")
     done.write_text(json.dumps(out))
     return out
+
+
+def declared_mem_mb(job: str, K: int, a: argparse.Namespace) -> int:
+    """The mem_mb the workflow declares for ``job`` at these sizes (what sing.workflow.memory.JobMemory computes from
+    the plan's counts and the input headers' widths)."""
+    from sing.analysis.resources import job_mem_mb, probe_job_bytes, translator_eval_job_bytes, validation_job_bytes
+
+    per_class = a.analysis_per_class
+    if job == "train_probe":
+        return job_mem_mb(probe_job_bytes(K * a.probe_per_class, min(K, a.probe_m), K, [a.n], holdout=0.1,
+                                          per_class=a.probe_per_class, feature_dim=a.probe_m))
+    if job == "validation":
+        return job_mem_mb(validation_job_bytes(min(2000, K * per_class), a.m, a.n, a.validation_seeds,
+                                               per_class=per_class, n_classes=K))
+    return job_mem_mb(translator_eval_job_bytes(per_class, a.m, a.n, K * per_class))
 
 
 # ---------------------------------------------------------------- one job in this process (the child)
@@ -228,14 +245,21 @@ def main(argv=None) -> int:
                 shown = (f"{r['seconds']:.1f} s, peak {r['peak_mb']:.0f} MB" if "error" not in r
                          else f"ERROR {r['error']}")
                 print(f"{job:<20} K={K:<6} N={n:<7} {name:<6} {shown}", flush=True)
-    print("\n| job | classes | images | " + " | ".join(f"{v} time (s) | {v} peak RSS (MB)" for v in versions) + " |")
-    print("|---|---|---|" + "---|---|" * len(versions))
+    print("\n| job | classes | images | " + " | ".join(f"{v} time (s) | {v} peak RSS (MB)" for v in versions)
+          + " | declared mem_mb (after) |")
+    print("|---|---|---|" + "---|---|" * len(versions) + "---|")
     keys = sorted({(j, K, n) for j, K, n, _, _ in rows}, key=lambda x: (x[0] != "import", x[0], str(x[1])))
     for j, K, n in keys:
         cells = []
         for v in versions:
             r = next((r for jj, KK, nn, vv, r in rows if (jj, KK, nn, vv) == (j, K, n, v)), {})
             cells += ([f"{r['seconds']:.1f}", f"{r['peak_mb']:.0f}"] if "peak_mb" in r else ["error", "error"])
+        if j == "import":
+            cells.append("-")
+        else:
+            declared = declared_mem_mb(j, K, a)
+            after = next((r for jj, KK, nn, vv, r in rows if (jj, KK, nn, vv) == (j, K, n, "after")), {})
+            cells.append(f"{declared}" + (" OVER" if after.get("peak_mb", 0) > declared else ""))
         print(f"| {j} | {K} | {n} | " + " | ".join(cells) + " |")
     return 0
 

@@ -53,27 +53,42 @@ def test_bundle_resources_is_the_sequential_truth():
         bundle_resources([])
 
 
-@pytest.mark.xfail(strict=True, reason="wiring (phase 2, after issue 16): profiles/default drops "
-                                       "`group-components: score=20` (score jobs submitted one per job or as a "
-                                       "SLURM array: --slurm-array-jobs score_chunk); see notes-19")
-def test_the_score_bundle_of_profiles_default_asks_for_the_time_its_members_take():
-    """The issue's example (a): profiles/default bundles 20 score jobs; Snakemake sizes the bundle as 3 parallel
-    layers under the 8-CPU / 64 GB pools (90 min, 8 CPUs, 64 GB) but the plugin runs the 20 members one after
-    another (600 min, 1 CPU, 8 GB): any score job over 4.5 min pushes the bundle past its limit."""
+def test_no_submission_bundles_jobs_it_sizes_as_if_they_ran_side_by_side(parsed_workflow):
+    """The issue's example (a): profiles/default bundled 20 score jobs (`group-components: score=20`); Snakemake sizes
+    a bundle as parallel layers under the profile's pools (90 min, 8 CPUs, 64 GB) but the plugin runs the members
+    one after another (600 min, 1 CPU, 8 GB): any score job over 4.5 min pushed the bundle past its limit. Every
+    job group the workflow or its profiles define must ask for at least the time its members take in sequence
+    (now: there is none; score jobs are submitted one by one, or as a SLURM array: docs/hpc.md)."""
     from sing.analysis.resources import bundle_resources
 
+    profiles = [yaml.safe_load((REPO / f"profiles/{p}/config.yaml").read_text()) or {} for p in ("default", "slurm")]
+    sizes = {k: int(v) for p in profiles for k, v in (g.split("=") for g in p.get("group-components", []))}
+    pools = {k: int(v) for p in profiles for k, v in (r.split("=") for r in p.get("resources", []))}
+    groups = {rule.group: rule for rule in parsed_workflow.rules if rule.group}
+    for name, rule in groups.items():
+        members = [{"runtime": int(rule.resources["runtime"].value), "mem_mb": 8000,
+                    "cpus_per_task": int(rule.resources["_cores"].value)}] * sizes.get(name, 1)
+        asked, need = _snakemake_group_request(members, pools), bundle_resources(members)
+        assert asked["runtime"] >= need["runtime"], (name, asked, need)
+    assert parsed_workflow.get_rule("score_chunk").group is None
+    assert not sizes and not pools, "group-components / resources pools are back in a profile: see docs/hpc.md"
+
+
+def test_the_workflow_profile_leaves_the_local_core_limit_alone():
+    """Kind 2 and 5: `jobs: 100` in profiles/default (loaded by every plain run) made Snakemake lift `--cores 2`:
+    with --jobs set, its scheduler stops counting cores locally (read from the installed Snakemake), so a
+    `--cores 2` run started every ready job at once (4 jobs, 6 threads, seen on a fresh demo)."""
+    import inspect
+
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    assert "Do not restrict cores locally if nodes are used" in inspect.getsource(JobScheduler.__init__)
     profile = yaml.safe_load((REPO / "profiles/default/config.yaml").read_text())
-    sizes = [int(g.split("=")[1]) for g in profile.get("group-components", []) if g.startswith("score=")]
-    pools = dict(item.split("=") for item in profile.get("resources", []))
-    for size in sizes:
-        members = [SCORE] * size
-        asked = _snakemake_group_request(members, {k: int(v) for k, v in pools.items()})
-        need = bundle_resources(members)
-        assert asked["runtime"] >= need["runtime"], (asked, need)
+    assert "jobs" not in profile and "cores" not in profile
 
 
 def test_snakemake_sizes_a_bundle_as_parallel_layers():
-    """Documents the mismatch the xfail above guards, independently of the profile's current content."""
+    """Documents the mismatch the test above guards, independently of the profiles' current content."""
     asked = _snakemake_group_request([SCORE] * 20, {"mem_mb": 64000, "cpus_per_task": 8})
     assert (asked["runtime"], asked["cpus_per_task"], asked["mem_mb"]) == (90, 8, 64000)
     alone = _snakemake_group_request([SCORE], {"mem_mb": 64000, "cpus_per_task": 8})

@@ -234,3 +234,18 @@ def test_every_job_that_takes_a_device_checks_it_first(tmp_path, script, setting
         runpy.run_path(str(REPO / "workflow_scripts" / f"{script}.py"), init_globals={"snakemake": smk},
                        run_name="__main__")
     assert time.monotonic() - t < 30
+
+
+def test_the_error_that_stops_a_job_is_in_its_log(tmp_path):
+    """Kind 1, another member: a job script's uncaught error went to stderr only, so the log Snakemake points at
+    ("check log file(s) for error details") was empty, and on SLURM the cause sat in the cluster's own output file
+    (seen with a module run whose GPU job stopped with DeviceError). setup_logging logs it with its traceback."""
+    log = tmp_path / "job.log"
+    code = ("from sing.io.logs import setup_logging\nsetup_logging(__import__('sys').argv[1])\n"
+            "setup_logging(__import__('sys').argv[1])\n"  # called twice: the error is still logged once
+            "raise RuntimeError('extraction.device cuda requested but CUDA is not usable')\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "RuntimeError" in proc.stderr  # stderr keeps it too
+    text = log.read_text()
+    assert text.count("the job stopped: RuntimeError: extraction.device cuda requested") == 1
+    assert "Traceback (most recent call last)" in text

@@ -5,6 +5,7 @@ streams one class at a time, and each job's mem_mb can be derived from the sizes
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -13,6 +14,7 @@ import pytest
 from sing.analysis.probe import LinearProbe, fit_probe, select_probe
 
 MB = 2**20
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _traced_peak(fn):
@@ -193,3 +195,49 @@ def test_job_mem_mb_from_sizes():
     assert validation_job_bytes(2000, 4096, 768, 3) < 1 * 2**30
     # the evaluation streams per class: the sample only adds its result rows
     assert translator_eval_job_bytes(50, 4096, 768, 500_000) < 100 * 2**20
+
+
+def test_job_memory_is_sized_from_the_plan_and_the_input_headers(tmp_path):
+    """The mem_mb the rules declare for train_probes / validation / evaluate_translator (sing.workflow.memory):
+    before the head geometry and translators exist, the widest sizes sing knows; once they exist, their headers'
+    (m, K, rank, n) — always the byte models of sing.analysis.resources, nothing fixed."""
+    import yaml
+
+    from sing.analysis.resources import job_mem_mb, probe_job_bytes, translator_eval_job_bytes, validation_job_bytes
+    from sing.core.files import read_safetensors_metadata
+    from sing.core.geometry import head_geometry
+    from sing.core.translator import LinearTranslator
+    from sing.workflow.config import load_schema, merge_configs, resolve_config
+    from sing.workflow.memory import MAX_CLIP_DIM, MAX_FEATURE_DIM, JobMemory
+    from sing.workflow.plan import Plan
+
+    schema = load_schema(REPO / "schemas/config.schema.yaml")
+    config = merge_configs(*(yaml.safe_load((REPO / f).read_text()) for f in ("config.yaml", "config.demo.yaml")))
+    plan = Plan(resolve_config(config, schema), schema)
+    memory = JobMemory(plan)
+    n_robust, K = 5 * 10, 1000  # the demo: 5 robustness classes x 10 images; ImageNet's 1000 classes
+    assert memory.images("robustness") == n_robust and memory.images("analysis") == 5 * 6
+    unknown = memory.train_probes(str(tmp_path / "missing.safetensors"), [None, None])
+    assert unknown == max(1000, job_mem_mb(probe_job_bytes(
+        n_robust, min(MAX_FEATURE_DIM, K), K, [MAX_CLIP_DIM] * 2, holdout=0.1, per_class=10,
+        feature_dim=MAX_FEATURE_DIM)))
+
+    rng = np.random.default_rng(0)
+    m, n = 64, 32
+    W = rng.standard_normal((K, m))
+    head_geometry(W).save(tmp_path / "geometry.safetensors")
+    LinearTranslator(rng.standard_normal((n, m)), np.zeros(n)).save(tmp_path / "translator.safetensors")
+    geometry, translator = str(tmp_path / "geometry.safetensors"), str(tmp_path / "translator.safetensors")
+    assert read_safetensors_metadata(geometry, "head_geometry")["rank"] == m
+    with pytest.raises(ValueError, match="holds a 'linear_translator'"):
+        read_safetensors_metadata(translator, "head_geometry")
+    assert memory.train_probes(geometry, [translator]) == max(1000, job_mem_mb(probe_job_bytes(
+        n_robust, m, K, [n], holdout=0.1, per_class=10, feature_dim=m))) < unknown
+    assert memory.validation(geometry, translator) == max(1000, job_mem_mb(validation_job_bytes(
+        min(200, 30), m, n, 2, per_class=6, n_classes=K)))
+    assert memory.evaluate_translator(translator) == max(1000, job_mem_mb(translator_eval_job_bytes(6, m, n, 30)))
+    # the paper's robustness probes (1000 classes x 500 images, 2048-wide features, rank 1000, two 768-d spaces):
+    # a few GB, and growing linearly, not with classes squared
+    paper = job_mem_mb(probe_job_bytes(500_000, 1000, 1000, [768, 768], feature_dim=2048))
+    double = job_mem_mb(probe_job_bytes(1_000_000, 2000, 2000, [768, 768], feature_dim=2048))
+    assert 4000 < paper < 12000 and double < 3.2 * paper

@@ -47,33 +47,37 @@ def probe_job_bytes(n_images: int, rank: int, n_classes: int, space_dims: Iterab
                     per_class: int = 500, feature_dim: int | None = None) -> int:
     """Peak data bytes of one ``train_probes`` job (``workflow_scripts/train_probe.py``): the principal coordinates
     (N × rank float32), one translated input at a time (N × n float32), the fit of the wider input
-    (:func:`sing.analysis.probe.probe_peak_bytes`, with its held-out split) and one class table being read
-    (``per_class`` × ``feature_dim`` float32 and its float64 product)."""
+    (:func:`sing.analysis.probe.probe_peak_bytes`, with its held-out split), one class table being read
+    (``per_class`` × ``feature_dim`` float32 and its float64 product) and, given ``feature_dim`` m, the head
+    geometry's bases (m × m float64)."""
     widest = max([int(rank), *map(int, space_dims)])
     dims = list(map(int, space_dims))
     inputs = n_images * rank * 4 + (n_images * max(dims) * 4 if dims else 0)
     reading = per_class * (feature_dim or rank) * 12
-    return int(inputs + probe_peak_bytes(n_images, widest, n_classes, holdout=holdout) + reading)
+    geometry = int(feature_dim or 0) ** 2 * 8
+    return int(inputs + probe_peak_bytes(n_images, widest, n_classes, holdout=holdout) + reading + geometry)
 
 
 def validation_job_bytes(max_images: int, feature_dim: int, clip_dim: int, n_seeds: int, *, per_class: int = 50,
-                         n_kinds: int = 3) -> int:
+                         n_kinds: int = 3, n_classes: int = 0) -> int:
     """Peak data bytes of one ``validation`` job (``workflow_scripts/validation.py`` with selection first): the
     ``max_images`` selected rows (float32 as read, then float64), the perturbation δ and f + δ (float64), the
-    translations (float64, n wide), one result frame per kind and seed (~100 bytes a row), and one class table
-    being read."""
+    translations (float64, n wide), one result frame per kind and seed (~100 bytes a row), one class table
+    being read and, given ``n_classes`` K, the model: head (K × m float64), geometry bases (m × m float64) and
+    the logits before and after (``max_images`` × K float64, twice)."""
     rows = int(max_images)
     arrays = rows * feature_dim * (4 + 8 * 4) + rows * clip_dim * 8 * 3
     frames = rows * n_kinds * max(1, n_seeds) * 100
-    return int(arrays + frames + per_class * feature_dim * 4)
+    model = (n_classes * feature_dim * 8 + feature_dim**2 * 8 + rows * n_classes * 16) if n_classes else 0
+    return int(arrays + frames + per_class * feature_dim * 4 + model)
 
 
 def translator_eval_job_bytes(largest_class: int, feature_dim: int, clip_dim: int, n_images: int) -> int:
     """Peak data bytes of one ``evaluate_translator`` job (streamed per class): the largest class's features and
-    CLIP embeddings (float32 as read, float64 in the computation) and the result rows of the whole sample
-    (~100 bytes each)."""
+    CLIP embeddings (float32 as read, float64 in the computation), the translator (n × m float64) and the result
+    rows of the whole sample (~100 bytes each)."""
     per_class = int(largest_class) * (feature_dim + clip_dim) * (4 + 8 * 2)
-    return int(per_class + n_images * 100)
+    return int(per_class + feature_dim * clip_dim * 8 + n_images * 100)
 
 
 # ---------------------------------------------------------------- bundles (Snakemake group jobs) on SLURM

@@ -1,5 +1,5 @@
-"""The one logging setup of the workflow's job scripts: every record and every Python warning of the job goes
-to its log file (``snakemake.log[0]``)."""
+"""The one logging setup of the workflow's job scripts: every record, every Python warning and the error that
+stops the job go to its log file (``snakemake.log[0]``)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def setup_logging(log_path: str | os.PathLike | None = None, level: int = loggin
     interpreter got ``-W`` options or ``PYTHONWARNINGS``). Decoder warnings of DataLoader workers reach the log
     through :class:`sing.data.extraction.ImageFileDataset`.
 
+    An exception that stops the job (uncaught) is logged too, with its traceback, before Python prints it to
+    stderr: the log Snakemake points at ("check log file(s) for error details") holds the cause, also where
+    stderr goes elsewhere (a cluster job's own output file).
+
     Calling it again replaces the handler it installed before. Returns the line-buffered text stream, usable
     as a tqdm ``file`` so progress bars go to the same log.
     """
@@ -43,6 +47,16 @@ def setup_logging(log_path: str | os.PathLike | None = None, level: int = loggin
         warnings.filterwarnings("default", category=DeprecationWarning)
         warnings.filterwarnings("default", category=PendingDeprecationWarning)
     warnings.showwarning = _log_warning
+    previous = getattr(sys.excepthook, "_previous", sys.excepthook)
+
+    def log_exception(kind, value, tb):
+        if not issubclass(kind, KeyboardInterrupt):
+            logging.getLogger("sing").critical("the job stopped: %s: %s", kind.__name__, value,
+                                               exc_info=(kind, value, tb))
+        previous(kind, value, tb)
+
+    log_exception._previous = previous
+    sys.excepthook = log_exception
     return stream
 
 

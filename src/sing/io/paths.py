@@ -10,6 +10,9 @@ meaning (issue 19, kind 3):
     Apptainer bind specifications (``APPTAINER_BIND`` / ``--bind`` / ``--home``): a comma separates binds, a colon
     separates ``src:dest[:options]``. Apptainer >= 1.0 (singularity 3.8, PR 6008) reads ``\\,`` and ``\\:`` in a
     *source* only, with a parser that cannot carry several escapes or an escaped destination: sing refuses them.
+``command``
+    ``--sdm apptainer``: the image path of a local ``container`` file is put *unquoted* on the ``apptainer exec``
+    command line (``snakemake.deployment.singularity.shellcmd``), so it must be one plain shell word.
 ``container``
     ``--sdm apptainer``: Snakemake 9 builds ``apptainer exec --home <cwd> --bind <path> ... sh -c '<cmd>'``
     quoting the working directory and bind paths with Python's ``repr()``. That is valid ``sh`` quoting only
@@ -34,9 +37,15 @@ __all__ = ["PATH_USES", "apptainer_binds", "apptainer_environment", "check_key",
 PATH_USES = {
     "pattern": "Snakemake reads '{' and '}' in an input or output path as a wildcard",
     "bind": "an Apptainer bind list is comma-separated and each bind is src:dest[:options]",
+    "command": "Snakemake puts a local image path unquoted on the `apptainer exec` command line, where the shell "
+               "reads this character",
     "container": "Snakemake quotes the working directory and bind paths of `apptainer exec ... sh -c` with "
                  "Python's repr(), which sh reads differently for this character",
 }
+
+
+#: characters a shell word may hold unquoted besides ASCII letters and digits
+_PLAIN_WORD = "_./+-@%=,:"
 
 
 def _bad_char(path: str, use: str) -> tuple[str, str] | None:
@@ -51,6 +60,10 @@ def _bad_char(path: str, use: str) -> tuple[str, str] | None:
                 return c, "an Apptainer bind list (APPTAINER_BIND, --bind) is comma-separated"
             if c == ":":
                 return c, "an Apptainer bind is src:dest[:options] (and --home takes src:dest)"
+    elif use == "command":
+        for c in path:
+            if not (c.isascii() and (c.isalnum() or c in _PLAIN_WORD)):
+                return c, PATH_USES["command"]
     elif use == "container":
         for c in path:
             if c == "\\" or not c.isprintable():
@@ -112,12 +125,19 @@ def apptainer_binds(paths: Mapping[str, str | os.PathLike], *, cwd: str | os.Pat
 
 
 def apptainer_environment(paths: Mapping[str, str | os.PathLike], *, cwd: str | os.PathLike,
-                          environ: Mapping[str, str] | None = None, gpu: bool = True) -> dict[str, str]:
+                          environ: Mapping[str, str] | None = None, gpu: bool = True,
+                          image: str | None = None) -> dict[str, str]:
     """The environment variables that give every ``apptainer exec`` of a run what its jobs need, whatever profile
     (or none: a Snakemake ``module``) started it: ``APPTAINER_BIND`` / ``SINGULARITY_BIND``
     (:func:`apptainer_binds`, each extending the user's own value from ``environ``) and, with ``gpu``,
     ``APPTAINER_NV`` / ``SINGULARITY_NV`` = ``1`` (Apptainer reads them as ``--nv``: the host's NVIDIA driver in the
-    container; on a node without one Apptainer only warns). A value the user set for ``*_NV`` is kept."""
+    container; on a node without one Apptainer only warns). A value the user set for ``*_NV`` is kept.
+
+    ``image``: the configured image; a local file (not a ``scheme://`` URI) must be one plain shell word
+    (:func:`check_path` use ``command``). ValueError naming the key (the keys of ``paths``, ``container``) and the
+    character a bind list or the container command line cannot carry."""
+    if image is not None and "://" not in str(image):
+        check_path(image, "config container", uses=("command",))
     env = os.environ if environ is None else environ
     out = {var: apptainer_binds(paths, cwd=cwd, existing=env.get(var, ""))
            for var in ("APPTAINER_BIND", "SINGULARITY_BIND")}

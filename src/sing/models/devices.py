@@ -62,8 +62,8 @@ def _why_no_cuda(evidence: Sequence[str]) -> str:
         return ("no NVIDIA device file (/dev/nvidia0 ...) is visible: this node or allocation has no GPU (a GPU job "
                 "needs its GPU requested: the rule's `gpu` resource, --gpus / --gres=gpu:N on SLURM)")
     return ("NVIDIA device files exist but the CUDA driver is not usable in this process: a container started "
-            "without GPU support (Apptainer/Singularity --nv: `apptainer-args: --nv`, set by profiles/default, "
-            "which Snakemake does not load for a `module`; Docker --gpus all), or a driver / CUDA mismatch "
+            "without GPU support (Apptainer/Singularity --nv, which the workflow sets as APPTAINER_NV=1 under "
+            "--sdm apptainer unless APPTAINER_NV is already set; Docker --gpus all), or a driver / CUDA mismatch "
             f"(torch {torch.__version__} built for CUDA {torch.version.cuda})")
 
 
