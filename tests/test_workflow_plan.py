@@ -105,6 +105,19 @@ def test_gpu_model_and_partition_reach_the_gpu_resources():
     assert plan.gpu_resources() == {"gpu": 1, "gpu_model": "h100", "slurm_partition": "gpu"}
 
 
+def test_a_gres_only_cluster_gets_gres_requests():
+    """Issue 19, kind 2: sites differ in how a job asks for a GPU; `select/cons_res` clusters refuse --gpus.
+    The snakemake-executor-plugin-slurm 2.8.0 turns `gres` into `--gres=...` (read from its source)."""
+    import inspect
+
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    assert 'f" --gres={job.resources.gres}"' in inspect.getsource(set_gres_string)
+    assert plan_of({"slurm_gpu": {"request": "gres"}}).gpu_resources() == {"gres": "gpu:1"}
+    assert plan_of({"slurm_gpu": {"request": "gres", "model": "a100", "partition": "gpu"}}).gpu_resources() == {
+        "gres": "gpu:a100:1", "slurm_partition": "gpu"}
+
+
 # Every value that names a model, space or class is checked against what the run has when the plan is built,
 # with an error naming the key and the bad value (no silent drop or fallback). The same cases ran as one
 # `snakemake -n` each in tests/test_workflow.py; three of them still do there, end to end.

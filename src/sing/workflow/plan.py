@@ -150,11 +150,15 @@ class Plan:
 
     # ------------------------------------------------------------------------------------------ scheduling
     def gpu_resources(self) -> dict[str, Any]:
-        """Resources of a GPU job: one GPU, plus the SLURM GPU model (``--gpus=MODEL:1``) and partition of
-        ``slurm_gpu`` when set."""
+        """Resources of a GPU job: one GPU as ``slurm_gpu.request`` says (``gpu=1`` -> ``--gpus=1``, with the
+        model ``gpu_model`` -> ``--gpus=MODEL:1``; or ``gres=gpu[:MODEL]:1`` -> ``--gres=...``), plus the GPU
+        partition of ``slurm_gpu`` when set."""
         gpu = self.config["slurm_gpu"]
-        extra = {"gpu_model": gpu["model"], "slurm_partition": gpu["partition"]}
-        return {"gpu": 1, **{key: value for key, value in extra.items() if value}}
+        if gpu["request"] == "gres":
+            out: dict[str, Any] = {"gres": f"gpu:{gpu['model']}:1" if gpu["model"] else "gpu:1"}
+        else:
+            out = {"gpu": 1, **({"gpu_model": gpu["model"]} if gpu["model"] else {})}
+        return {**out, **({"slurm_partition": gpu["partition"]} if gpu["partition"] else {})}
 
     def data_paths(self) -> dict[str, str]:
         """Paths outside the results a job reads or writes, keyed by the config key that sets each: ``results_dir``,
