@@ -83,8 +83,12 @@ def settings(step):
 def job_code(step):
     """The code part of a rule's manifests: its script and the sing modules it imports (sing.workflow.code)."""
     # `rules.<name>`: the rule by its name in this file, also inside a module that renames it (`as sing_*`)
-    script = Path(getattr(rules, step).rule.script).name
-    code = CODE.script_code(ROOT / "workflow_scripts" / script)
+    script = getattr(rules, step).rule.script
+    if not script:
+        raise WorkflowError(
+            f"rule {step}: no `script:`; sing's rules run workflow_scripts/*.py (CONTRIBUTING.md)"
+        )
+    code = CODE.script_code(ROOT / "workflow_scripts" / Path(script).name)
     CODE.save()  # digests of unchanged files are reused by the next invocation
     return code
 
