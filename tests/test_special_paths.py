@@ -195,3 +195,16 @@ def test_a_local_image_path_must_be_one_shell_word(tmp_path):
             apptainer_environment({}, cwd=tmp_path, image=bad, environ={})
     for fine in ("oras://ghcr.io/sing-workflow/sing:0.1.0", "docker://x/y z", "/images/sing-0.1.0+cu12_a@b.sif"):
         assert apptainer_environment({}, cwd=tmp_path, image=fine, environ={})["APPTAINER_NV"] == "1"
+
+
+def test_a_pattern_holds_the_path_as_written(tmp_path, monkeypatch):
+    """`{` in the folder a relative results_dir sits in never reaches Snakemake's patterns (they hold
+    `results/...`): not refused; the same `{` in the path as written is."""
+    from sing.io.paths import check_path
+
+    work = tmp_path / "proj{1}"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    check_path("results/demo", "config results_dir", uses=("pattern",))
+    with pytest.raises(ValueError, match=r"config results_dir: .*'\{'"):
+        check_path(str(work / "results"), "config results_dir", uses=("pattern",))

@@ -79,7 +79,9 @@ def _bad_char(path: str, use: str) -> tuple[str, str] | None:
 def check_path(path: str | os.PathLike, key: str, *, uses: Iterable[str]) -> None:
     """Refuse ``path`` (configured as ``key``) when one of ``uses`` (keys of :data:`PATH_USES`) cannot carry one of
     its characters: ValueError naming the key, the character (``repr``), the path and why. The path is checked
-    as given and, when it exists, resolved (a symlink's target is what gets bound)."""
+    as given and, for ``bind`` / ``container`` / ``command``, also resolved (a symlink's target, the absolute
+    path, is what gets bound); a ``pattern`` holds the path as written, so a parent folder of a relative path is
+    not its concern."""
     uses = tuple(uses)
     unknown = sorted(set(uses) - set(PATH_USES))
     if unknown:
@@ -92,7 +94,7 @@ def check_path(path: str | os.PathLike, key: str, *, uses: Iterable[str]) -> Non
     if resolved != forms[0]:
         forms.append(resolved)
     for use in uses:
-        for text in forms:
+        for text in forms[:1] if use == "pattern" else forms:  # a pattern holds the path as written
             bad = _bad_char(text, use)
             if bad:
                 char, why = bad
