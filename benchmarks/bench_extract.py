@@ -8,6 +8,9 @@
 (sing.registry.MODELS) or timm names; all built with random weights. JPEGs are generated once
 (ImageNet-like 500x375, quality 90) unless --data-dir points at a folder of images. Prints one table row per
 model: compute img/s on synthetic tensors, end-to-end img/s through sing.data.extraction, and their ratio.
+--loader-only: the data path alone (files -> DataLoader workers -> decode -> the model's transform -> batches, the
+encoder replaced by a mean): the img/s the workers deliver, best of 3 (issue 19: the shared-memory checks and
+the in-worker shared-memory collate must cost nothing here).
 """
 
 from __future__ import annotations
@@ -77,6 +80,26 @@ def bench_compute(adapter, device, batch_size, precision, channels_last, seconds
     return n * batch_size / (time.perf_counter() - t0)
 
 
+def loader_only(names, ids, data_dir, bs, workers, device, repeats=3) -> int:
+    """img/s of the data path alone for each model's transform (best of ``repeats``)."""
+    from sing.data.extraction import _run
+
+    print(f"{'model':<34} {'loader img/s (best of ' + str(repeats) + ')':>28}")
+    for name in names:
+        key, entry = entry_for(name)
+        adapter = load_classifier(key, entry, device="cpu", self_check=False)
+        kw = dict(batch_size=bs, precision="fp32", device=device, num_workers=workers, on_bad_image="fail",
+                  channels_last=False, progress=False, desc=key)
+        _run(lambda x: x.mean((2, 3)), adapter.transform, ids[: bs * 2], data_dir, **kw)  # worker start-up
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            _run(lambda x: x.mean((2, 3)), adapter.transform, ids, data_dir, **kw)
+            rates.append(len(ids) / (time.perf_counter() - t0))
+        print(f"{key:<34} {max(rates):>28.1f}", flush=True)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
@@ -88,6 +111,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=None, help="compute-only timing duration per model")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--loader-only", action="store_true", help="time the data path alone (no model forward)")
     a = ap.parse_args(argv)
     device = resolve_device(a.device)
     cuda = device.type == "cuda"
@@ -110,6 +134,8 @@ def main(argv=None):
     hdr = f"{'model':<34} {'input':>7} {'m':>5} {'compute img/s':>14} {'end-to-end img/s':>17} {'ratio':>6}"
     print(hdr)
     print("-" * len(hdr), flush=True)
+    if a.loader_only:
+        return loader_only(names, ids, data_dir, bs, workers, device)
     for name in names:
         key, entry = entry_for(name)
         adapter = load_classifier(key, entry, device=device, self_check=False)

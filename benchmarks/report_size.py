@@ -81,7 +81,7 @@ def full_tables(results: Path, out: Path, config: dict) -> dict[str, Path]:
     val = [f"val/{w}/ILSVRC2012_val_{i:08d}.JPEG" for i, w in enumerate(w for w in wnids for _ in range(50))]
     steering_imgs = val[:50]
     ov_classes = config["analyses"]["open_vocabulary"]["classes"]
-    demo = {p.stem: pl.read_parquet(p) for p in (results / "tables").glob("*.parquet")}
+    demo = {p.stem: pl.read_parquet(p, glob=False) for p in (results / "tables").glob("*.parquet")}
     n_concepts = demo["open_vocabulary"].group_by("model", "space", "class_id").len()["len"].max()
     specs = {
         "model_summary": {"model": models, "space": spaces},
@@ -123,7 +123,7 @@ def full_figures(tables: dict[str, Path], out: Path, config: dict, demo_figures:
     for figure in figure_names():
         outputs = {fmt: out / f"{figure}.{fmt}" for fmt in config["figures"]["formats"]}
         if figure == "spectra":  # needs head geometries: scale the demo's plotted data by the model count
-            demo_models = pl.read_parquet(demo_figures / "spectra.data.parquet")["model"].n_unique()
+            demo_models = pl.read_parquet(demo_figures / "spectra.data.parquet", glob=False)["model"].n_unique()
             base = (demo_figures / "ratio_bars.html").stat().st_size  # bundle + a tiny spec
             for fmt, path in outputs.items():
                 size = (demo_figures / path.name).stat().st_size

@@ -17,13 +17,11 @@ rule score_chunk:
         f"{R}/logs/score_chunk/{{model}}/{{space}}/{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/score_chunk/{{model}}/{{space}}/{{chunk}}.tsv"
-    group:
-        "score"
     conda:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -66,7 +64,7 @@ rule steering:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -89,7 +87,7 @@ rule validation:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb("validation"),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -116,7 +114,7 @@ rule train_probes:
     threads: 8
     resources:
         **GPU_RESOURCES,
-        mem_mb=32000,
+        mem_mb=mem_mb("train_probes"),
         runtime=240,
         cpus_per_task=cpus_per_task,
     params:
@@ -143,7 +141,7 @@ rule robustness:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -166,7 +164,7 @@ rule open_vocabulary:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -220,7 +218,7 @@ rule collect_table:
     log:
         f"{R}/logs/collect_table/{{table}}.log",
     wildcard_constraints:
-        table="|".join(outputs.collected_tables()),
+        table=one_of(outputs.collected_tables()),
     conda:
         "../envs/sing.yaml"
     params:

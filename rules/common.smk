@@ -18,19 +18,27 @@
 import functools
 import mimetypes
 import os
+import re
 import sys
 from pathlib import Path
 
 from snakemake.logging import logger
 from snakemake_interface_common.exceptions import WorkflowError
 
-# (rules/config_files.smk put the library's light modules on sys.path; jobs import the installed package)
+# This folder's parent holds the workflow, its scripts and the library, also when sing is used as a Snakemake
+# `module` from another Snakefile (workflow.basedir is then the other workflow's folder). rules/config_files.smk
+# put the library's light modules on sys.path; jobs import the installed package.
+ROOT = Path(str(workflow.current_basedir)).parent
+
 from sing import outputs
+from sing.analysis.resources import local_memory_pool_mb
+from sing.io.paths import apptainer_environment
 from sing.workflow.code import CodeHasher
 from sing.workflow.config import is_config_mistake, load_schema, resolve_config
 from sing.workflow.machine import MachineChecks
 from sing.workflow.manifests import ManifestWriter
-from sing.workflow.plan import SAMPLES, Plan, apptainer_binds
+from sing.workflow.memory import JobMemory
+from sing.workflow.plan import SAMPLES, Plan
 from sing.workflow.settings import JobSettings
 from sing.workflow.slurm import PLUGIN, patch_account_lookup
 
@@ -57,7 +65,7 @@ SPACES = PLAN.space_keys
 DATASET = config["dataset"]
 TABLES = outputs.table_names()
 FIGURES = outputs.figure_names()
-# the report's front page, written by rule front_page (rules/report.smk); the Snakefile's `report:` reads it
+# the report's front page, written by the front_page rule (rules/report.smk); the Snakefile's `report` reads it
 FRONT_PAGE = f"{R}/report/front_page.rst"
 
 
@@ -65,9 +73,7 @@ FRONT_PAGE = f"{R}/report/front_page.rst"
 # Job settings and manifests
 # ---------------------------------------------------------------------------------------------------
 JOB_SETTINGS = JobSettings(PLAN)
-CODE = CodeHasher(
-    Path(workflow.basedir) / "src", cache=".snakemake/sing-code-digests.json"
-)
+CODE = CodeHasher(ROOT / "src", cache=".snakemake/sing-code-digests.json")
 planning_only = lambda: workflow.executor_plugin is None or workflow.dryrun
 MANIFESTS = ManifestWriter(planning_only=planning_only)
 # dataset, device and SLURM commands, each checked once when the DAG first needs it (sing.workflow.machine)
@@ -98,13 +104,13 @@ def settings(step):
 @functools.cache
 def job_code(step):
     """The code part of a rule's manifests: its script and the sing modules it imports (sing.workflow.code)."""
-    script = workflow.get_rule(step).script
+    # `rules.<name>`: the rule by its name in this file, also inside a module that renames it (`as sing_*`)
+    script = getattr(rules, step).rule.script
     if not script:
         raise WorkflowError(
-            f"rule {step}: no `script:`; sing's rules run workflow_scripts/*.py (CONTRIBUTING.md)"
+            f"{step} has no `script` directive; sing's rules run workflow_scripts/*.py (CONTRIBUTING.md)"
         )
-    script = Path(script).name
-    code = CODE.script_code(Path(workflow.basedir) / "workflow_scripts" / script)
+    code = CODE.script_code(ROOT / "workflow_scripts" / Path(script).name)
     CODE.save()  # digests of unchanged files are reused by the next invocation
     return code
 
@@ -113,6 +119,7 @@ def manifest(step):
     """Input function: the job's manifest (settings + code), written when its content changes."""
 
     def write(w):
+        dag_started()
         check_machine(step)
         name = os.path.join(*map(str, w)) if len(w) else "settings"
         content = {**JOB_SETTINGS(step, dict(w.items())), "code": job_code(step)}
@@ -185,9 +192,31 @@ def all_targets():
     return [f"{R}/classes.parquet", *tables, *figures, *pictures, FRONT_PAGE]
 
 
+# A module's `onstart` is never called (Snakemake runs the main Snakefile's only): see dag_started()
+IN_MODULE = not workflow.modifier.is_main_snakefile()
+
+
+@functools.cache
+def dag_started():
+    """Called by the first input function Snakemake evaluates, when it builds the DAG: the executor is known from
+    here on, and no job's resources have been computed yet. Registers the local memory pool (local_pool); in a
+    run that uses sing as a module, runs the preflight here (the Snakefile's `onstart` does it otherwise).
+
+    Manifests are written by input functions while the DAG is built, and Snakemake's file inventory lists a folder
+    once, then answers "missing" for a file added to it later: a manifest written into a folder listed for an
+    earlier job was a MissingInputException (explicit targets on a fresh results folder). So the inventory is
+    switched off for the DAG build (as --max-inventory-time 0: existence file by file, a few thousand files).
+    """
+    workflow.iocache.remaining_wait_time = 0
+    local_pool()
+    if IN_MODULE and not workflow.dryrun and not workflow.remote_exec:
+        preflight()
+
+
 def preflight():
-    """Checks that need torch / open_clip, run once before any job (`onstart`), never at parse time: each
-    space's architecture against its weights, every prompt against its tokenizer (sing.data.preflight).
+    """Checks that need torch / open_clip, run once before any job (`onstart`, or dag_started in a module), never
+    at parse time: each space's architecture against its weights, every prompt against its tokenizer
+    (sing.data.preflight).
     """
     from sing.data.preflight import check_text_settings
 
@@ -210,24 +239,74 @@ def cpus_per_task(wildcards, threads):
 
 
 GPU_RESOURCES = PLAN.gpu_resources()
+JOB_MEMORY = JobMemory(PLAN)
+# jobs whose memory grows with the data: mem_mb from the sizes they read (sing.workflow.memory)
+SIZED = {
+    "train_probes": lambda i: JOB_MEMORY.train_probes(i.geometry, i.translators),
+    "validation": lambda i: JOB_MEMORY.validation(i.geometry, i.translator),
+    "evaluate_translator": lambda i: JOB_MEMORY.evaluate_translator(i.translator),
+}
 
 
-def bind_data_paths():
-    """--sdm apptainer: bind the dataset, weights, results and local model files into the image through
-    APPTAINER_BIND / SINGULARITY_BIND (read by apptainer itself, appended to the user's own binds).
+def mem_mb(size):
+    """`mem_mb` of a rule's jobs: a number of MB, or the name of a SIZED rule; on a local run at most the memory
+    pool (local_pool), so no single job asks for more than the machine has."""
+
+    def function(wildcards, input):
+        mb = SIZED[size](input) if isinstance(size, str) else size
+        pool = local_pool()
+        return mb if pool is None else min(mb, pool)
+
+    return function
+
+
+@functools.cache
+def local_pool():
+    """A local run's `mem_mb` pool: every running job's mem_mb together stays within this machine's memory (or
+    cgroup limit) less 1 GB, or within --resources mem_mb=N when lower. None on a cluster executor or inside a
+    cluster job. Registered with Snakemake when the DAG is built, the first moment the executor is known.
+    """
+    if not workflow.local_exec or workflow.remote_exec:
+        return None
+    given = workflow.global_resources.get("mem_mb").value
+    pool = local_memory_pool_mb(given)
+    workflow.register_resource("mem_mb", pool)
+    if given is None or pool < given:
+        logger.info(
+            f"local run: running jobs share mem_mb={pool} (this machine's memory less 1 GB; lower it with "
+            "--resources mem_mb=N)"
+        )
+    return pool
+
+
+def one_of(keys):
+    """A wildcard constraint matching exactly one of `keys` (escaped: a `.` in a key is no regex)."""
+    return "|".join(map(re.escape, keys))
+
+
+def container_environment():
+    """--sdm apptainer: what every `apptainer exec` of the run needs, set in the environment it inherits, for
+    every way of running sing (plain, --profile, a site profile, a module): binds of the dataset, weights, results
+    and local model files (APPTAINER_BIND / SINGULARITY_BIND, after the user's own) and GPU support
+    (APPTAINER_NV=1, as `--nv`). A path a bind or the command line cannot carry is refused naming its key.
     """
     from snakemake.settings.types import DeploymentMethod
 
     if DeploymentMethod.APPTAINER not in workflow.deployment_settings.deployment_method:
         return
-    for var in ("APPTAINER_BIND", "SINGULARITY_BIND"):
-        binds = [b for b in os.environ.get(var, "").split(",") if b]
-        binds = apptainer_binds(binds, PLAN.data_paths(), Path.cwd())
-        if binds:
-            os.environ[var] = ",".join(binds)
+    paths = {f"config {key}": path for key, path in PLAN.data_paths().items()}
+    try:
+        env = apptainer_environment(paths, cwd=Path.cwd(), image=config["container"])
+    except ValueError as e:
+        raise WorkflowError(str(e)) from None
+    os.environ.update(env)
+    logger.info(
+        "apptainer: "
+        + ", ".join(f"{k}={v}" for k, v in env.items() if "SINGULARITY" not in k)
+    )
 
 
-bind_data_paths()
+container_environment()
 if (
     PLUGIN in sys.modules
 ):  # the submitting process of a SLURM run (sing.workflow.slurm says why)

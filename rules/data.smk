@@ -11,7 +11,7 @@ if DATASET["synthetic"]:
             "../envs/sing.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            mem_mb=mem_mb(4000),
             runtime=30,
             cpus_per_task=cpus_per_task,
         params:
@@ -33,7 +33,7 @@ if config["synthetic_checkpoints"]:
             "../envs/sing.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            mem_mb=mem_mb(4000),
             runtime=30,
             cpus_per_task=cpus_per_task,
         params:
@@ -58,7 +58,7 @@ rule dataset_classes:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(4000),
         runtime=10,
         cpus_per_task=cpus_per_task,
     params:
@@ -81,7 +81,7 @@ rule prefetch_weights:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=240,
         cpus_per_task=cpus_per_task,
     params:

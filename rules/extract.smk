@@ -1,8 +1,8 @@
 wildcard_constraints:
     chunk=r"\d{3}",
-    sample="|".join(SAMPLES),
-    model="|".join(MODELS),
-    space="|".join(SPACES),
+    sample=one_of(SAMPLES),
+    model=one_of(MODELS),
+    space=one_of(SPACES),
     part="classes|concepts|steering|unclip",
 
 
@@ -21,7 +21,7 @@ rule export_head:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -47,7 +47,7 @@ rule extract_translator_features:
     threads: 8
     resources:
         **GPU_RESOURCES,
-        mem_mb=32000,
+        mem_mb=mem_mb(32000),
         runtime=240,
         cpus_per_task=cpus_per_task,
     params:
@@ -73,7 +73,7 @@ rule extract_features:
     threads: 8
     resources:
         **GPU_RESOURCES,
-        mem_mb=32000,
+        mem_mb=mem_mb(32000),
         runtime=120,
         cpus_per_task=cpus_per_task,
     params:
@@ -97,7 +97,7 @@ rule embed_translator_images:
     threads: 8
     resources:
         **GPU_RESOURCES,
-        mem_mb=32000,
+        mem_mb=mem_mb(32000),
         runtime=240,
         cpus_per_task=cpus_per_task,
     params:
@@ -121,7 +121,7 @@ rule embed_images:
     threads: 8
     resources:
         **GPU_RESOURCES,
-        mem_mb=32000,
+        mem_mb=mem_mb(32000),
         runtime=120,
         cpus_per_task=cpus_per_task,
     params:
@@ -144,7 +144,7 @@ rule embed_texts:
     threads: 2
     resources:
         **GPU_RESOURCES,
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:

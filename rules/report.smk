@@ -43,7 +43,7 @@ rule table_preview:
     log:
         f"{R}/logs/table_preview/{{table}}.log",
     wildcard_constraints:
-        table="|".join(t for t in TABLES if t not in PER_IMAGE_TABLES),
+        table=one_of(t for t in TABLES if t not in PER_IMAGE_TABLES),
     conda:
         "../envs/sing.yaml"
     params:
@@ -61,7 +61,7 @@ use rule table_preview as table_preview_per_image with:
         table=f"{R}/tables/{{table}}.parquet",
         settings=manifest("table_preview_per_image"),
     wildcard_constraints:
-        table="|".join(PER_IMAGE_TABLES),
+        table=one_of(PER_IMAGE_TABLES),
     params:
         **TABLE_TEXT,
         settings=settings("table_preview_per_image"),

@@ -29,7 +29,7 @@ rule fit_translator:
         "../envs/sing.yaml"
     threads: 4
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:
@@ -52,7 +52,7 @@ rule evaluate_translator:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb("evaluate_translator"),
         runtime=30,
         cpus_per_task=cpus_per_task,
     params:

@@ -80,7 +80,8 @@ def test_the_documentation_check_catches_a_missing_description_or_default():
 def test_absent_objects_get_every_nested_default():
     config = resolved(MINIMAL)
     assert config["extraction"] == {"device": "auto", "precision": "bf16", "batch_size": 128, "num_workers": 8,
-                                    "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
+                                    "loader_timeout": 300, "on_bad_image": "fail", "on_missing_image": "fail",
+                                    "channels_last": False}
     assert config["analyses"]["steering"] == {"source_class": "n04285008", "target": "an image of a jellyfish",
                                               "target_is_deg": 40.0, "calibration": "mean_is"}
     assert config["samples"]["robustness"] == {"classes": "all", "split": "train", "per_class": 500, "seed": 0,
@@ -113,7 +114,8 @@ def test_a_partly_given_object_keeps_the_other_defaults():
                                 "samples": {"analysis": {"per_class": 3}},
                                 "analyses": {"steering": {"target": "an image of a jeep"}}})
     assert config["extraction"] == {"device": "cpu", "precision": "bf16", "batch_size": 128, "num_workers": 8,
-                                    "on_bad_image": "fail", "on_missing_image": "fail", "channels_last": False}
+                                    "loader_timeout": 300, "on_bad_image": "fail", "on_missing_image": "fail",
+                                    "channels_last": False}
     assert config["samples"]["analysis"] == {"per_class": 3, "split": "val", "seed": 0, "take_all_if_fewer": False}
     assert config["samples"]["translator"]["per_class"] == 10
     assert config["analyses"]["steering"] == {"target": "an image of a jeep", "source_class": "n04285008",
@@ -189,10 +191,12 @@ ADDED = {
     # issue 20: thresholds of the translator flags (model_summary.translator_flags); no number changes
     ("translator", "min_heldout_r2"): 0.5,
     ("translator", "min_samples_per_dim"): 1.0,
+    # issue 19: before, a stalled DataLoader was never timed out (it waited until the cluster's time limit)
+    ("extraction", "loader_timeout"): 300,
 }
 # Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
 ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",
-             "slurm_gpu": {"model": None, "partition": None}}
+             "slurm_gpu": {"request": "gpus", "model": None, "partition": None}}
 # sing.data.synthetic.DEFAULTS (junk_per_class: issue 12, no junk files before)
 ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3, "junk_per_class": 0}
 

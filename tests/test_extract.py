@@ -221,7 +221,8 @@ def _run_script(name, *, input=None, output, settings, log, wildcards=None, conf
     """Run a workflow script with a stand-in `snakemake` object: params.settings as sing.workflow.settings builds it."""
     sm = SimpleNamespace(input=input or _NL(), output=output, params=_NL(settings=settings), log=_NL(str(log)),
                          threads=2, wildcards=_NL(**(wildcards or {})),
-                         config=config or {"weights_dir": "weights", "extraction": {"num_workers": 0}})
+                         config=config or {"weights_dir": "weights",
+                                           "extraction": {"num_workers": 0, "loader_timeout": 300}})
     runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": sm}, run_name="__main__")
 
 
@@ -232,7 +233,7 @@ def test_scripts_end_to_end(tmp_path):
                                                                         "val_per_class": 2, "image_size": 24,
                                                                         "seed": 0}}})
     assert (ds / "synthetic.json").is_file() and not list(tmp_path.glob("*.tmp-*"))
-    config = {"weights_dir": "weights", "extraction": {"num_workers": 0}}
+    config = {"weights_dir": "weights", "extraction": {"num_workers": 0, "loader_timeout": 300}}
     wnids = list(open_dataset({"kind": "imagenet", "root": str(ds)}).catalog.ids)
     names = {w: [n, n] for w, (n, _) in zip(wnids, __import__("sing.data.classes", fromlist=["x"]).imagenet_names())}
     classes = tmp_path / "classes.parquet"

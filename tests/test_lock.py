@@ -195,7 +195,8 @@ def test_the_extraction_job_verifies_before_loading_and_records_the_lock(cache, 
         job = SimpleNamespace(params=SimpleNamespace(settings=settings), output=SimpleNamespace(features=str(out)),
                               wildcards={"model": "m", "sample": "analysis", "chunk": "000"},
                               log=[str(tmp_path / "job.log")], threads=1, input=[],
-                              config={"weights_dir": str(cache.root), "extraction": {"num_workers": 0}})
+                              config={"weights_dir": str(cache.root),
+                                      "extraction": {"num_workers": 0, "loader_timeout": 300}})
         runpy.run_path(str(SCRIPTS / "extract_features.py"), init_globals={"snakemake": job}, run_name="__main__")
 
     run(tmp_path / "chunk-000")

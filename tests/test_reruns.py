@@ -36,8 +36,9 @@ def test_every_leaf_key_says_what_it_decides(workflow_rules):
     keys = dict(leaves(SCHEMA))
     assert len(keys) >= 90
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
-    assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers", "container", "slurm_gpu.model",
-                        "slurm_gpu.partition"}  # chunk_size decides classes.parquet's chunk column
+    # (chunk_size is not here: it decides classes.parquet's chunk column)
+    assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers", "extraction.loader_timeout",
+                        "container", "slurm_gpu.request", "slurm_gpu.model", "slurm_gpu.partition"}
 
 
 def _node(schema, dotted):
@@ -130,6 +131,8 @@ CASES: dict[str, tuple[dict, dict]] = {
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
     "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: classes.parquet only
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
+    "extraction.loader_timeout": ({"extraction": {"loader_timeout": 60}}, {}),
+    "slurm_gpu.request": ({"slurm_gpu": {"request": "gres"}}, {}),
     "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
     "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
 }

@@ -13,7 +13,7 @@ import yaml
 
 from sing.workflow.config import ConfigError, load_schema, merge_configs, resolve_config
 from sing.workflow.manifests import ManifestWriter, manifest_text
-from sing.workflow.plan import Plan, apptainer_binds
+from sing.workflow.plan import Plan
 from sing.workflow.settings import JobSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,6 +105,19 @@ def test_gpu_model_and_partition_reach_the_gpu_resources():
     assert plan.gpu_resources() == {"gpu": 1, "gpu_model": "h100", "slurm_partition": "gpu"}
 
 
+def test_a_gres_only_cluster_gets_gres_requests():
+    """Issue 19, kind 2: sites differ in how a job asks for a GPU; `select/cons_res` clusters refuse --gpus.
+    The snakemake-executor-plugin-slurm 2.8.0 turns `gres` into `--gres=...` (read from its source)."""
+    import inspect
+
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    assert 'f" --gres={job.resources.gres}"' in inspect.getsource(set_gres_string)
+    assert plan_of({"slurm_gpu": {"request": "gres"}}).gpu_resources() == {"gres": "gpu:1"}
+    assert plan_of({"slurm_gpu": {"request": "gres", "model": "a100", "partition": "gpu"}}).gpu_resources() == {
+        "gres": "gpu:a100:1", "slurm_partition": "gpu"}
+
+
 # Every value that names a model, space or class is checked against what the run has when the plan is built,
 # with an error naming the key and the bad value (no silent drop or fallback). The same cases ran as one
 # `snakemake -n` each in tests/test_workflow.py; three of them still do there, end to end.
@@ -150,6 +163,15 @@ BAD_CONFIGS = [
                                    "model_kwargs": {"num_classes": 10}}}},
      ["models.demo_resnet50", "10 outputs", "1000 classes"]),
     ({"models": {"x": {"source": "torchvision", "display": "X"}}, "run_models": ["x"]}, ["config models", "source"]),
+    # issue 19, kind 3: a path the input/output patterns cannot carry, a key that cannot name files / wildcards
+    ({"results_dir": "runs/{1}"}, ["config results_dir", "'{'", "wildcard"]),
+    ({"dataset": {"root": "data/set}"}}, ["config dataset.root", "'}'"]),
+    ({"models": {"mine": {"source": "timm", "name": "resnet18", "display": "M", "checkpoint": "ckpt/{x}.pth"}},
+      "run_models": ["mine"], "figures": {"paper_models": ["mine"]}}, ["config models.mine.checkpoint", "'{'"]),
+    ({"models": {"my model": {"source": "timm", "name": "resnet18", "display": "M"}}},
+     ["config models", "'my model'", "' '"]),  # refused even when not run
+    ({"spaces": {"clip/a": {"model": "ViT-S-32", "pretrained": None, "display": "A"}}},
+     ["config spaces", "'clip/a'", "'/'"]),
 ]
 
 
@@ -269,14 +291,14 @@ def test_a_planning_only_writer_puts_everything_back(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- containers
-def test_apptainer_binds_add_outside_folders_once(tmp_path):
-    work = tmp_path / "work"
-    (work / "inside").mkdir(parents=True)
-    data = tmp_path / "data"
-    data.mkdir()
-    binds = apptainer_binds(["/opt/site"], [str(work / "inside"), str(data), str(data / "not-yet" / "x"), "/"],
-                            work)
-    assert binds == ["/opt/site", str(data.resolve())]
+def test_data_paths_name_the_key_of_each_path():
+    """What a container binds and what is checked for characters, each path under the config key that sets it."""
+    plan = plan_of({"models": {"mine": {"source": "timm", "name": "resnet18", "display": "M",
+                                        "checkpoint": "ckpt/mine.pth"}},
+                    "run_models": ["mine"], "figures": {"paper_models": ["mine"]}})
+    paths = plan.data_paths()
+    assert paths["results_dir"] == "results/demo" and paths["dataset.root"] == "results/demo/imagenet"
+    assert paths["models.mine.checkpoint"] == "ckpt/mine.pth" and "weights_dir" in paths
 
 
 def test_the_own_data_template_plans(tmp_path, in_repo):

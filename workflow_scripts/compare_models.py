@@ -8,25 +8,17 @@ output: model_summary, class_summary, rank_correlation, space_crosscheck, robust
 
 import logging
 
-import polars as pl
-
 from sing.analysis.comparisons import rank_correlations, robustness_correlation, space_crosscheck
 from sing.io.logs import setup_logging
-from sing.io.storage import write_frame
+from sing.io.storage import read_frames, write_frame
 from sing.io.tables import table_metadata
 
 setup_logging(snakemake.log[0])
-
-
-def concat(paths):
-    return pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
-
-
-ms = concat(snakemake.input.model_summaries).sort("space", "model")
-cs = concat(snakemake.input.class_summaries).sort("space", "model", "class_index")
+ms = read_frames(snakemake.input.model_summaries).sort("space", "model")
+cs = read_frames(snakemake.input.class_summaries).sort("space", "model", "class_index")
 tables = {"model_summary": ms, "class_summary": cs, "rank_correlation": rank_correlations(cs),
           "space_crosscheck": space_crosscheck(ms),
-          "robustness": robustness_correlation(concat(snakemake.input.robustness))}
+          "robustness": robustness_correlation(read_frames(snakemake.input.robustness))}
 for name, frame in tables.items():
     write_frame(frame, snakemake.output[name], table_metadata(name, snakemake.params.settings))
 logging.info("%d model rows, %d class rows, %d model pairs, %d cross-check rows; robustness r %s", ms.height,

@@ -15,12 +15,14 @@ import torch
 
 from sing.data.text import embed_text_table
 from sing.io.logs import setup_logging
+from sing.models.devices import resolve_device
 from sing.models.lock import verify
 from sing.models.weights import WeightsCache
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
 settings = snakemake.params.settings
+resolve_device(settings["extraction"]["device"])  # first: a GPU job without a usable GPU stops in seconds
 (key, entry), = settings["spaces"].items()
 part = snakemake.wildcards.part
 text = {"classes": [], "concepts": [], "targets": []}

@@ -7,19 +7,19 @@ params.settings: (the job's settings, recorded in provenance)     wildcards: mod
 
 import logging
 
-from sing.analysis.translation import translator_eval
+from sing.analysis.translation import translator_eval_tables
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
-from sing.io.pairs import read_chunk_dirs
+from sing.io.pairs import chunk_tables
 from sing.io.storage import write_frame
 from sing.io.tables import table_metadata
 
 setup_logging(snakemake.log[0])
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
-feature_rows, features = read_chunk_dirs(snakemake.input.features)
-clip_rows, clip = read_chunk_dirs(snakemake.input.clip)
-table = translator_eval(LinearTranslator.load(snakemake.input.translator), feature_rows, features, clip_rows, clip,
-                        model=model, space=space)
+# streamed one class at a time (memory: one class, whatever the number of classes)
+table = translator_eval_tables(LinearTranslator.load(snakemake.input.translator),
+                               chunk_tables(snakemake.input.features), chunk_tables(snakemake.input.clip),
+                               model=model, space=space)
 logging.info("%d images, mean cosine %.4f", table.height, table["cosine"].mean())
 write_frame(table, snakemake.output.evaluation,
             table_metadata("translator_eval", snakemake.params.settings, model=model, space=space))

@@ -8,7 +8,8 @@ sample's resolved to this chunk's), the chunk's classes (`classes` for the analy
 the dataset's order, which the head is checked against and ordered by; CLIP spaces: {class: index} of this job's
 classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image, channels_last}, weights (the
 encoder's weights lock entry).
-config: weights_dir, extraction.num_workers (they change no number, so they are not settings).
+config: weights_dir, extraction.num_workers, extraction.loader_timeout (they change no number, so they are not
+settings).
 input.head (classifiers): the exported head (the export_head job's check passed).
 output.features: a directory (one <file key>.parquet per class, + skipped.parquet) or a single *.parquet (all
 classes).
@@ -21,12 +22,14 @@ import torch
 from sing.data.datasets import open_dataset
 from sing.data.extraction import run_extraction
 from sing.io.logs import setup_logging
+from sing.models.devices import resolve_device
 from sing.models.lock import verify
 from sing.models.weights import WeightsCache
 
 stream = setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
 settings = snakemake.params.settings
+resolve_device(settings["extraction"]["device"])  # first: a GPU job without a usable GPU stops here, in seconds
 collection = "models" if "models" in settings else "spaces"
 (key, entry), = settings[collection].items()
 # where each sample's class list is in the settings (for a chunk job: the chunk's classes)
@@ -56,7 +59,8 @@ summary = run_extraction(
     head_classes=dataset.head_classes() if collection == "models" else None, sample=sample, out=out,
     mode="single" if out.endswith(".parquet") else "per_class",
     batch_size=extraction["batch_size"], precision=extraction["precision"], device=extraction["device"],
-    num_workers=snakemake.config["extraction"]["num_workers"], on_bad_image=extraction["on_bad_image"],
+    num_workers=snakemake.config["extraction"]["num_workers"],
+    loader_timeout=snakemake.config["extraction"]["loader_timeout"], on_bad_image=extraction["on_bad_image"],
     on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
     weights=WeightsCache(weights_dir, offline=True),
     provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream)

@@ -10,23 +10,22 @@ params.settings: models.<key>.display, spaces.<key>.display, analyses.ci     out
 import logging
 from pathlib import Path
 
-import polars as pl
-
 from sing.analysis.headline import front_page
 from sing.core.files import atomic_path
 from sing.io.logs import setup_logging
+from sing.io.storage import read_frame
 from sing.outputs import figure
 
 setup_logging(snakemake.log[0])
 job = snakemake.params.settings
 display = {key: entry["display"] for key, entry in job["models"].items()}
 space_display = {key: entry["display"] for key, entry in job["spaces"].items()}
-summary = pl.read_parquet(snakemake.input.model_summary)
+summary = read_frame(snakemake.input.model_summary)
 stability = None
 if "stability" in snakemake.input.keys():  # "is the model ordering stable under the translator?" (issue 17)
     from sing.analysis.sensitivity import ordering_sentence
 
-    table = pl.read_parquet(snakemake.input.stability)
+    table = read_frame(snakemake.input.stability)
     stability = {space: ordering_sentence(table, space, space_label=name) for space, name in space_display.items()}
 figures = [(figure(Path(path).name.split(".")[0]).heading, Path(path).name) for path in snakemake.input.figures]
 method = Path(snakemake.input.method).read_text(encoding="utf-8").split("\n", 2)[2]  # its own title dropped

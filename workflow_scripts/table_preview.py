@@ -9,18 +9,17 @@ params: name (shown as the title), max_rows     output: html
 
 import logging
 
-import polars as pl
-
 from sing.core.files import atomic_path
 from sing.io.logs import setup_logging
 from sing.io.preview import preview_html, random_weight_names
+from sing.io.storage import read_frame
 from sing.models.lock import random_weight_keys
 from sing.outputs import inline_markup, table
 
 setup_logging(snakemake.log[0])
 params, job = snakemake.params, snakemake.params.settings
 spec = table(snakemake.wildcards.table)
-frame = pl.read_parquet(snakemake.input.table)
+frame = read_frame(snakemake.input.table)
 names = {"models": {key: entry["display"] for key, entry in job["models"].items()},
          "spaces": {key: entry["display"] for key, entry in job["spaces"].items()},
          "classes": dict(job["dataset"]["class_names"])}

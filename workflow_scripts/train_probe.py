@@ -23,11 +23,11 @@ from sing.models.devices import resolve_device
 setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, int(snakemake.threads)))
 settings = snakemake.params.settings
+device = resolve_device(settings["extraction"]["device"])  # first: a GPU job without a usable GPU stops in seconds
 probe = settings["analyses"]["robustness"]
 model = snakemake.wildcards.model
 geometry = HeadGeometry.load(snakemake.input.geometry)
 data = read_probe_data(chunk_tables(snakemake.input.features), geometry)
-device = resolve_device(settings["extraction"]["device"])
 logging.info("%s: %d images x %d principal coordinates, %d classes, on %s", model, *data.X.shape,
              len(set(data.y.tolist())), device)
 jobs = [("principal", data.X, snakemake.output.principal)]

@@ -33,6 +33,7 @@ from sing.unclip.sheet import null_space_sheet
 
 setup_logging(snakemake.log[0])
 settings = snakemake.params.settings
+device = resolve_device(settings["extraction"]["device"])  # first: a GPU job without a usable GPU stops in seconds
 cfg = settings["unclip"]
 model = snakemake.wildcards.model
 feature_file = Path(snakemake.input.features) / f"{file_key(cfg['source_class'])}.parquet"
@@ -54,7 +55,7 @@ logging.info("geometry %r, translator %r, prompts %s", geometry, translator, cfg
 weights_dir = snakemake.config["weights_dir"]
 verify(settings["weights"]["unclip"][cfg["model_id"]], weights_dir, f"UnCLIP pipeline {cfg['model_id']!r}")
 pipeline = load_unclip(cfg["model_id"], weights=WeightsCache(weights_dir, offline=True),
-                       device=resolve_device(settings["extraction"]["device"]), dtype=getattr(torch, cfg["dtype"]),
+                       device=device, dtype=getattr(torch, cfg["dtype"]),
                        embedding_dim=translator.out_dim)
 sheet, records = null_space_sheet(
     pipeline, F, geometry, translator, cfg["prompts"], z_text, cfg["target_is_deg"],

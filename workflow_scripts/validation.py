@@ -15,7 +15,7 @@ from sing.analysis.validation import VALIDATION_COLUMNS, subsample, validation_s
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
-from sing.io.pairs import read_chunk_dirs, read_image_ids
+from sing.io.pairs import chunk_image_ids, read_chunk_rows, read_image_ids
 from sing.io.storage import write_frame
 from sing.io.tables import read_head, table_metadata
 
@@ -24,17 +24,17 @@ settings = snakemake.params.settings
 analyses = settings["analyses"]
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
 seeds = list(range(analyses["validation"]["seeds"]))
-table, F = read_chunk_dirs(snakemake.input.features)
+# select first (image ids only), then read the features of the selected images: memory is the selection, not the
+# whole analysis sample (the same rows as reading everything and subsampling the held-out rows)
+ids = chunk_image_ids(snakemake.input.features)
 seen = read_image_ids([snakemake.input.translator_sample])
-held_out = np.array([i not in seen for i in table["image_id"].to_list()], dtype=bool)
-if not held_out.all():
-    logging.warning("%d analysis images are in the translator's training sample: left out", int((~held_out).sum()))
-table, F = table.filter(pl.Series(held_out)), F[held_out]
-if table.height == 0:
+held = np.flatnonzero([i not in seen for i in ids])
+if len(held) < len(ids):
+    logging.warning("%d analysis images are in the translator's training sample: left out", len(ids) - len(held))
+if len(held) == 0:
     raise ValueError("validation: no held-out analysis image left (all were in the translator's training sample)")
-keep = subsample(table.height, analyses["validation"]["max_images"], analyses["seed"])
-if keep is not None:
-    table, F = table[keep.tolist()], F[keep]
+keep = subsample(len(held), analyses["validation"]["max_images"], analyses["seed"])
+table, F = read_chunk_rows(snakemake.input.features, held if keep is None else held[keep])
 W, _ = read_head(snakemake.input.head)
 df = validation_scores(F, table["image_id"].to_list(), W, HeadGeometry.load(snakemake.input.geometry),
                        LinearTranslator.load(snakemake.input.translator), seeds, pred=table["pred_class"].to_numpy())

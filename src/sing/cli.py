@@ -118,12 +118,14 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     from .data.images import load_rgb
     from .data.text import CLASS_PROMPT, CONCEPT_PROMPT
     from .figures.render import save
-    from .io.storage import read_metadata
+    from .io.storage import read_frame, read_metadata
     from .io.tables import load_text, read_head
     from .models.classifiers import load_classifier
+    from .models.devices import resolve_device
     from .models.weights import WeightsCache
     from .registry import MODELS, PAPER, SPACES, resolve_models, resolve_spaces
 
+    device = resolve_device(device, knob="--device")
     cfg = _load_config(config)
     for option, key, catalogue, what in (("--model", model, MODELS, "models"), ("--space", space, SPACES, "spaces")):
         if key is not None and key not in {**catalogue, **(cfg.get(what) or {})}:
@@ -139,7 +141,7 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
     class_text = _need(R / "text" / space / "classes.parquet", "class-prompt embeddings")
     concept_text = _need(R / "text" / space / "concepts.parquet", "concept embeddings")
     W, b = read_head(_need(R / "heads" / model / "head.safetensors", "head"))  # in the dataset's class order
-    dataset_classes = pl.read_parquet(_need(R / "classes.parquet", "dataset classes"))
+    dataset_classes = read_frame(_need(R / "classes.parquet", "dataset classes"))
 
     weights = WeightsCache(cfg.get("weights_dir"), offline=True)
     adapter = load_classifier(model, entry.spec(), device=device, weights=weights)

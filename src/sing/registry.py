@@ -100,6 +100,7 @@ class ModelEntry(_Entry):
     name: str | None = None  # timm name with pretrained tag, or Hugging Face repository id
     pretrained: bool | None = None  # loaders default to true
     checkpoint: str | None = None  # local weights file (transformers: a save_pretrained folder)
+    checkpoint_key: str | None = None  # which weight set of a training checkpoint (sing.models.checkpoints)
     factory: str | None = None  # python: "package.module:function" or "path/to/file.py:function"
     seed: int | None = None  # random initialisation (pretrained: false)
     model_kwargs: Mapping[str, Any] | None = None

@@ -12,7 +12,11 @@ strictly convex in W, so the fitted probe does not depend on the optimiser's pat
 
 Solver: full-batch L-BFGS with a strong-Wolfe line search (``torch.optim.LBFGS``) on the job's device (a GPU when
 the workflow has one); the loss and gradient are accumulated over row blocks, so memory is the inputs (float32,
-N × k) plus one block of logits. ``benchmarks/bench_probe.py`` compares it with scikit-learn's solvers.
+N × k, once as given and once standardised) plus one block of logits whose rows are sized to the class count
+(:func:`block_rows_for`: a block of logits is at most :data:`BLOCK_BYTES`). Predictions and accuracies are computed
+in the same row blocks, so no N × K array exists at any point; one step costs ≈ 4·N·k·K flops (logits and weight
+gradient), linear in N·K for a given input width. ``benchmarks/bench_probe.py`` compares it with scikit-learn's
+solvers; ``benchmarks/bench_scale.py`` measures time and peak memory at 100 - 5,000 classes.
 """
 
 from __future__ import annotations
@@ -29,9 +33,30 @@ from ..core.files import read_safetensors, write_safetensors
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LinearProbe", "fit_probe", "select_probe", "standardisation"]
+__all__ = ["BLOCK_BYTES", "LinearProbe", "block_rows_for", "fit_probe", "probe_peak_bytes", "select_probe",
+           "standardisation"]
 
 FORMAT_VERSION = 1
+#: bytes of one block of logits (rows × classes); the loss, its gradient and softmax take a few blocks more
+BLOCK_BYTES = 64 << 20
+
+
+def block_rows_for(n_classes: int, itemsize: int = 8, budget: int = BLOCK_BYTES) -> int:
+    """Rows of a block of ``n_classes`` logits of ``itemsize`` bytes that fits ``budget`` bytes (at least 256, at
+    most 65536): the row block of training (``itemsize`` 4 or 8: the working dtype) and of prediction (8)."""
+    return int(min(65536, max(256, budget // (max(1, int(n_classes)) * int(itemsize)))))
+
+
+def probe_peak_bytes(n: int, k: int, n_classes: int, dtype: str = "float32", holdout: float = 0.0) -> int:
+    """Peak memory (bytes) of :func:`select_probe` / :func:`fit_probe` beyond its float32 inputs X (n × k): the
+    standardised copy of the training rows in ``dtype``, the held-out row indices, the parameters with L-BFGS's 20
+    history pairs (float32 / float64), and the row block of logits with the loss's softmax and gradient
+    (≈ 4 blocks). Linear in n·k and k·K; no n × K term."""
+    item = 8 if dtype == "float64" else 4
+    params = (k + 1) * n_classes
+    block = block_rows_for(n_classes, item) * n_classes * item
+    return int(n * (1 - holdout) * k * item + n * 8 + params * (2 * 20 + 6) * item + 4 * block
+               + block_rows_for(n_classes) * (n_classes + k) * 8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,26 +81,50 @@ class LinearProbe:
         return int(self.weight.shape[1])
 
     def decision_function(self, X: Any, block_rows: int = 65536) -> np.ndarray:
-        """Logits (N, K) float64 of inputs X (N, k); computed in row blocks."""
+        """Logits (N, K) float64 of inputs X (N, k); computed in row blocks. The whole N × K array: to predict,
+        use :meth:`predict`, which never holds more than one block of it."""
+        X = self._check(X)
+        out = np.empty((X.shape[0], len(self.classes)))
+        for s, logits in self._logit_blocks(X, None, block_rows):
+            out[s:s + len(logits)] = logits
+        return out
+
+    def _check(self, X: Any) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.in_dim:
             raise ValueError(f"X: expected shape (N, {self.in_dim}), got {X.shape}")
-        out = np.empty((X.shape[0], len(self.classes)))
-        for s in range(0, X.shape[0], block_rows):
-            xb = (np.asarray(X[s:s + block_rows], dtype=np.float64) - self.mean) / self.scale
-            out[s:s + block_rows] = xb @ self.weight.T + self.bias
+        return X
+
+    def _logit_blocks(self, X: np.ndarray, rows: np.ndarray | None, block_rows: int | None):
+        """(start, float64 logits of rows[start:start + b] (or X's rows), one block at a time."""
+        n = X.shape[0] if rows is None else len(rows)
+        b = block_rows or block_rows_for(len(self.classes))
+        for s in range(0, n, b):
+            xb = X[s:s + b] if rows is None else X[rows[s:s + b]]
+            logits = ((np.asarray(xb, dtype=np.float64) - self.mean) / self.scale) @ self.weight.T
+            logits += self.bias  # in place: one block of logits, not two
+            yield s, logits
+            del logits  # before the next block is made
+
+    def predict(self, X: Any, rows: Any = None, block_rows: int | None = None) -> np.ndarray:
+        """Predicted labels (N,) int64 of X's rows (or of ``rows``, indices into X: no copy of X): the class of the
+        largest float64 logit (ties: the smaller label), in row blocks of :func:`block_rows_for` (one block of
+        logits at a time, never N × K)."""
+        X = self._check(X)
+        rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        out = np.empty(X.shape[0] if rows is None else len(rows), dtype=np.int64)
+        for s, logits in self._logit_blocks(X, rows, block_rows):
+            out[s:s + len(logits)] = self.classes[np.argmax(logits, axis=1)]
+            del logits  # before the next block is made
         return out
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels (N,) int64 (the class of the largest logit; ties: the smaller label)."""
-        return self.classes[np.argmax(self.decision_function(X), axis=1)]
-
-    def accuracy(self, X: Any, y: Any) -> float:
-        """Fraction of rows whose predicted label equals ``y``; NaN for no rows."""
+    def accuracy(self, X: Any, y: Any, rows: Any = None) -> float:
+        """Fraction of rows (of X, or ``rows`` of X with labels ``y`` of those rows) whose predicted label equals
+        ``y``; NaN for no rows. Memory: one block of logits (:meth:`predict`)."""
         y = np.asarray(y)
         if len(y) == 0:
             return float("nan")
-        return float(np.mean(self.predict(X) == y))
+        return float(np.mean(self.predict(X, rows) == y))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the probe (float64 tensors, JSON metadata) to a safetensors file."""
@@ -92,25 +141,31 @@ class LinearProbe:
                    scale=float(meta["scale"]), l2=float(meta["l2"]), metrics=dict(meta.get("metrics") or {}))
 
 
-def standardisation(X: np.ndarray, block_rows: int = 65536) -> tuple[np.ndarray, float]:
+def standardisation(X: np.ndarray, block_rows: int = 65536, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """(μ, s) of :func:`fit_probe`: the column means (float64) and ``s = sqrt(mean_i ‖x_i − μ‖² / k)``, in one
-    float64 pass per block (no float64 copy of X). ``s = 1`` when every row is the same (nothing to scale)."""
-    n, k = X.shape
+    float64 pass per block (no float64 copy of X), over X's rows or the rows indexed by ``rows``. ``s = 1`` when
+    every row is the same (nothing to scale)."""
+    n, k = (X.shape[0] if rows is None else len(rows)), X.shape[1]
+
+    def blocks():
+        for s in range(0, n, block_rows):
+            yield np.asarray(X[s:s + block_rows] if rows is None else X[rows[s:s + block_rows]], dtype=np.float64)
+
     total = np.zeros(k)
-    for s in range(0, n, block_rows):
-        total += np.asarray(X[s:s + block_rows], dtype=np.float64).sum(axis=0)
+    for xb in blocks():
+        total += xb.sum(axis=0)
     mean = total / n
     sq = 0.0
-    for s in range(0, n, block_rows):
-        d = np.asarray(X[s:s + block_rows], dtype=np.float64) - mean
+    for xb in blocks():
+        d = xb - mean
         sq += float(np.einsum("ij,ij->", d, d))
     scale = math.sqrt(sq / (n * k))
     return mean, (scale if scale > 0 else 1.0)
 
 
 def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: float = 1e-6, device: Any = "cpu",
-              dtype: str = "float32", block_rows: int = 65536, mean: np.ndarray | None = None,
-              scale: float | None = None, init: LinearProbe | None = None) -> LinearProbe:
+              dtype: str = "float32", block_rows: int | None = None, mean: np.ndarray | None = None,
+              scale: float | None = None, init: LinearProbe | None = None, rows: Any = None) -> LinearProbe:
     """Fit the probe of the module docstring on inputs X (N, k) and labels y (N,) (any integers).
 
     l2 ≥ 0: the penalty on the mean loss (``l2 = 1 / (C · N)`` for scikit-learn's C); max_iter: L-BFGS iterations
@@ -119,9 +174,11 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
     at the working precision); device: a torch device ("cpu", "cuda"); dtype: "float32" (the workflow) or "float64";
     mean / scale:
     the standardisation (default :func:`standardisation` of X); init: a probe on the same classes and inputs
-    whose (standardised-space) weights start L-BFGS (default zeros; the optimum does not depend on it). X is
-    copied once into a tensor of ``dtype`` on the device; the float64 parameters of the returned probe act on
-    standardised inputs.
+    whose (standardised-space) weights start L-BFGS (default zeros; the optimum does not depend on it); rows: fit
+    on these rows of X only (indices; ``y`` holds their labels), without copying X; block_rows: rows per block of
+    logits (default :func:`block_rows_for` the class count and ``dtype``: at most :data:`BLOCK_BYTES` per block).
+    X's (selected) rows are copied once, standardised, into a tensor of ``dtype`` on the device; the float64
+    parameters of the returned probe act on standardised inputs. Memory: :func:`probe_peak_bytes`.
 
     Raises ValueError (naming the argument) for fewer than 2 classes, mismatched lengths, non-finite inputs or
     bad settings. Source: torch.optim.LBFGS (strong Wolfe line search).
@@ -132,8 +189,13 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"X: expected a non-empty (N, k) array, got shape {X.shape}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y: expected one label per row of X ({X.shape[0]}), got shape {y.shape}")
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or len(rows) == 0 or rows.min() < 0 or rows.max() >= X.shape[0]:
+            raise ValueError(f"rows: expected non-empty row indices of X (0..{X.shape[0] - 1})")
+    n = X.shape[0] if rows is None else len(rows)
+    if y.shape != (n,):
+        raise ValueError(f"y: expected one label per row of X ({n}), got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y: labels must be integers, got dtype {y.dtype}")
     if not (np.isfinite(l2) and l2 >= 0):
@@ -145,20 +207,24 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
     classes, codes = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(f"y: need at least two classes, got {classes.tolist()}")
+    k = X.shape[1]
+    xrows = block_rows_for(k)  # rows of a float64 block of inputs
     if mean is None or scale is None:
-        mean, scale = standardisation(X, block_rows)
+        mean, scale = standardisation(X, xrows, rows)
     mean = np.asarray(mean, dtype=np.float64)
     tdtype = getattr(torch, dtype)
     device = torch.device(device)
-    n, k = X.shape
     K = len(classes)
+    block_rows = int(block_rows) if block_rows else block_rows_for(K, torch.finfo(tdtype).bits // 8)
 
     Xt = torch.empty((n, k), dtype=tdtype, device=device)
-    for s in range(0, n, block_rows):
-        xb = (np.asarray(X[s:s + block_rows], dtype=np.float64) - mean) / scale
+    for s in range(0, n, xrows):
+        xb = (np.asarray(X[s:s + xrows] if rows is None else X[rows[s:s + xrows]], dtype=np.float64) - mean) / scale
         if not np.isfinite(xb).all():
-            raise ValueError(f"X: non-finite values in rows {s}..{s + len(xb) - 1}")
+            where = f"rows {s}..{s + len(xb) - 1}" if rows is None else "the selected rows"
+            raise ValueError(f"X: non-finite values in {where}")
         Xt[s:s + len(xb)] = torch.from_numpy(xb).to(device=device, dtype=tdtype)
+    del xb
     yt = torch.from_numpy(codes.astype(np.int64)).to(device)
     if init is not None and (not np.array_equal(init.classes, classes) or init.weight.shape != (K, k)):
         raise ValueError("init: a probe of other classes or input width")
@@ -195,7 +261,7 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
     bias = b.detach().to("cpu", torch.float64).numpy()
     probe = LinearProbe(weight=weight, bias=bias, classes=classes.astype(np.int64), mean=mean, scale=float(scale),
                         l2=float(l2), metrics={})
-    metrics = {"n_train": int(n), "n_classes": int(K), "in_dim": int(k), "train_accuracy": probe.accuracy(X, y),
+    metrics = {"n_train": int(n), "n_classes": int(K), "in_dim": int(k), "train_accuracy": probe.accuracy(X, y, rows),
                "loss": final, "grad_max": grad_max, "iterations": iterations, "function_evals": evals, "stop": stop,
                "converged": stop == "tolerance", "max_iter": int(max_iter), "tol": float(tol), "device": str(device),
                "dtype": dtype}
@@ -217,7 +283,7 @@ def select_probe(X: Any, y: Any, image_ids: Sequence[str], *, l2_grid: Sequence[
 
     ``metrics`` gains ``l2_grid``, ``holdout_accuracy`` (one per λ, None without selection) and ``n_holdout``.
     ValueError naming the argument for an empty or negative grid, a holdout outside (0, 1), or a split that
-    leaves no image (or a single class) on either side.
+    leaves no image (or a single class) on either side. The split is passed as row indices (no copy of X).
     """
     from ..core.translator import fold_ids_for
 
@@ -238,17 +304,19 @@ def select_probe(X: Any, y: Any, image_ids: Sequence[str], *, l2_grid: Sequence[
         if len(np.unique(y[part])) < (2 if name == "training" else 1):
             raise ValueError(f"holdout: {holdout} leaves no {name} images of enough classes ({int(part.sum())} "
                              f"images)")
-    Xtr, ytr = X[~held], y[~held]
-    known = np.isin(y[held], np.unique(ytr))  # a held-out image of a class absent from training counts as wrong
+    train, test = np.flatnonzero(~held), np.flatnonzero(held)  # row indices: no copy of X
+    ytr = y[train]
+    known = np.isin(y[test], np.unique(ytr))  # a held-out image of a class absent from training counts as wrong
     accuracy, previous, fitted = {}, None, {}
     for l2 in grid:
-        previous = fit_probe(Xtr, ytr, l2=l2, init=previous, **fit)
-        pred = previous.predict(X[held])
-        accuracy[l2] = float(np.mean((pred == y[held]) & known))
+        previous = fit_probe(X, ytr, l2=l2, init=previous, rows=train, **fit)
+        pred = previous.predict(X, test)
+        accuracy[l2] = float(np.mean((pred == y[test]) & known))
         fitted[l2] = previous
-        log.info("probe: l2 %g, held-out accuracy %.4f (%d images)", l2, accuracy[l2], int(held.sum()))
+        log.info("probe: l2 %g, held-out accuracy %.4f (%d images)", l2, accuracy[l2], len(test))
+    del previous
     best = max(grid, key=lambda v: (accuracy[v], v))
-    mean, scale = standardisation(X, fit.get("block_rows", 65536))
+    mean, scale = standardisation(X, block_rows_for(X.shape[1]))
     start = fitted[best]
     init = LinearProbe(weight=start.weight * (scale / start.scale), bias=start.bias + start.weight @ (
         (mean - start.mean) / start.scale), classes=start.classes, mean=mean, scale=scale, l2=best)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -12,9 +14,10 @@ import polars as pl
 
 from ..core.translator import LinearTranslator, fit_ridge
 from ..io.pairs import align_pairs
+from ..io.storage import read_embeddings
 
 __all__ = ["QUALITY_DEFAULTS", "TRANSLATOR_EVAL_COLUMNS", "fit_translator_from_pairs", "log_translator_flags",
-           "translation_errors", "translator_eval", "translator_flags"]
+           "translation_errors", "translator_eval", "translator_eval_tables", "translator_flags"]
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +119,69 @@ def translator_eval(translator: Any, feature_rows: pl.DataFrame, features: np.nd
     class_of = dict(zip(feature_rows["image_id"].to_list(), feature_rows["class_id"].to_list()))
     return pl.DataFrame({"model": [model] * len(ids), "space": [space] * len(ids), "image_id": ids,
                          "class_id": [class_of[i] for i in ids], **errors}).select(TRANSLATOR_EVAL_COLUMNS)
+
+
+def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.PathLike],
+                           clip_tables: Sequence[str | os.PathLike], *, model: str, space: str,
+                           block_rows: int = 1024) -> pl.DataFrame:
+    """:func:`translator_eval` streamed over class tables: the feature and CLIP tables of one class (the same file
+    name, ``<file key>.parquet``, in the two sets of chunk directories) are read together, aligned by image id and
+    gathered into blocks of about ``block_rows`` rows evaluated in float64, so memory is one class plus one block,
+    never the whole sample. Rows, order (by image id) and values are those of :func:`translator_eval` on the
+    concatenated tables; images present on one side only are dropped and counted in one log line. ValueError for a
+    class file name twice on one side, an image id in two tables, or no image on both sides."""
+    def by_name(paths, side):
+        out: dict[str, Path] = {}
+        for p in map(Path, paths):
+            if p.name in out:
+                raise ValueError(f"{side}: two class tables named {p.name} ({out[p.name]}, {p})")
+            out[p.name] = p
+        return out
+
+    feats, clips = by_name(feature_tables, "features"), by_name(clip_tables, "CLIP embeddings")
+    parts, seen, dropped = [], set(), 0
+    pending: list[tuple[list[str], list[str], np.ndarray, np.ndarray]] = []
+
+    def flush():
+        ids = [i for p in pending for i in p[0]]
+        errors = translation_errors(translator, np.concatenate([p[2] for p in pending]),
+                                    np.concatenate([p[3] for p in pending]))
+        parts.append(pl.DataFrame({"image_id": ids, "class_id": [c for p in pending for c in p[1]], **errors}))
+        pending.clear()
+
+    for name, fpath in feats.items():
+        frame, F, _ = read_embeddings(fpath)
+        if name not in clips:
+            dropped += frame.height
+            continue
+        cframe, Z, _ = read_embeddings(clips[name])
+        f_ids, c_ids = frame["image_id"].to_list(), cframe["image_id"].to_list()
+        for side, ids in (("features", f_ids), ("CLIP embeddings", c_ids)):
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"{side}: duplicated image ids in {fpath if side == 'features' else clips[name]}")
+        f_pos = {i: r for r, i in enumerate(f_ids)}
+        c_pos = {i: r for r, i in enumerate(c_ids)}
+        common = sorted(f_pos.keys() & c_pos.keys())
+        dropped += len(f_ids) + len(c_ids) - 2 * len(common)
+        if seen.intersection(common):
+            raise ValueError(f"features: image id {sorted(seen.intersection(common))[0]!r} in two class tables")
+        seen.update(common)
+        fi = np.asarray([f_pos[i] for i in common], dtype=np.int64)
+        ci = np.asarray([c_pos[i] for i in common], dtype=np.int64)
+        class_ids = frame["class_id"].to_list()
+        for s in range(0, len(common), block_rows):  # classes gathered into blocks: one matrix product per block
+            rows = fi[s:s + block_rows]
+            pending.append((common[s:s + block_rows], [class_ids[r] for r in rows], F[rows], Z[ci[s:s + block_rows]]))
+            if sum(len(p[0]) for p in pending) >= block_rows:
+                flush()
+    if pending:
+        flush()
+    dropped += sum(pl.scan_parquet(clips[n], glob=False).select(pl.len()).collect().item()
+                   for n in clips.keys() - feats.keys())
+    if not parts:
+        raise ValueError("features and CLIP embeddings share no image id: were they made from the same sample?")
+    if dropped:
+        log.warning("%d images present on one side only were dropped", dropped)
+    table = pl.concat(parts).sort("image_id")
+    return table.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space")).select(
+        TRANSLATOR_EVAL_COLUMNS)

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["atomic_path", "read_safetensors", "write_safetensors"]
+__all__ = ["atomic_path", "read_safetensors", "read_safetensors_metadata", "write_safetensors"]
 
 
 @contextlib.contextmanager
@@ -78,3 +78,24 @@ def read_safetensors(path: str | os.PathLike, expect_kind: str) -> tuple[dict[st
             raise ValueError(f"{path}: holds a {metadata.get('kind')!r}, expected {expect_kind!r}")
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     return tensors, metadata
+
+
+def read_safetensors_metadata(path: str | os.PathLike, expect_kind: str) -> dict[str, Any]:
+    """The JSON metadata of a file written by :func:`write_safetensors`, from its header only (the 8-byte length
+    and the JSON header of the safetensors format; no tensor is read, no safetensors import): what the workflow
+    reads at planning time (e.g. a head geometry's ``in_dim`` / ``out_dim`` / ``rank``). ValueError for a file
+    that is not safetensors, has no sing metadata, or holds another kind; FileNotFoundError for a missing file."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 2 <= size <= 100_000_000:
+            raise ValueError(f"{path}: not a safetensors file (header length {size})")
+        try:
+            header = json.loads(fh.read(size))
+            metadata = json.loads(header["__metadata__"]["sing"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{path}: no 'sing' metadata in its safetensors header; not written by sing") from None
+    if metadata.get("kind") != expect_kind:
+        raise ValueError(f"{path}: holds a {metadata.get('kind')!r}, expected {expect_kind!r}")
+    return metadata

@@ -334,6 +334,20 @@ def catalog_from_manifest(manifest: Mapping) -> ClassCatalog:
     return ClassCatalog(manifest["kind"], tuple(manifest["classes"]), str(manifest["root"]))
 
 
+def _lookalikes(a, b) -> str:
+    """A sentence naming the ids of ``a`` and ``b`` that differ only in Unicode normalisation (NFC vs NFD: macOS
+    file names are decomposed) or in letter case: they print alike, so an error must say how they differ."""
+    notes = []
+    for form, why in ((lambda s: unicodedata.normalize("NFC", s), "Unicode normalisation (NFC vs NFD, e.g. a "
+                       "file written on Linux and folders made on macOS)"), (str.casefold, "letter case")):
+        pairs = [(x, y) for x in sorted(a) for y in sorted(b) if x != y and form(x) == form(y)]
+        if pairs:
+            shown = ", ".join(f"{x!r} ({x.encode('utf-8').hex(' ')}) vs {y!r} ({y.encode('utf-8').hex(' ')})"
+                              for x, y in pairs[:5])
+            notes.append(f"; these differ only in {why}: {shown}")
+    return "".join(notes)
+
+
 def catalog_from_settings(dataset: Mapping, chunk_size: int = 100) -> ClassCatalog:
     """The catalog of the workflow's ``dataset`` settings (schema: ``dataset``), cheap enough for planning.
 
@@ -365,7 +379,7 @@ def catalog_from_settings(dataset: Mapping, chunk_size: int = 100) -> ClassCatal
             where = "dataset.synthetic.classes" if generated else f"the class folders under {root}"
             raise ValueError(f"config dataset.class_index: {index_file} lists {len(ids)} classes but {where} "
                              f"differ: not in the file {sorted(present - set(ids))[:10]}, no folder "
-                             f"{sorted(set(ids) - present)[:10]}")
+                             f"{sorted(set(ids) - present)[:10]}{_lookalikes(present - set(ids), set(ids) - present)}")
     elif generated:
         ids = tuple(sorted(generated))
     else:

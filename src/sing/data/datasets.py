@@ -82,7 +82,7 @@ class FolderDataset(Dataset):
     the extraction exactly as on ImageNet."""
 
     def list_classes(self, split, class_ids, *, on_missing="fail"):
-        from .images import list_image_folder
+        from .images import describe_unopened, list_image_folder
 
         out = {}
         for c in class_ids:
@@ -94,8 +94,9 @@ class FolderDataset(Dataset):
             out[c] = ClassListing(c, tuple(f"{split}/{c}/{n}" for n in listing.images), str(folder),
                                   ignored=tuple(f"{split}/{c}/{n}" for n in listing.ignored))
             if listing.ignored:
-                log.warning("class %r: ignored %d non-image file(s) in %s: %s", c, len(listing.ignored), folder,
-                            ", ".join(listing.ignored[:10]))
+                other = describe_unopened(listing.ignored)
+                log.warning("class %r: ignored %d non-image file(s) in %s: %s%s", c, len(listing.ignored), folder,
+                            ", ".join(listing.ignored[:10]), f"; among them {other}" if other else "")
         return out
 
 

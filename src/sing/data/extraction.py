@@ -66,39 +66,173 @@ class ImageFileDataset(torch.utils.data.Dataset):
 
 
 def collate_skip_bad(batch):
+    """(batch tensor of the readable images or None, their positions, [(position, error)], decoder notes).
+
+    In a DataLoader worker the batch is stacked straight into shared memory, as torch's ``default_collate`` does:
+    one copy less, and a full ``/dev/shm`` raises here, inside the worker, so the error reaches the job. (Stacked in
+    ordinary memory, the batch is moved to shared memory later by the worker queue's feeder thread, whose failure
+    is only printed: the batch never arrives and the job waited forever.)"""
     good = [b for b in batch if b[0] is not None]
     bad = [(b[1], b[2]) for b in batch if b[0] is None]
-    x = torch.stack([b[0] for b in good]) if good else None
+    x = None
+    if good:
+        elem, out = good[0][0], None
+        if torch.utils.data.get_worker_info() is not None:
+            storage = elem._typed_storage()._new_shared(sum(b[0].numel() for b in good), device=elem.device)
+            out = elem.new(storage).resize_(len(good), *elem.shape)
+        x = torch.stack([b[0] for b in good], 0, out=out)
     return x, [b[1] for b in good], bad, [n for b in batch for n in b[3]]
 
 
+#: batches each DataLoader worker prepares ahead (lowered when /dev/shm cannot hold them: :func:`check_shared_memory`)
+PREFETCH_FACTOR = 4
+#: seconds without a batch from the workers after which the job stops (a stalled loader): a batch of a few hundred
+#: images takes seconds to decode even on a slow file system
+DEFAULT_LOADER_TIMEOUT = 300.0
+SHM_DIR = "/dev/shm"
+_SHM_KNOBS = ("set extraction.num_workers: 0 (no shared memory; images decoded in the job's own process), a smaller "
+              "extraction.batch_size, or give the job a larger /dev/shm (docker / podman run --shm-size=8g; "
+              "Kubernetes: an emptyDir with medium: Memory mounted at /dev/shm; on a cluster, the node's /dev/shm is "
+              "the administrators' setting)")
+
+
+class DataLoaderError(RuntimeError):
+    """The image loader failed or stalled; the message names the cause and the settings that change it."""
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+def shm_free(shm_dir: str = SHM_DIR) -> tuple[int, int] | None:
+    """(free, total) bytes of the shared-memory file system DataLoader workers hand batches through; None when
+    there is none (not Linux)."""
+    try:
+        st = os.statvfs(shm_dir)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+
+def check_shared_memory(item_bytes: int, batch_size: int, num_workers: int, prefetch_factor: int = PREFETCH_FACTOR,
+                        shm_dir: str = SHM_DIR) -> int:
+    """The prefetch factor the workers can use without exhausting ``shm_dir``, checked before any worker starts.
+
+    ``num_workers`` workers keep ``prefetch_factor`` batches each in flight, in shared memory, while the job holds
+    one more: ``(num_workers · prefetch_factor + 1) · batch_size · item_bytes`` bytes, which must fit in 90 % of
+    the free space. Returns ``prefetch_factor``, or a smaller one that fits (logged); raises
+    :class:`DataLoaderError` naming the sizes and the knobs (``extraction.num_workers``, ``extraction.batch_size``,
+    the shared-memory size) when not even one batch per worker fits. Returns ``prefetch_factor`` unchanged when
+    there are no workers or no ``shm_dir``.
+    """
+    space = shm_free(shm_dir)
+    if num_workers <= 0 or space is None or item_bytes <= 0:
+        return prefetch_factor
+    free, total = space
+    batch = int(item_bytes) * int(batch_size)
+
+    def need(p):
+        return (num_workers * p + 1) * batch
+
+    fits = [p for p in range(prefetch_factor, 0, -1) if need(p) <= 0.9 * free]
+    if not fits:
+        raise DataLoaderError(
+            f"shared memory: {num_workers} DataLoader worker(s) with batches of {batch_size} images ({_mb(batch)} "
+            f"each) need at least {_mb(need(1))} in {shm_dir}, which has {_mb(free)} free of {_mb(total)} (Docker "
+            f"and Podman give a container 64 MB). Workers that cannot hand a batch over stall the job: "
+            f"{_SHM_KNOBS}")
+    if fits[0] < prefetch_factor:
+        log.warning("shared memory: %s free in %s holds %d batch(es) of %s per worker, not %d: prefetching %d "
+                    "(extraction.num_workers %d, extraction.batch_size %d)", _mb(free), shm_dir, fits[0], _mb(batch),
+                    prefetch_factor, fits[0], num_workers, batch_size)
+    return fits[0]
+
+
+def _loader_error(e: RuntimeError, *, num_workers: int, batch_size: int, timeout: float) -> Exception:
+    """A DataLoader failure explained (:class:`DataLoaderError`), or ``e`` itself when it is not the loader's."""
+    text = str(e)
+    space = shm_free()
+    shm = f"{SHM_DIR}: {_mb(space[0])} free of {_mb(space[1])}" if space else "no /dev/shm"
+    if "shared memory" in text or "No space left on device" in text or "Bus error" in text:
+        return DataLoaderError(f"DataLoader workers ran out of shared memory ({shm}; {num_workers} worker(s), "
+                               f"batches of {batch_size} images): {text.strip().splitlines()[-1]}. {_SHM_KNOBS}")
+    if "timed out after" in text:
+        return DataLoaderError(
+            f"no batch arrived from the {num_workers} DataLoader worker(s) for {timeout:g} s: a stalled loader, "
+            "stopped rather than holding the job's allocation. Usual causes: a worker that failed to hand its batch "
+            f"over through shared memory (its error is printed above in this log; {shm}) or an image read hanging "
+            "on a file system. Knobs: extraction.num_workers (0: no workers), extraction.batch_size, the shared "
+            "memory size, and extraction.loader_timeout (seconds) for a file system that is slow but alive")
+    if "killed by signal" in text or "exited unexpectedly" in text:
+        return DataLoaderError(
+            f"a DataLoader worker died: {text.strip().splitlines()[0]}. 'Killed' is usually the out-of-memory "
+            "killer: lower extraction.num_workers or extraction.batch_size, or raise the job's mem_mb; 'Bus error' "
+            f"means shared memory ran out ({shm}): {_SHM_KNOBS}")
+    return e
+
+
+def _batches(loader, **context):
+    """Iterate ``loader``, turning its failures into :class:`DataLoaderError` (:func:`_loader_error`); errors of
+    the caller's own work between batches are left as they are."""
+    it = iter(loader)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except RuntimeError as e:
+            error = _loader_error(e, **context)
+            if error is e:
+                raise
+            raise error from e
+        yield item
+
+
+def _item_bytes(ds: "ImageFileDataset", tries: int = 8) -> int:
+    """Bytes of one transformed image (the first readable of ``tries``), 0 when none is readable."""
+    for i in range(min(tries, len(ds))):
+        x = ds[i][0]
+        if x is not None:
+            return int(x.numel() * x.element_size())
+    return 0
+
+
 def make_loader(root, image_ids, transform, *, batch_size: int, num_workers: int, device: torch.device,
-                prefetch_factor: int = 4):
-    ds = ImageFileDataset(root, image_ids, transform)
+                prefetch_factor: int = PREFETCH_FACTOR, timeout: float = DEFAULT_LOADER_TIMEOUT, dataset=None):
+    ds = dataset if dataset is not None else ImageFileDataset(root, image_ids, transform)
     kw = dict(batch_size=int(batch_size), shuffle=False, num_workers=int(num_workers), collate_fn=collate_skip_bad,
               pin_memory=device.type == "cuda", drop_last=False)
     if num_workers > 0:
-        kw.update(prefetch_factor=prefetch_factor, persistent_workers=False)
+        kw.update(prefetch_factor=prefetch_factor, persistent_workers=False, timeout=float(timeout))
     return torch.utils.data.DataLoader(ds, **kw)
 
 
 def _run(encode: Callable, transform, image_ids, root, *, batch_size, precision, device, num_workers, on_bad_image,
-         channels_last, progress, desc):
+         channels_last, progress, desc, loader_timeout=DEFAULT_LOADER_TIMEOUT):
     if on_bad_image not in ON_BAD:
         raise ValueError(f"on_bad_image must be one of {ON_BAD}, got {on_bad_image!r}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not float(loader_timeout) > 0:
+        raise ValueError(f"loader_timeout must be > 0 seconds, got {loader_timeout!r}")
     from tqdm import tqdm
 
     image_ids = list(image_ids)
-    loader = make_loader(root, image_ids, transform, batch_size=batch_size, num_workers=num_workers, device=device)
+    ds = ImageFileDataset(root, image_ids, transform)
+    prefetch = PREFETCH_FACTOR
+    if num_workers > 0 and image_ids:
+        prefetch = check_shared_memory(_item_bytes(ds), int(batch_size), int(num_workers))
+    loader = make_loader(root, image_ids, transform, batch_size=batch_size, num_workers=num_workers, device=device,
+                         prefetch_factor=prefetch, timeout=loader_timeout, dataset=ds)
     feats, order, skipped = [], [], []
     bar = tqdm(total=len(image_ids), desc=desc, file=progress if progress is not None else sys.stderr,
                disable=progress is False, mininterval=0 if progress in (None, sys.stderr) else 10, ascii=True,
                unit="img", dynamic_ncols=False, ncols=100)
     noted: set[str] = set()
+    batches = _batches(loader, num_workers=int(num_workers), batch_size=int(batch_size),
+                       timeout=float(loader_timeout))
     with torch.inference_mode(), bar:
-        for x, pos, bad, notes in loader:
+        for x, pos, bad, notes in batches:
             for note in notes:
                 if note not in noted:  # a transform warning would repeat for every image
                     noted.add(note)
@@ -137,17 +271,21 @@ def _encode_all(model, encode: Callable, dim: int, image_ids, root, *, device, c
 
 def extract_classifier(adapter, image_ids: Sequence[str], root, *, batch_size: int = 64, precision: str = "fp32",
                        device="auto", num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
-                       progress=None, desc: str | None = None) -> dict:
+                       progress=None, desc: str | None = None,
+                       loader_timeout: float = DEFAULT_LOADER_TIMEOUT) -> dict:
     """Features f and W f + b predictions for ``image_ids`` (paths relative to ``root``).
 
     Returns {"image_ids": [...] (bad ones removed), "features": float32 N×m, "pred_class": int32 N,
     "pred_logit": float32 N, "skipped": [{"image_id", "error"}]}. ``progress``: stream for the tqdm bar
-    (e.g. the job log), None = stderr, False = no bar.
+    (e.g. the job log), None = stderr, False = no bar. ``num_workers`` > 0: DataLoader worker processes decode
+    the images; the shared memory their batches need is checked before they start (:func:`check_shared_memory`),
+    and a worker that dies or no batch for ``loader_timeout`` seconds stops the job with :class:`DataLoaderError`
+    naming the cause and the knobs. ``device``: :func:`sing.models.devices.resolve_device` (never a silent CPU).
     """
     ids, F, skipped = _encode_all(adapter, adapter.features, adapter.in_dim, image_ids, root, device=device,
                                   channels_last=channels_last, desc=desc, batch_size=batch_size,
                                   precision=precision, num_workers=num_workers, on_bad_image=on_bad_image,
-                                  progress=progress)
+                                  progress=progress, loader_timeout=loader_timeout)
     W, b = adapter.head()
     logits = F.astype(np.float64) @ W.T.astype(np.float64) + b
     pred = logits.argmax(axis=1).astype(np.int32) if len(F) else np.zeros(0, np.int32)
@@ -158,12 +296,13 @@ def extract_classifier(adapter, image_ids: Sequence[str], root, *, batch_size: i
 
 def extract_clip(space, image_ids: Sequence[str], root, *, batch_size: int = 64, precision: str = "fp32",
                  device="auto", num_workers: int = 0, on_bad_image: str = "fail", channels_last: bool = False,
-                 progress=None, desc: str | None = None) -> dict:
+                 progress=None, desc: str | None = None,
+                 loader_timeout: float = DEFAULT_LOADER_TIMEOUT) -> dict:
     """Unnormalised CLIP image embeddings: {"image_ids", "features": float32 N×d, "skipped"}."""
     ids, F, skipped = _encode_all(space, space.encode_images, space.dim, image_ids, root, device=device,
                                   channels_last=channels_last, desc=desc, batch_size=batch_size,
                                   precision=precision, num_workers=num_workers, on_bad_image=on_bad_image,
-                                  progress=progress)
+                                  progress=progress, loader_timeout=loader_timeout)
     return {"image_ids": ids, "features": np.ascontiguousarray(F, dtype=np.float32), "skipped": skipped}
 
 
@@ -228,7 +367,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
                    mode: str = "per_class", batch_size: int = 64, precision: str = "fp32", device="auto",
                    num_workers: int = 0, on_bad_image: str = "fail", on_missing_image: str = "fail",
                    channels_last: bool = False, weights: WeightsCache | None = None, provenance: dict | None = None,
-                   progress=None, sample_key: str | None = None) -> dict:
+                   progress=None, sample_key: str | None = None,
+                   loader_timeout: float = DEFAULT_LOADER_TIMEOUT) -> dict:
     """List and sample images, load the model once, extract, write parquet file(s).
 
     kind: "classifier" (spec of a :class:`sing.registry.ModelEntry`, built by sing.models.classifiers) or "clip"
@@ -283,13 +423,15 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
     setting = sample_key or (f"samples.{provenance['sample_name']}" if (provenance or {}).get("sample_name")
                              else None)
     for w, listing in listings.items():  # listing-time checks, before the model is loaded
-        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w], setting=setting)
+        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w], setting=setting,
+                     ignored=listing.ignored)
     order = {w: sample_order(listing.files, seed, w) for w, listing in listings.items()}
     log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(class_ids),
              sum(len(o) for o in order.values()), sample)
 
     run = dict(batch_size=batch_size, precision=precision, device=device, num_workers=num_workers,
-               on_bad_image=on_bad_image, channels_last=channels_last, progress=progress)
+               on_bad_image=on_bad_image, channels_last=channels_last, progress=progress,
+               loader_timeout=loader_timeout)
     if kind == "classifier":
         model = load_classifier(key, entry, device=resolve_device(device), weights=weights, classes=head_classes)
         extract, dim = extract_classifier, model.in_dim

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .classes import class_index, imagenet_names, imagenet_wnids
-from .images import list_image_folder, sample_class
+from .images import describe_unopened, list_image_folder, sample_class
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +184,10 @@ def list_classes(root, split: str, wnids: Sequence[str], *, on_missing: str = "f
         class_index(w)  # validates the wnid
         out[w] = listing = list_class(root, split, w)
         if listing.ignored:
-            log.warning("class %s: ignored %d non-image file(s) in %s: %s", w, len(listing.ignored),
-                        listing.folder, _examples([i.rsplit("/", 1)[-1] for i in listing.ignored], 10))
+            other = describe_unopened(listing.ignored)
+            log.warning("class %s: ignored %d non-image file(s) in %s: %s%s", w, len(listing.ignored),
+                        listing.folder, _examples([i.rsplit("/", 1)[-1] for i in listing.ignored], 10),
+                        f"; among them {other}" if other else "")
     missing = [m for listing in out.values() for m in listing.missing]
     if missing:
         first = next(listing for listing in out.values() if listing.missing)
@@ -205,4 +207,4 @@ def sample_images(root, split: str, wnids: Sequence[str], per_class, seed: int, 
     with :func:`sing.data.images.sample_class`."""
     listings = list_classes(root, split, wnids, on_missing=on_missing)
     return {w: sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all_if_fewer,
-                            folder=listing.where) for w, listing in listings.items()}
+                            folder=listing.where, ignored=listing.ignored) for w, listing in listings.items()}

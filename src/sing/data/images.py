@@ -21,8 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["BadImageError", "DEFAULT_MAX_PIXELS", "FolderListing", "image_extensions", "is_image_file",
-           "list_image_folder", "load_rgb", "load_rgb_noting", "sample_class", "sample_order"]
+__all__ = ["BadImageError", "DEFAULT_MAX_PIXELS", "FolderListing", "OTHER_IMAGE_FORMATS", "describe_unopened",
+           "image_extensions", "is_image_file", "list_image_folder", "load_rgb", "load_rgb_noting", "sample_class",
+           "sample_order", "sniff_image"]
 
 DEFAULT_MAX_PIXELS = 300_000_000  # ~900 MB decoded; larger images are treated as unreadable
 
@@ -40,6 +41,52 @@ class BadImageError(ValueError):
 
 
 # ---------------------------------------------------------------- which files are images
+_CONVERT = "or convert them to JPEG / PNG (e.g. ImageMagick: magick mogrify -format png *{ext})"
+#: image formats Pillow does not open without a plugin or an external program: extension -> (format, what reads
+#: it). Only those missing from :func:`image_extensions` apply (a Pillow built with AVIF opens .avif).
+OTHER_IMAGE_FORMATS = {
+    **dict.fromkeys((".heic", ".heif", ".hif", ".heics"), (
+        "HEIF/HEIC (iPhone photos)", "Pillow opens them with the pillow-heif plugin (pip install pillow-heif; "
+        "pillow_heif.register_heif_opener()), which sing does not load: " + _CONVERT)),
+    ".avif": ("AVIF", "this Pillow was built without AVIF (Pillow >= 11.3 wheels have it; or pillow-avif-plugin): "
+              "upgrade Pillow, " + _CONVERT),
+    ".jxl": ("JPEG XL", "Pillow opens them with the pillow-jxl-plugin package, which sing does not load: "
+             + _CONVERT),
+    **dict.fromkeys((".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf", ".rw2",
+                     ".pef", ".srw", ".x3f", ".3fr", ".erf", ".kdc", ".mrw", ".iiq", ".rwl", ".raw"), (
+        "camera RAW", "sensor data that needs demosaicing (rawpy / LibRaw, darktable, dcraw), not an image Pillow "
+        "opens: develop them to JPEG / PNG (e.g. rawpy.imread(f).postprocess())")),
+    ".pdf": ("PDF", "a document, not an image: render its pages (pdf2image / poppler's pdftoppm) to PNG"),
+    **dict.fromkeys((".svg", ".svgz"), ("SVG", "vector graphics: rasterise them (cairosvg, rsvg-convert, Inkscape) "
+                                               "to PNG")),
+    ".exr": ("OpenEXR (HDR)", "high dynamic range: tone-map them to 8-bit PNG (OpenEXR / imageio with the freeimage "
+             "plugin)"),
+    ".hdr": ("Radiance HDR", "high dynamic range: tone-map them to 8-bit PNG (imageio, OpenCV)"),
+    **dict.fromkeys((".jxr", ".wdp", ".hdp"), ("JPEG XR", _CONVERT.removeprefix("or "))),
+    ".bpg": ("BPG", _CONVERT.removeprefix("or ")),
+}
+
+
+def _other_format(name: str) -> tuple[str, str] | None:
+    ext = os.path.splitext(os.fspath(name))[1].lower()
+    if ext in image_extensions():
+        return None
+    fmt = OTHER_IMAGE_FORMATS.get(ext)
+    return None if fmt is None else (fmt[0], fmt[1].replace("{ext}", ext))
+
+
+def describe_unopened(names: Sequence[str]) -> str:
+    """A sentence counting the files of ``names`` that are images in a format Pillow does not open here
+    (:data:`OTHER_IMAGE_FORMATS`), per format with what reads it; "" when there are none."""
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for n in names:
+        fmt = _other_format(n)
+        if fmt is not None:
+            groups.setdefault(fmt[0], (fmt[1], []))[1].append(os.path.basename(os.fspath(n)))
+    parts = [f"{len(files)} {fmt} image(s) such as {files[0]} ({how})" for fmt, (how, files) in groups.items()]
+    return ("; ".join(parts) + " — sing reads the formats Pillow opens") if parts else ""
+
+
 @functools.cache
 def image_extensions() -> frozenset[str]:
     """Lower-case extensions (with the dot) of the formats Pillow can open.
@@ -117,18 +164,24 @@ def sample_order(files: Sequence[str], seed: int, key: str) -> list[str]:
 
 
 def sample_class(files: Sequence[str], n: int | str | None, seed: int, key: str, *,
-                 take_all_if_fewer: bool = False, folder=None, setting: str | None = None) -> list[str]:
+                 take_all_if_fewer: bool = False, folder=None, setting: str | None = None,
+                 ignored: Sequence[str] = ()) -> list[str]:
     """Deterministic class-local sample of ``n`` image ids: the first ``n`` of :func:`sample_order`.
 
     A sample of n is a prefix of the sample of n+1. ``n`` = None / "all" / -1 takes every file (in that
     order). Raises ValueError naming the class (and ``folder``) when it has no file at all (whatever
     ``take_all_if_fewer``: a class without images cannot be analysed), or fewer than ``n`` unless
     ``take_all_if_fewer``; ``setting``: the config key of the sample (e.g. ``samples.robustness``), named in
-    the message with its ``per_class`` and ``take_all_if_fewer``.
+    the message with its ``per_class`` and ``take_all_if_fewer``. The message counts the ``ignored`` files that are
+    images in a format Pillow does not open (:func:`describe_unopened`: HEIC, JPEG XL, RAW, PDF, SVG...), so such
+    a class is not called empty.
     """
     order = sample_order(files, seed, key)
     where = f" in {folder}" if folder is not None else ""
+    other = describe_unopened(ignored)
     if not order:
+        if other:
+            raise ValueError(f"class {key}: no image file Pillow can open{where}; it holds {other}")
         raise ValueError(f"class {key}: no image file{where} (an empty class cannot be sampled, even with "
                          "take_all_if_fewer: true; remove the class from the configuration or add images)")
     if n is None or n == "all" or (isinstance(n, int) and n < 0):
@@ -137,8 +190,9 @@ def sample_class(files: Sequence[str], n: int | str | None, seed: int, key: str,
     if len(order) < n:
         if take_all_if_fewer:
             return order
+        also = f"; it also holds {other}" if other else ""
         raise ValueError(f"class {key}: asked for {n} images{per_class_note(setting)} but only {len(order)} "
-                         f"exist{where} ({fewer_images_fix(setting)})")
+                         f"exist{where} ({fewer_images_fix(setting)}){also}")
     return order[:n]
 
 
@@ -196,12 +250,59 @@ def load_rgb_noting(path, max_pixels: int = DEFAULT_MAX_PIXELS):
     except BadImageError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise BadImageError(path, f"{type(e).__name__}: {e}") from None
+        raise BadImageError(path, f"{type(e).__name__}: {e}{_what_it_holds(path)}") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old
     notes = [f"{path}: {w.category.__name__}: {w.message}" for w in caught
              if not any(str(w.message).startswith(h) for h in _HANDLED_WARNINGS)]
     return img, notes
+
+
+#: (format, what reads it) by leading bytes, for files Pillow cannot identify
+_SIGNATURES = (
+    (lambda h: h[4:8] == b"ftyp" and h[8:12] in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim",
+                                                   b"heis"), ".heic"),
+    (lambda h: h[4:8] == b"ftyp" and h[8:12] in (b"avif", b"avis"), ".avif"),
+    (lambda h: h.startswith(b"\xff\x0a") or h.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"), ".jxl"),
+    (lambda h: h.startswith(b"%PDF"), ".pdf"),
+    (lambda h: h.startswith(b"\x76\x2f\x31\x01"), ".exr"),
+    (lambda h: h.startswith(b"#?RADIANCE"), ".hdr"),
+)
+
+
+def sniff_image(path) -> str:
+    """What a file Pillow cannot identify holds, from its first bytes: "HEIF/HEIC (...)", "AVIF", "JPEG XL",
+    "PDF", "SVG", "an HTML page", ... with what reads it, or "no known image signature (first bytes ...)"."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as e:
+        return f"unreadable ({e})"
+    for test, ext in _SIGNATURES:
+        if test(head):
+            fmt, how = OTHER_IMAGE_FORMATS[ext]
+            return f"{fmt} data ({how.replace('{ext}', ext)})"
+    for sig, fmt in ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+                     (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF")):
+        if head.startswith(sig):
+            return f"{fmt} data that Pillow could not decode (damaged or truncated?)"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP data that Pillow could not decode (damaged or truncated?)"
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page, not an image (a failed or login-protected download saved under an image name?)"
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in head):
+        fmt, how = OTHER_IMAGE_FORMATS[".svg"]
+        return f"{fmt} data ({how})"
+    if text.startswith(b"<"):
+        return "an XML / HTML document, not an image"
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the image (run `git lfs pull`)"
+    return f"no known image signature (first bytes {head[:12]!r})"
+
+
+def _what_it_holds(path) -> str:
+    return f"; the file holds {sniff_image(path)}"
 
 
 def load_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS):

@@ -20,7 +20,7 @@ import polars as pl
 from .. import outputs
 from ..core.files import atomic_path
 from ..io.fonts import missing_glyphs, register_vl_fonts
-from ..io.storage import write_frame
+from ..io.storage import read_frame, write_frame
 from .theme import clean, finalize
 
 __all__ = ["build", "check_glyphs", "make", "save"]
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def _read(p) -> pl.DataFrame:
-    return pl.read_parquet(p)
+    return read_frame(p)  # a path, never a glob pattern (a results folder named `run[1]`)
 
 
 def build(figure: str, inputs: Mapping[str, Any], settings: Mapping[str, Any] | None = None):

@@ -65,6 +65,47 @@ def read_chunk_dirs(directories: Sequence[str | Path]):
     return pl.concat(frames, how="vertical"), np.concatenate(matrices)
 
 
+def chunk_image_ids(directories: Sequence[str | Path]) -> list[str]:
+    """The image ids of every class table of ``directories``, in :func:`read_chunk_dirs`' row order, reading only
+    the ``image_id`` column (a few bytes per image): what a job selects its rows from before reading features."""
+    import pyarrow.parquet as pq
+
+    ids: list[str] = []
+    for path in chunk_tables(directories):
+        ids.extend(pq.read_table(path, columns=["image_id"]).column("image_id").to_pylist())
+    return ids
+
+
+def read_chunk_rows(directories: Sequence[str | Path], rows: Sequence[int]):
+    """(polars frame, float32 matrix) of only the given rows of :func:`read_chunk_dirs` (indices into its row order,
+    e.g. of :func:`chunk_image_ids`), in increasing order. Reads one class table at a time and keeps its selected
+    rows, so memory is the selection plus one table, whatever the sample's size. ValueError for indices out of
+    range or not increasing."""
+    import polars as pl
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.ndim != 1 or (len(rows) and (rows[0] < 0 or np.any(np.diff(rows) <= 0))):
+        raise ValueError("rows: expected strictly increasing non-negative row indices")
+    frames, matrices, start, at = [], [], 0, 0
+    tables = chunk_tables(directories)
+    for path in tables:
+        if at == len(rows):
+            break
+        frame, matrix, _ = read_embeddings(path)
+        end = start + frame.height
+        stop = at + int(np.searchsorted(rows[at:], end))
+        if stop > at:
+            local = rows[at:stop] - start
+            frames.append(frame[local.tolist()])
+            matrices.append(matrix[local])
+        start, at = end, stop
+    if at != len(rows):
+        raise ValueError(f"rows: index {int(rows[at])} is past the last row ({start}) of {len(tables)} class tables")
+    if not frames:
+        raise ValueError(f"no rows selected from {list(map(str, directories))}")
+    return pl.concat(frames, how="vertical"), np.concatenate(matrices)
+
+
 def chunk_tables(directories: Sequence[str | Path]) -> list[Path]:
     """The per-class parquet files of several chunk directories (:func:`class_tables` of each, in order)."""
     return [path for directory in directories for path in class_tables(directory)]

@@ -19,7 +19,8 @@ Key-value metadata: keys ``sing.kind`` ("classifier" | "clip" | "text"), ``sing.
 ``sing.preprocess``, ``sing.precision``, ``sing.versions``, ``sing.provenance``; every value is a JSON string.
 Nothing time- or host-dependent is stored, so identical inputs give byte-identical files.
 
-``polars.read_parquet(path)`` reads a file in one call (the vector column becomes an ``Array`` column);
+``polars.read_parquet(path, glob=False)`` (:func:`read_frame`) reads a file in one call (the vector column becomes an
+``Array`` column; without ``glob=False`` polars reads the path as a glob pattern);
 :func:`read_embeddings` returns the scalar columns, the N×d float32 matrix and the decoded metadata.
 Analysis tables are polars frames written by :func:`write_frame` with the same writer options and metadata
 encoding. Every file is written through :func:`sing.core.files.atomic_path`.
@@ -264,6 +265,31 @@ def write_skipped(path, rows: Sequence[dict]) -> None:
 
 
 # ---------------------------------------------------------------- analysis tables
+def read_frame(path: str | os.PathLike, columns: Sequence[str] | None = None):
+    """Read one parquet file as a polars DataFrame, the path taken literally.
+
+    ``polars.read_parquet`` expands a path as a glob by default: a folder named ``run[1]`` then matches nothing
+    ("expanded paths were empty") and one named ``m*`` also matches its neighbours. Every table read of sing goes
+    through this function (``glob=False``). FileNotFoundError naming the path when it is not a file.
+    """
+    import polars as pl
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such parquet file: {path}")
+    return pl.read_parquet(path, columns=list(columns) if columns is not None else None, glob=False)
+
+
+def read_frames(paths: Sequence[str | os.PathLike]):
+    """:func:`read_frame` of each path, concatenated vertically (same columns). ValueError for no paths."""
+    import polars as pl
+
+    paths = list(paths)
+    if not paths:
+        raise ValueError("read_frames: no paths")
+    return pl.concat([read_frame(p) for p in paths], how="vertical")
+
+
 def write_frame(df, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
     """Atomically write ``df`` as parquet with the storage module's fixed writer options and JSON
     ``sing.*`` metadata (byte-identical for identical inputs)."""

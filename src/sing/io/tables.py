@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from .provenance import provenance
-from .storage import read_embeddings, read_text_embeddings
+from .storage import read_embeddings, read_frames, read_text_embeddings
 
 __all__ = ["load_text", "read_features", "read_head", "read_manifest", "read_scores", "sort_table", "table_metadata"]
 
@@ -98,7 +98,7 @@ def read_scores(paths: Iterable[str | os.PathLike]) -> pl.DataFrame:
             raise FileNotFoundError(f"scores: no such file or directory: {p}")
     if not files:
         raise ValueError("scores: no score parquet files found")
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical").sort("class_index", "image_id")
+    return read_frames(files).sort("class_index", "image_id")
 
 
 def table_metadata(table: str, settings: Any = None, **extra: Any) -> dict[str, Any]:

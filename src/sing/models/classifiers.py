@@ -28,7 +28,9 @@ Sources (``entry["source"]``):
 
 Common optional entry keys: ``pretrained`` (default true), ``checkpoint`` (local weights file; for dino /
 dinov2_hub the backbone file, with ``head`` a local path or URL; for timm a checkpoint of any class count, whose
-head is loaded as is), ``model_kwargs``, ``seed`` (random init).
+head is loaded as is), ``checkpoint_key`` (which weight set of a training checkpoint holding several:
+:func:`sing.models.checkpoints.read_state_dict`; recorded in ``weights_id`` as ``:key=<set>``), ``model_kwargs``,
+``seed`` (random init).
 An entry here is the compute spec of a :class:`sing.registry.ModelEntry` (``entry.spec()``: no display name).
 :func:`load_classifier` optionally checks the head against a dataset's classes (:mod:`sing.models.head_order`)
 and reorders its outputs to the dataset's class order.
@@ -44,6 +46,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .checkpoints import read_state_dict
 from .head_order import HeadClasses, head_permutation
 from .hf import build_transformers
 from .python_source import build_python
@@ -208,15 +211,22 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
     ckpt = entry.get("checkpoint")
     if ckpt:
         path = checkpoint_file(f"model {key!r}", ckpt)
+        # the weight set chosen explicitly (checkpoint_key, or the training code's own evaluation convention) and
+        # handed to timm as a state dict, so timm's own choice (EMA first) never applies
+        state, chosen = read_state_dict(f"model {key!r}", path, checkpoint_key=entry.get("checkpoint_key"))
         # timm replaces the classifier of a checkpoint by a random one whenever num_classes differs from the
         # architecture's pretrained config: the overlay states the checkpoint's own class count so it loads as is
-        overlay = dict(file=str(path), source="", num_classes=_checkpoint_classes(key, name, path, kwargs))
+        overlay = dict(state_dict=state, file=None, source="",
+                       num_classes=_checkpoint_classes(key, name, path, state, kwargs))
         try:
             model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
         except RuntimeError as e:  # strict load_state_dict: missing / unexpected keys, shape mismatches
             raise ValueError(f"model {key!r}: checkpoint {path} does not fit timm {name} with {kwargs}: "
                              f"{str(e)[:1500]}") from None
-        return model, f"file:{path.name}:sha256:{file_sha256(path)}", [("file", str(path))]
+        for cfg in {id(c): c for c in (model.pretrained_cfg, getattr(model, "default_cfg", None)) if c}.values():
+            cfg.pop("state_dict", None)  # the config would keep a second copy of every weight alive
+        wid = f"file:{path.name}:sha256:{file_sha256(path)}" + (f":key={chosen}" if chosen else "")
+        return model, wid, [("file", str(path))]
     if entry.get("pretrained", True):
         with weights.loading(key, f"timm {name}"):
             model = timm.create_model(name, pretrained=True, cache_dir=weights.hf_cache, **kwargs)
@@ -230,19 +240,16 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
     return model, f"random:timm:{name}:seed={seed}", []
 
 
-def _checkpoint_classes(key: str, name: str, path: Path, kwargs: dict) -> int:
-    """The class count to build ``name`` with for the checkpoint at ``path``, set in ``kwargs``: that of the
-    checkpoint's classifier (found by the architecture's pretrained config), which ``model_kwargs.num_classes``
-    must agree with when given. A backbone build (``num_classes`` 0) drops a classifier the file may hold."""
-    from timm.models import get_pretrained_cfg, load_state_dict
+def _checkpoint_classes(key: str, name: str, path: Path, state: dict, kwargs: dict) -> int:
+    """The class count to build ``name`` with for the checkpoint ``state`` (read from ``path``), set in ``kwargs``:
+    that of the checkpoint's classifier (found by the architecture's pretrained config), which
+    ``model_kwargs.num_classes`` must agree with when given. A backbone build (``num_classes`` 0) drops a
+    classifier the file may hold."""
+    from timm.models import get_pretrained_cfg
 
     cfg = get_pretrained_cfg(name)
     names = cfg.classifier if cfg is not None else None
     names = (names,) if isinstance(names, str) else tuple(names or ())
-    try:
-        state = load_state_dict(str(path))
-    except Exception as e:  # noqa: BLE001 - any unreadable file: name it
-        raise ValueError(f"model {key!r}: cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
     found = [int(state[f"{c}.weight"].shape[0]) for c in names if f"{c}.weight" in state]
     declared = kwargs.get("num_classes")
     if declared == 0 or not found:
@@ -291,11 +298,7 @@ def _head_url(source: str, entry: dict) -> str | None:
 
 
 def _load_linear_state(key: str, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    sd = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(sd, dict) and "state_dict" in sd:
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise ValueError(f"model {key!r}: head file {path} holds {type(sd).__name__}, not a state dict")
+    sd, _ = read_state_dict(f"model {key!r} (head file)", path)
     ws = [k for k, v in sd.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 2]
     if len(ws) != 1:
         raise ValueError(f"model {key!r}: head file {path} must hold exactly one linear weight, found {ws}")

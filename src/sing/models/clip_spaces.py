@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .checkpoints import READABLE, UnsupportedCheckpointError, sniff_checkpoint
 from .prompts import check_prompts
 from .weights import WeightsCache, checkpoint_file, file_sha256
 
@@ -177,6 +178,10 @@ def load_space(key: str, entry: dict, device="cpu", weights: WeightsCache | None
         check_architecture(key, name, tag, kwargs)
     if ckpt:
         path = checkpoint_file(f"space {key!r}", ckpt)
+        fmt = sniff_checkpoint(path)
+        if fmt not in READABLE:  # open_clip would fail on it with a pickle or zip error
+            with open(path, "rb") as fh:
+                raise UnsupportedCheckpointError(f"space {key!r}", path, fmt, head=fh.read(16))
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(path), **kwargs)
         wid = f"file:{path.name}:sha256:{file_sha256(path)}"
         sources = [("file", str(path))]

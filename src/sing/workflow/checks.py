@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from ..io.paths import check_key, check_path
 from ..models.prompts import check_template
-from .config import config_error
+from .config import ConfigError, config_error
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -41,6 +42,31 @@ def _require(key: str, wanted: Iterable[str], have: Iterable[str], what: str) ->
     missing = [w for w in wanted if w not in have]
     if missing:
         raise config_error(key, missing, f"not {what}")
+
+
+@check
+def model_and_space_keys(plan: "Plan") -> None:
+    """Every model and space key of the config (run or not) can name result folders and be a wildcard value:
+    letters, digits, ``_ . -`` (:func:`sing.io.paths.check_key` names the character)."""
+    for what in ("models", "spaces"):
+        for key in [*plan.config[what], *getattr(plan, what)]:
+            try:
+                check_key(key, f"config {what}")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+
+
+@check
+def user_paths(plan: "Plan") -> None:
+    """Every path the config gives (:meth:`Plan.data_paths`: results, weights, dataset, model and space files) can
+    be written into the workflow's input and output patterns: no ``{`` or ``}`` (the error names the key, the
+    character and why). What a container bind or command line cannot carry is checked when a run uses one
+    (:func:`sing.io.paths.apptainer_environment`)."""
+    for key, path in plan.data_paths().items():
+        try:
+            check_path(path, f"config {key}", uses=("pattern",))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 @check

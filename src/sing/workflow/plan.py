@@ -150,19 +150,36 @@ class Plan:
 
     # ------------------------------------------------------------------------------------------ scheduling
     def gpu_resources(self) -> dict[str, Any]:
-        """Resources of a GPU job: one GPU, plus the SLURM GPU model (``--gpus=MODEL:1``) and partition of
-        ``slurm_gpu`` when set."""
+        """Resources of a GPU job: one GPU as ``slurm_gpu.request`` says (``gpu=1`` -> ``--gpus=1``, with the
+        model ``gpu_model`` -> ``--gpus=MODEL:1``; or ``gres=gpu[:MODEL]:1`` -> ``--gres=...``), plus the GPU
+        partition of ``slurm_gpu`` when set."""
         gpu = self.config["slurm_gpu"]
-        extra = {"gpu_model": gpu["model"], "slurm_partition": gpu["partition"]}
-        return {"gpu": 1, **{key: value for key, value in extra.items() if value}}
+        if gpu["request"] == "gres":
+            out: dict[str, Any] = {"gres": f"gpu:{gpu['model']}:1" if gpu["model"] else "gpu:1"}
+        else:
+            out = {"gpu": 1, **({"gpu_model": gpu["model"]} if gpu["model"] else {})}
+        return {**out, **({"slurm_partition": gpu["partition"]} if gpu["partition"] else {})}
 
-    def data_paths(self) -> list[str]:
-        """Paths outside the results a job reads or writes: ``dataset.root`` (and the class-index / class-names
-        files), ``weights_dir``, ``results_dir``, and the local model files (checkpoints, factory files)."""
-        paths = [self.dataset["root"], self.config["weights_dir"], self.config["results_dir"]]
-        paths += [self.dataset[key] for key in ("class_index", "class_names") if self.dataset[key]]
-        paths += [f for entry in self.models.values() for f in entry.local_files()]
-        return [str(p) for p in paths]
+    def data_paths(self) -> dict[str, str]:
+        """Paths outside the results a job reads or writes, keyed by the config key that sets each: ``results_dir``,
+        ``weights_dir``, ``dataset.root`` (and ``dataset.class_index`` / ``dataset.class_names`` when set), and the
+        local files of every run model and space (``models.<key>.checkpoint``, ``.head``, ``.factory``,
+        ``spaces.<key>.checkpoint``). What a container must bind, and what :func:`sing.workflow.checks.user_paths`
+        checks can be passed on."""
+        paths = {"results_dir": self.config["results_dir"], "weights_dir": self.config["weights_dir"],
+                 "dataset.root": self.dataset["root"]}
+        paths.update({f"dataset.{key}": self.dataset[key] for key in ("class_index", "class_names")
+                      if self.dataset[key]})
+        for key, entry in self.models.items():
+            files = set(entry.local_files())
+            for field in ("checkpoint", "head", "factory"):
+                value = getattr(entry, field)
+                value = value.rpartition(":")[0] if field == "factory" and value else value
+                if value in files:
+                    paths[f"models.{key}.{field}"] = value
+        paths.update({f"spaces.{key}.checkpoint": entry.checkpoint for key, entry in self.spaces.items()
+                      if entry.checkpoint})
+        return {key: str(path) for key, path in paths.items()}
 
     def preflight_text(self) -> dict[str, Any]:
         """Every prompt the run embeds, for :func:`sing.data.preflight.check_text_settings` (class prompt,
@@ -179,22 +196,3 @@ class Plan:
                         "unclip.prompts": list(unclip)},
         }
 
-
-def apptainer_binds(binds: list[str], paths: list[str], cwd: str | Path) -> list[str]:
-    """``binds`` (an APPTAINER_BIND list) plus the folders of ``paths`` that resolve outside ``cwd``.
-
-    Snakemake mounts the working directory as the container's home, so only paths outside it (absolute paths,
-    symlinks) need a bind. A path a job has yet to create (the demo's dataset root, a new weights_dir) is bound
-    through its nearest existing parent: apptainer refuses a missing source. ``/`` and paths already bound are
-    left out.
-    """
-    cwd = Path(cwd).resolve()
-    out = list(binds)
-    for path in paths:
-        path = Path(path).resolve()
-        while not path.exists():
-            path = path.parent
-        if path.is_relative_to(cwd) or path == Path("/") or str(path) in out:
-            continue
-        out.append(str(path))
-    return out
