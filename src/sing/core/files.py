@@ -1,22 +1,57 @@
 """Files written by the core: atomic replacement, and safetensors with JSON metadata (head geometry,
-translators, ridge statistics).
+translators, ridge statistics, heads, probes), each carrying a content hash.
 
 :func:`atomic_path` is the one way sing writes a file or directory: a crash or a killed job never leaves a
 half-written output under the final name (Snakemake would otherwise take it for complete).
+
+Content hash. :func:`write_safetensors` stores ``content_sha256`` in the file's metadata: the sha256 of every
+tensor (name, dtype, shape, bytes; names sorted) and of the rest of the metadata (canonical JSON). It identifies
+what a file *holds*, independent of how safetensors lays the bytes out. Two uses:
+
+* :func:`read_safetensors` recomputes it (:func:`verify_content`): a file edited in place by another tool is
+  refused naming the file (:class:`ModifiedFileError`);
+* a file *replaced* by hand with another valid sing file (e.g. a translator saved from a notebook, a head from
+  another run) has a valid hash of its own, but not the one the job that made it recorded. The job records
+  ``{path: content_sha256}`` of what it wrote (:func:`content_record`) and :func:`find_replaced` compares, at
+  plan time or before a consumer reads the file (cheap: the header only). The workflow then stops naming the
+  file (:class:`ReplacedFileError`), or reruns what depends on it when the user says so.
+
+Files written before the hash existed have none: they read as before and :func:`stored_content_sha256` returns
+None (no record can be made for them, so they count as unrecorded, never as replaced).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["atomic_path", "read_safetensors", "write_safetensors"]
+__all__ = ["ModifiedFileError", "Replaced", "ReplacedFileError", "atomic_path", "content_record", "content_sha256",
+           "find_replaced", "read_safetensors", "stored_content_sha256", "verify_content", "write_safetensors"]
+
+#: metadata key (inside the JSON under "sing") of the content hash
+CONTENT_KEY = "content_sha256"
+
+
+class ModifiedFileError(ValueError):
+    """A sing file's tensors or metadata no longer match the content hash it was written with."""
+
+
+class ReplacedFileError(RuntimeError):
+    """Files hold other content than the jobs that wrote them recorded (replaced by hand)."""
+
+    def __init__(self, replaced: "list[Replaced]", hint: str = ""):
+        self.replaced = list(replaced)
+        lines = [f"  {r.path}: {r.reason}" for r in self.replaced]
+        super().__init__(f"{len(self.replaced)} intermediate file(s) changed since the job that wrote them:\n"
+                         + "\n".join(lines) + (f"\n{hint}" if hint else ""))
 
 
 @contextlib.contextmanager
@@ -49,32 +84,155 @@ def _remove(p: Path) -> None:
         p.unlink()
 
 
+def content_sha256(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> str:
+    """sha256 hex digest of what a sing safetensors file holds: for each tensor (names sorted) its name, numpy
+    dtype string (``<f8``), shape and C-order bytes, then ``json.dumps(metadata, sort_keys=True)`` without the
+    ``content_sha256`` key itself. Independent of the file's byte layout; equal for equal content."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        h.update(json.dumps([name, arr.dtype.str, list(arr.shape)]).encode())
+        h.update(arr.tobytes())
+    rest = {k: v for k, v in metadata.items() if k != CONTENT_KEY}
+    h.update(json.dumps(rest, sort_keys=True).encode())
+    return h.hexdigest()
+
+
 def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
     """Write numpy ``tensors`` and JSON-serialisable ``metadata`` atomically.
 
-    The metadata dict is stored as one JSON string under the key ``"sing"`` (safetensors metadata
-    values must be strings).
+    The metadata dict, plus its ``content_sha256`` (:func:`content_sha256`), is stored as one JSON string under
+    the key ``"sing"`` (safetensors metadata values must be strings; one key keeps the file byte-identical
+    between runs, as safetensors orders several keys at random).
     """
     from safetensors.numpy import save_file
 
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    meta = {k: v for k, v in metadata.items() if k != CONTENT_KEY}
+    meta[CONTENT_KEY] = content_sha256(arrays, meta)
     with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp),
-                  metadata={"sing": json.dumps(metadata, sort_keys=True)})
+        save_file(arrays, str(tmp), metadata={"sing": json.dumps(meta, sort_keys=True)})
 
 
-def read_safetensors(path: str | os.PathLike, expect_kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a file written by :func:`write_safetensors`; check ``metadata["kind"] == expect_kind``."""
+def _sing_header(path: Path) -> dict[str, Any]:
+    """The "sing" metadata of a safetensors file, read from the header only. ValueError naming the file when it
+    is not a safetensors file (e.g. a torch ``.pt`` pickle) or has no sing metadata."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            raw = fh.metadata() or {}
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError for any bad header
+        head = path.read_bytes()[:4] if path.is_file() else b""
+        kind = (" (it is a zip archive: a torch.save file such as a published translator's best.pt; import "
+                "those with sing.io.published.import_translator)") if head.startswith(b"PK") else ""
+        raise ValueError(f"{path}: not a safetensors file{kind} [{type(e).__name__}: {e}]") from None
+    if "sing" not in raw:
+        raise ValueError(f"{path}: no 'sing' metadata; not written by sing")
+    return json.loads(raw["sing"])
+
+
+def read_safetensors(path: str | os.PathLike, expect_kind: str, *, verify: bool = True
+                     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by :func:`write_safetensors`: ``(tensors, metadata)``.
+
+    Raises FileNotFoundError for a missing file; ValueError naming the file when it is not a safetensors file,
+    has no sing metadata or holds another ``kind`` than ``expect_kind``; :class:`ModifiedFileError` when
+    ``verify`` and its content no longer matches its ``content_sha256`` (files without one are read as is).
+    """
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    metadata = _sing_header(path)
+    if metadata.get("kind") != expect_kind:
+        raise ValueError(f"{path}: holds a {metadata.get('kind')!r}, expected {expect_kind!r}")
     with safe_open(str(path), framework="numpy") as fh:
-        raw = fh.metadata() or {}
-        if "sing" not in raw:
-            raise ValueError(f"{path}: no 'sing' metadata; not written by sing")
-        metadata = json.loads(raw["sing"])
-        if metadata.get("kind") != expect_kind:
-            raise ValueError(f"{path}: holds a {metadata.get('kind')!r}, expected {expect_kind!r}")
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    if verify:
+        _check_content(path, tensors, metadata)
     return tensors, metadata
+
+
+def _check_content(path: Path, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> str | None:
+    stored = metadata.get(CONTENT_KEY)
+    if stored is None:
+        return None
+    found = content_sha256(tensors, metadata)
+    if found != stored:
+        raise ModifiedFileError(f"{path}: its content (sha256 {found}) no longer matches the content_sha256 "
+                                f"{stored} it was written with: the file was edited after sing wrote it; "
+                                "delete it to have the workflow write it again")
+    return stored
+
+
+def stored_content_sha256(path: str | os.PathLike) -> str | None:
+    """The ``content_sha256`` a sing safetensors file was written with (header only: cheap), or None for a sing
+    file written before content hashes existed. FileNotFoundError / ValueError as :func:`read_safetensors`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return _sing_header(path).get(CONTENT_KEY)
+
+
+def verify_content(path: str | os.PathLike) -> str | None:
+    """Recompute a sing file's content hash and compare it with the stored one; returns it (None when the file
+    has none). Raises :class:`ModifiedFileError` naming the file on a mismatch, ValueError when it is not a sing
+    safetensors file, FileNotFoundError when it is missing."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    metadata = _sing_header(path)
+    with safe_open(str(path), framework="numpy") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    return _check_content(path, tensors, metadata)
+
+
+def content_record(path: str | os.PathLike) -> dict[str, str | None]:
+    """``{"file": path, "content_sha256": ...}`` of a file a job just wrote, for its manifest (verified: the
+    hash is recomputed, not trusted)."""
+    return {"file": str(path), CONTENT_KEY: verify_content(path)}
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """One file of :func:`find_replaced`: its path, the recorded and the found content hash (None when it could
+    not be read as a sing file) and why it counts as replaced."""
+
+    path: str
+    recorded: str | None
+    found: str | None
+    reason: str
+
+
+def find_replaced(records: Mapping[str | os.PathLike, str | None] | Any, *, deep: bool = False) -> list[Replaced]:
+    """The files whose content differs from what their producing job recorded.
+
+    ``records``: ``{path: recorded content_sha256}`` or an iterable of :func:`content_record` dicts. A record of
+    None (a file made before content hashes) is skipped; a missing file is not "replaced" (the workflow simply
+    makes it again) and is skipped too. For each other file, the stored hash (header only, or recomputed with
+    ``deep``) is compared with the record; a file that is not a sing file any more, or holds another hash, or
+    (``deep``) was edited in place, is returned with a reason. Returns [] when nothing changed.
+    """
+    if not isinstance(records, Mapping):
+        records = {r["file"]: r.get(CONTENT_KEY) for r in records}
+    out = []
+    for path, recorded in records.items():
+        p = Path(path)
+        if recorded is None or not p.exists():
+            continue
+        try:
+            found = verify_content(p) if deep else stored_content_sha256(p)
+        except ModifiedFileError as e:
+            out.append(Replaced(str(p), recorded, None, f"edited in place ({str(e).split(': ', 1)[1][:80]}...)"))
+            continue
+        except ValueError as e:
+            out.append(Replaced(str(p), recorded, None, f"no longer a sing file ({str(e).split(': ', 1)[-1][:120]})"))
+            continue
+        if found != recorded:
+            out.append(Replaced(str(p), recorded, found, f"holds content {str(found)[:12]}…, the job that wrote it "
+                                                           f"recorded {recorded[:12]}…"))
+    return out
