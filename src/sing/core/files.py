@@ -34,7 +34,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 __all__ = ["ModifiedFileError", "Replaced", "ReplacedFileError", "atomic_path", "content_record", "content_sha256",
-           "find_replaced", "read_safetensors", "stored_content_sha256", "verify_content", "write_safetensors"]
+           "find_replaced", "read_safetensors", "sing_metadata", "stored_content_sha256", "verify_content",
+           "write_safetensors"]
 
 #: metadata key (inside the JSON under "sing") of the content hash
 CONTENT_KEY = "content_sha256"
@@ -130,6 +131,15 @@ def _sing_header(path: Path) -> dict[str, Any]:
     if "sing" not in raw:
         raise ValueError(f"{path}: no 'sing' metadata; not written by sing")
     return json.loads(raw["sing"])
+
+
+def sing_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON metadata a sing safetensors file was written with (header only: cheap). FileNotFoundError for a
+    missing file, ValueError naming the file when it is not a safetensors file or not written by sing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return _sing_header(path)
 
 
 def read_safetensors(path: str | os.PathLike, expect_kind: str, *, verify: bool = True
