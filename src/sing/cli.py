@@ -205,6 +205,8 @@ def _builtin_dictionary(clip: Any, spec: dict, weights_dir: str | None):
     path = _cache_root(weights_dir) / "vocabulary" / f"{clip.key}-{key}.parquet"
     if path.is_file():
         return read_dictionary(path, name="builtin")
+    log.warning("embedding sing's concept vocabulary with space %s once (3,025 prompts: minutes on a CPU, seconds "
+                "on a GPU); cached at %s", clip.key, path)
     d = embed_vocabulary(clip)
     try:
         write_dictionary(path, d, provenance={"weights_id": clip.weights_id})
