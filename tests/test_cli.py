@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-
 from artifacts import ARTIFACTS
+
 from sing import cli
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from artifacts import ARTIFACTS, need_artifacts
+
 from sing.data import dictionaries as dic
 from sing.data.vocabulary import CATEGORIES, CONCEPT_TEMPLATES, builtin_vocabulary, vocabulary_prompts
 

@@ -7,8 +7,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sing.analysis.open_vocabulary import (CLASS_CONCEPT_COLUMNS, MODEL_CONCEPT_COLUMNS, class_concepts,
-                                           class_concepts_table, model_concepts)
+from sing.analysis.open_vocabulary import (
+    CLASS_CONCEPT_COLUMNS,
+    MODEL_CONCEPT_COLUMNS,
+    class_concepts,
+    class_concepts_table,
+    model_concepts,
+)
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
 from sing.data.dictionaries import ConceptDictionary

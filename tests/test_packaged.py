@@ -15,7 +15,7 @@ import torch
 from sing.core.geometry import head_geometry
 from sing.models import packaged as pk
 from sing.models.classifiers import load_classifier
-from sing.models.lock import verify, WeightsLockError
+from sing.models.lock import WeightsLockError, verify
 from sing.models.prefetch import lock_entry
 from sing.models.weights import WeightsCache
 from sing.registry import MODELS

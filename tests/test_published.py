@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from artifacts import ARTIFACTS, need_artifacts
 
 from sing.core import files
 from sing.core.geometry import HeadGeometry, head_geometry
 from sing.core.translator import LinearTranslator
-from sing.io.published import (TranslatorImportError, import_translator, read_published_translator,
-                               translator_files)
+from sing.io.published import TranslatorImportError, import_translator, read_published_translator, translator_files
 from sing.models import lock
 from sing.registry import SPACES
-from artifacts import ARTIFACTS, need_artifacts
 
 CONVNEXT = Path(ARTIFACTS or ".") / "translators" / "convnext" / "linear"
 DEIT = Path(ARTIFACTS or ".") / "translators" / "deit" / "linear"
@@ -193,8 +192,8 @@ def test_content_hash_detects_edited_and_replaced_files(tmp_path):
     err = files.ReplacedFileError([r], hint="delete it to recompute")
     assert str(path) in str(err) and "delete it" in str(err)
     # edited in place by another tool (tensor bytes changed, sing metadata kept): refused on read, naming it
-    from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
 
     with safe_open(str(path), framework="numpy") as fh:
         meta = fh.metadata()

@@ -130,7 +130,7 @@ def _entry(option: str, key: str, cfg: dict, config_path: str | None, what: str)
             if here.is_file():
                 try:
                     if key in ((_load_config(here).get(what)) or {}):
-                        hint = f" (./config.yaml defines it: add --config config.yaml)"
+                        hint = " (./config.yaml defines it: add --config config.yaml)"
                 except Exception:  # noqa: BLE001 - only a hint
                     pass
             raise ValueError(f"{option}: {key!r} is not in the catalogue (sing.registry.{what.upper()}: "

@@ -110,7 +110,8 @@ def class_concepts(F: Any, geometry: Any, translator: Any, Z_concepts: Any, conc
         raise ValueError(f"top: must be >= 1 or None, got {top}")
     df = (open_vocabulary_scores(F, geometry, translator, Z_concepts, concepts)
           .sort(["abs_as_mean", "concept"], descending=[True, False])
-          .with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64), pl.lit(class_id).alias("class_id")))
+          .with_row_index("rank", offset=1)
+          .with_columns(pl.col("rank").cast(pl.Int64), pl.lit(class_id).alias("class_id")))
     df = df.select("class_id", "rank", "concept", "as_mean", "as_std", "abs_as_mean", "angle_orig_mean",
                    "angle_eq_mean", "n")
     return df if top is None else df.head(top)
