@@ -1,7 +1,7 @@
-"""Where the SING authors' published artifacts are (``shared/official-artifacts``: two real translators and the
-concept dictionary, copied unchanged from their repository, MIT): ``$SING_OFFICIAL_ARTIFACTS``, else the first
-``shared/official-artifacts`` found beside the checkout or a folder above it (a worktree sits deeper than main,
-CI's clone has ``shared/`` beside it). Absent: the tests that need them skip, except under CI, where they fail."""
+"""Where the SING authors' published artifacts are: two real translators and the concept dictionary, copied
+unchanged from their repository (MIT). They are vendored in ``tests/data/official`` (README and licence there), so
+every test that reads them runs on a fresh clone; ``$SING_OFFICIAL_ARTIFACTS`` points elsewhere (e.g. a fuller
+copy). Should the folder be missing, the tests that need them skip, except under CI, where they fail."""
 
 from __future__ import annotations
 
@@ -11,17 +11,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+VENDORED = ROOT / "tests" / "data" / "official"
 
 
 def official_artifacts() -> Path | None:
     env = os.environ.get("SING_OFFICIAL_ARTIFACTS")
     if env:
         return Path(env)
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "official-artifacts"
-        if candidate.is_dir():
-            return candidate
-    return None
+    return VENDORED if (VENDORED / "translators").is_dir() else None
 
 
 ARTIFACTS = official_artifacts()
@@ -32,6 +29,6 @@ def need_artifacts():
     if ARTIFACTS is not None and ARTIFACTS.is_dir():
         return pytest.mark.skipif(False, reason="")
     if os.environ.get("CI"):
-        raise RuntimeError("the authors' artifacts (shared/official-artifacts) are missing under CI; set "
+        raise RuntimeError("the authors' artifacts (tests/data/official) are missing under CI; set "
                            "SING_OFFICIAL_ARTIFACTS")
-    return pytest.mark.skip(reason="the authors' artifacts (shared/official-artifacts) are not on this machine")
+    return pytest.mark.skip(reason="the authors' artifacts (tests/data/official) are not in this checkout")

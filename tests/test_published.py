@@ -212,3 +212,47 @@ def test_content_hash_detects_edited_and_replaced_files(tmp_path):
     legacy = tmp_path / "legacy.safetensors"
     save_file({"weight": np.eye(2)}, str(legacy), metadata={"sing": json.dumps({"kind": "linear_translator"})})
     assert files.stored_content_sha256(legacy) is None and files.verify_content(legacy) is None
+
+
+def test_content_records_map_back_to_their_files_and_stop_a_plan(tmp_path):
+    """write_content_record / recorded_contents keep one record per file at the file's path under the records
+    folder (a moved results folder keeps them valid); check_replaced (the workflow's start) names a replaced file
+    and says what to do; an unreadable record is ignored; the header reader is the standard library's."""
+    from sing.workflow.plan import check_replaced
+
+    root = tmp_path / "results"
+    translator = root / "translators" / "m" / "s.safetensors"
+    translator.parent.mkdir(parents=True)
+    head_geometry(np.random.default_rng(1).standard_normal((4, 9))).save(translator)
+    record = root / "written" / "translators" / "m" / "s.safetensors.json"
+    files.write_content_record(translator, record)
+    (root / "written" / "broken.json").write_text("{not json")
+    assert files.recorded_contents(root, root / "written") == {translator: files.stored_content_sha256(translator)}
+    check_replaced(root, root / "written")
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    check_replaced(moved, moved / "written")
+    head_geometry(np.random.default_rng(2).standard_normal((4, 9))).save(moved / "translators" / "m" / "s.safetensors")
+    with pytest.raises(files.ReplacedFileError) as err:
+        check_replaced(moved, moved / "written")
+    assert "moved/translators/m/s.safetensors" in str(err.value) and "translator.published" in str(err.value)
+    header = files.safetensors_header(moved / "translators" / "m" / "s.safetensors")
+    assert set(header) >= {"__metadata__"} and json.loads(header["__metadata__"]["sing"])["kind"] == "head_geometry"
+    with pytest.raises(ValueError, match="not a safetensors file .*torch.save"):
+        files.safetensors_header(CONVNEXT / "best.pt")
+
+
+def test_the_header_reader_reads_torch_shapes_without_loading(tmp_path):
+    """read_translator_header: shapes from the torch archive's pickle (nothing but shapes is built), with the
+    authors' real file; a pickle holding other objects leaves the shapes to the loader."""
+    from sing.io.published import check_fit, read_translator_header
+
+    header = read_translator_header(CONVNEXT)
+    assert (header.format, header.shape, header.metadata["in_dim"]) == ("torch", (768, 1024), 1024)
+    check_fit(header, model="convnext", space="openai_vitl14", head_in_dim=1024, space_dim=768,
+              space_entry={"model": "ViT-L-14-quickgelu", "pretrained": "openai"})
+    odd = tmp_path / "odd.pt"
+    torch.save({"weight": torch.zeros(3, 5), "bias": torch.zeros(3), "note": Path("x")}, odd)
+    assert read_translator_header(odd).shape is None  # the import job's weights_only load refuses it
+    with pytest.raises(TranslatorImportError, match="in_dim is 1024 .* m = 1280"):
+        check_fit(header, model="efficientnet_lite0", space="openai_vitl14", head_in_dim=1280)

@@ -1,7 +1,8 @@
 """Supp. §2 / Fig 9: logit change and CLIP drift of equal-norm null / random / principal perturbations, on the
 held-out analysis images (ImageNet val; images the translator was trained on are left out).
 
-input: features (analysis chunk dirs), translator_sample (its image ids are read), head, geometry, translator
+input: features (analysis chunk dirs), translator_sample (the translator's training features, its image ids are
+read; none for a published translator, trained on images sing does not know), head, geometry, translator
 params.settings: analyses.validation.{seeds (n -> seeds 0..n-1), max_images}, analyses.seed (of the image subsample),
 classes     wildcards: model, space     output: validation
 """
@@ -25,7 +26,9 @@ analyses = settings["analyses"]
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
 seeds = list(range(analyses["validation"]["seeds"]))
 table, F = read_chunk_dirs(snakemake.input.features)
-seen = read_image_ids([snakemake.input.translator_sample])
+seen = read_image_ids(snakemake.input.translator_sample)
+if not snakemake.input.translator_sample:
+    logging.info("%s/%s: published translator: its training images are unknown, none left out", model, space)
 held_out = np.array([i not in seen for i in table["image_id"].to_list()], dtype=bool)
 if not held_out.all():
     logging.warning("%d analysis images are in the translator's training sample: left out", int((~held_out).sum()))

@@ -143,14 +143,9 @@ def _entry(option: str, key: str, cfg: dict, config_path: str | None, what: str)
 
 
 def _space_dim(key: str, spec: dict) -> int:
-    """A space's embedding dimension from open_clip's architecture config (no weights built)."""
-    import open_clip
+    from .models.clip_spaces import space_dim
 
-    cfg = open_clip.get_model_config(spec.get("model")) or {}
-    dim = (spec.get("model_kwargs") or {}).get("embed_dim", cfg.get("embed_dim"))
-    if dim is None:
-        raise ValueError(f"space {key!r}: unknown open_clip model {spec.get('model')!r}")
-    return int(dim)
+    return space_dim(key, spec)
 
 
 def _is_sing_translator(path: Path) -> bool:
@@ -219,7 +214,7 @@ def _dictionary(arg: str, space_key: str, clip: Any, spec: dict, cfg: dict, weig
                 fingerprint: bool):
     """The concept dictionary of ``--dictionary`` checked against the space (dimension, and fingerprint unless
     turned off); returns (dictionary, caveats)."""
-    from .data.dictionaries import check_dimension, check_fingerprint, read_dictionary
+    from .data.dictionaries import checked_dictionary, read_dictionary
 
     caveats: list[str] = []
     if arg == "builtin":
@@ -241,12 +236,8 @@ def _dictionary(arg: str, space_key: str, clip: Any, spec: dict, cfg: dict, weig
             raise FileNotFoundError(f"--dictionary: {arg!r} is not 'builtin', a config text.dictionaries name "
                                     f"({sorted(entries)}) or an existing file")
         d = read_dictionary(p)
-    d = check_dimension(d, space_key, clip.dim)
-    if fingerprint:
-        d = check_fingerprint(d, clip)
-    else:
-        caveats.append(f"dictionary {d.name!r} was not fingerprinted against space {space_key!r}: its embeddings "
-                       "are trusted to come from this space's text tower and prompts")
+    d, notes = checked_dictionary(d, clip, fingerprint=fingerprint)
+    caveats += notes
     return d, caveats
 
 

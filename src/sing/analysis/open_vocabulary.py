@@ -25,7 +25,8 @@ from ..io.tables import load_text, read_features
 log = logging.getLogger(__name__)
 
 __all__ = ["CLASS_CONCEPT_COLUMNS", "MODEL_CONCEPT_COLUMNS", "OPEN_VOCABULARY_COLUMNS", "class_concepts",
-           "class_concepts_table", "model_concepts", "open_vocabulary_scores", "open_vocabulary_table"]
+           "class_concepts_table", "concept_tables", "model_concepts", "open_vocabulary_scores",
+           "open_vocabulary_table"]
 
 #: one row per (class, concept) of a (model, space) (``tables/open_vocabulary.parquet``)
 OPEN_VOCABULARY_COLUMNS = ("model", "space", "class_id", "kind", "concept", "angle_orig_mean", "angle_eq_mean",
@@ -36,6 +37,10 @@ CLASS_CONCEPT_COLUMNS = ("model", "space", "dictionary", "class_id", "rank", "co
 #: one row per dictionary concept of a (model, space): its |AS| across the classes, ranked (rank 1 = largest)
 MODEL_CONCEPT_COLUMNS = ("model", "space", "dictionary", "rank", "concept", "abs_as_mean", "abs_as_max",
                          "class_of_max", "as_mean", "n_top", "n_classes")
+_SCHEMA = {"model": pl.String, "space": pl.String, "dictionary": pl.String, "class_id": pl.String, "rank": pl.Int64,
+           "concept": pl.String, "as_mean": pl.Float64, "as_std": pl.Float64, "abs_as_mean": pl.Float64,
+           "angle_orig_mean": pl.Float64, "angle_eq_mean": pl.Float64, "n": pl.Int64, "abs_as_max": pl.Float64,
+           "class_of_max": pl.String, "n_top": pl.Int64, "n_classes": pl.Int64}
 
 
 def open_vocabulary_scores(F: Any, geometry: Any, translator: Any, Z_concepts: Any, concepts: Sequence[str]
@@ -176,3 +181,31 @@ def model_concepts(class_table: pl.DataFrame, *, top: int = 10) -> pl.DataFrame:
            .with_columns(pl.col("rank").cast(pl.Int64), pl.lit(model).alias("model"), pl.lit(space).alias("space"),
                          pl.lit(dictionary).alias("dictionary")))
     return out.select(MODEL_CONCEPT_COLUMNS)
+
+
+def concept_tables(feature_dirs: Sequence[str | os.PathLike], class_ids: Sequence[str], geometry: Any,
+                   translator: Any, dictionaries: Sequence[Any], *, model: str, space: str, top: int = 10
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The two concept tables of one (model, space) over ``dictionaries``
+    (:class:`sing.data.dictionaries.ConceptDictionary`, each of this space), for every class of ``class_ids``:
+
+    * ``class_concepts`` (:data:`CLASS_CONCEPT_COLUMNS`): each class's first ``top`` concepts by mean |AS| of null
+      removal (:func:`class_concepts_table`), per dictionary;
+    * ``model_concepts`` (:data:`MODEL_CONCEPT_COLUMNS`): every concept of each dictionary across the classes
+      (:func:`model_concepts` of the full class table, ``n_top`` counting ranks ≤ ``top``).
+
+    No dictionary: both tables empty (with their columns). Raises as :func:`class_concepts_table`.
+    """
+    classes, models = [], []
+    for dictionary in dictionaries:
+        full = class_concepts_table(feature_dirs, class_ids, geometry, translator, dictionary, model=model,
+                                    space=space)
+        models.append(model_concepts(full, top=top))
+        classes.append(full.filter(pl.col("rank") <= top))
+
+    def frame(frames: list[pl.DataFrame], columns: Sequence[str]) -> pl.DataFrame:
+        if frames:
+            return pl.concat(frames)
+        return pl.DataFrame(schema={c: _SCHEMA[c] for c in columns})
+
+    return frame(classes, CLASS_CONCEPT_COLUMNS), frame(models, MODEL_CONCEPT_COLUMNS)

@@ -11,10 +11,10 @@ what a file *holds*, independent of how safetensors lays the bytes out. Two uses
 * :func:`read_safetensors` recomputes it (:func:`verify_content`): a file edited in place by another tool is
   refused naming the file (:class:`ModifiedFileError`);
 * a file *replaced* by hand with another valid sing file (e.g. a translator saved from a notebook, a head from
-  another run) has a valid hash of its own, but not the one the job that made it recorded. The job records
-  ``{path: content_sha256}`` of what it wrote (:func:`content_record`) and :func:`find_replaced` compares, at
-  plan time or before a consumer reads the file (cheap: the header only). The workflow then stops naming the
-  file (:class:`ReplacedFileError`), or reruns what depends on it when the user says so.
+  another run) has a valid hash of its own, but not the one the job that made it recorded. The job writes a
+  record of what it wrote (:func:`write_content_record`); :func:`recorded_contents` reads the records back and
+  :func:`find_replaced` compares them with the files' stored hashes (cheap: headers only). The workflow does so
+  when it starts and stops naming the file (:class:`ReplacedFileError`).
 
 Files written before the hash existed have none: they read as before and :func:`stored_content_sha256` returns
 None (no record can be made for them, so they count as unrecorded, never as replaced).
@@ -29,13 +29,14 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are handled: reading headers and records needs the stdlib only
+    import numpy as np
 
-__all__ = ["ModifiedFileError", "Replaced", "ReplacedFileError", "atomic_path", "content_record", "content_sha256",
-           "find_replaced", "read_safetensors", "sing_metadata", "stored_content_sha256", "verify_content",
-           "write_safetensors"]
+__all__ = ["ModifiedFileError", "RECORD_SUFFIX", "Replaced", "ReplacedFileError", "atomic_path", "content_record",
+           "content_sha256", "find_replaced", "read_safetensors", "recorded_contents", "safetensors_header",
+           "sing_metadata", "stored_content_sha256", "verify_content", "write_content_record", "write_safetensors"]
 
 #: metadata key (inside the JSON under "sing") of the content hash
 CONTENT_KEY = "content_sha256"
@@ -89,6 +90,8 @@ def content_sha256(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any
     """sha256 hex digest of what a sing safetensors file holds: for each tensor (names sorted) its name, numpy
     dtype string (``<f8``), shape and C-order bytes, then ``json.dumps(metadata, sort_keys=True)`` without the
     ``content_sha256`` key itself. Independent of the file's byte layout; equal for equal content."""
+    import numpy as np
+
     h = hashlib.sha256()
     for name in sorted(tensors):
         arr = np.ascontiguousarray(tensors[name])
@@ -106,6 +109,7 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]
     the key ``"sing"`` (safetensors metadata values must be strings; one key keeps the file byte-identical
     between runs, as safetensors orders several keys at random).
     """
+    import numpy as np
     from safetensors.numpy import save_file
 
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
@@ -115,22 +119,44 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, np.ndarray]
         save_file(arrays, str(tmp), metadata={"sing": json.dumps(meta, sort_keys=True)})
 
 
+def safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a safetensors file, read with the standard library only (no tensor is read): tensor
+    name -> ``{"dtype", "shape", "data_offsets"}``, plus ``"__metadata__"`` (str -> str) when the file has metadata.
+
+    Layout (safetensors' format): 8 bytes little-endian header length n, then n bytes of JSON. Raises
+    FileNotFoundError for a missing file, ValueError naming the file when the bytes are not such a header (a
+    torch ``.pt`` file is named as one: a zip archive or a pickle).
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        first = fh.read(8)
+        size = int.from_bytes(first, "little") if len(first) == 8 else -1
+        body = fh.read(size) if 1 < size <= 100_000_000 else b""
+    try:
+        if len(body) != size or not body.startswith(b"{"):
+            raise ValueError("no JSON header")
+        header = json.loads(body)
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        kind = ""
+        if first.startswith(b"PK") or first[:1] == b"\x80":
+            kind = (" (it is a torch.save file, e.g. a published translator's best.pt; import those with "
+                    "sing.io.published.import_translator)")
+        raise ValueError(f"{path}: not a safetensors file{kind} [{str(e)[:100]}]") from None
+    return header
+
+
 def _sing_header(path: Path) -> dict[str, Any]:
     """The "sing" metadata of a safetensors file, read from the header only. ValueError naming the file when it
     is not a safetensors file (e.g. a torch ``.pt`` pickle) or has no sing metadata."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy") as fh:
-            raw = fh.metadata() or {}
-    except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError for any bad header
-        head = path.read_bytes()[:4] if path.is_file() else b""
-        kind = (" (it is a zip archive: a torch.save file such as a published translator's best.pt; import "
-                "those with sing.io.published.import_translator)") if head.startswith(b"PK") else ""
-        raise ValueError(f"{path}: not a safetensors file{kind} [{type(e).__name__}: {e}]") from None
+    raw = safetensors_header(path).get("__metadata__") or {}
     if "sing" not in raw:
         raise ValueError(f"{path}: no 'sing' metadata; not written by sing")
-    return json.loads(raw["sing"])
+    try:
+        return json.loads(raw["sing"])
+    except ValueError:
+        raise ValueError(f"{path}: its 'sing' metadata is not JSON") from None
 
 
 def sing_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -202,9 +228,44 @@ def verify_content(path: str | os.PathLike) -> str | None:
 
 
 def content_record(path: str | os.PathLike) -> dict[str, str | None]:
-    """``{"file": path, "content_sha256": ...}`` of a file a job just wrote, for its manifest (verified: the
-    hash is recomputed, not trusted)."""
+    """``{"file": path, "content_sha256": ...}`` of a file a job just wrote (verified: the hash is recomputed, not
+    trusted)."""
     return {"file": str(path), CONTENT_KEY: verify_content(path)}
+
+
+#: suffix of a content record: the record of ``<root>/a/b.safetensors`` is ``<records>/a/b.safetensors.json``
+RECORD_SUFFIX = ".json"
+
+
+def write_content_record(path: str | os.PathLike, record: str | os.PathLike) -> None:
+    """Record what a job just wrote: ``record`` (a JSON file) gets :func:`content_record` of ``path``, atomically.
+
+    The workflow keeps one record per intermediate file, at the file's path relative to the results folder under
+    its ``written/`` folder, written by the job that made the file (a job output): :func:`recorded_contents`
+    maps records back to files, so a moved results folder keeps its records valid.
+    """
+    rec = content_record(path)
+    with atomic_path(record) as tmp:
+        tmp.write_text(json.dumps({"file": Path(path).name, CONTENT_KEY: rec[CONTENT_KEY]}, sort_keys=True) + "\n")
+
+
+def recorded_contents(root: str | os.PathLike, records: str | os.PathLike) -> dict[Path, str | None]:
+    """``{file: recorded content_sha256}`` of every record under the folder ``records`` (``*.json``, made by
+    :func:`write_content_record`), the file being the record's path relative to ``records`` below ``root`` with
+    the suffix dropped. A record that is not such JSON is ignored (the next run of its job rewrites it); no folder:
+    {}. Standard library only (cheap enough for every workflow start)."""
+    root, records = Path(root), Path(records)
+    out: dict[Path, str | None] = {}
+    if not records.is_dir():
+        return out
+    for rec in sorted(records.rglob(f"*{RECORD_SUFFIX}")):
+        try:
+            data = json.loads(rec.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            out[root / rec.relative_to(records).as_posix().removesuffix(RECORD_SUFFIX)] = data.get(CONTENT_KEY)
+    return out
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["ConceptDictionary", "DictionaryError", "check_dimension", "check_fingerprint", "embed_dictionary",
-           "fingerprint_labels",
-           "read_dictionary", "read_npz_dictionary", "read_parquet_dictionary", "write_dictionary"]
+__all__ = ["ConceptDictionary", "DictionaryError", "check_dimension", "check_fingerprint", "checked_dictionary",
+           "embed_dictionary", "fingerprint_labels", "read_dictionary", "read_npz_dictionary",
+           "read_parquet_dictionary", "write_dictionary"]
 
 MIN_COSINE = 0.99
 META_KEY = b"sing.dictionary"
@@ -106,6 +106,15 @@ class ConceptDictionary:
                 "n": len(self), "dim": self.dim, "row": self.row,
                 "templates": None if self.templates is None else list(self.templates), "space": self.space,
                 "checks": dict(self.checks)}
+
+    @property
+    def caveats(self) -> list[str]:
+        """What a reader of results computed with this dictionary must know: that it was not fingerprinted against
+        its space (neither checked by :func:`check_fingerprint` nor embedded by sing), else nothing."""
+        if "fingerprint" in self.checks or "embedded_with" in self.checks:
+            return []
+        return [f"dictionary {self.name!r} was not fingerprinted against space {self.space!r}: its embeddings are "
+                "trusted to come from this space's text tower and prompts"]
 
     def select(self, labels: Sequence[str]) -> "ConceptDictionary":
         """The sub-dictionary of ``labels`` (in that order); DictionaryError naming the missing ones."""
@@ -257,7 +266,7 @@ def read_parquet_dictionary(path: str | os.PathLike, *, label_column: str = "lab
     return ConceptDictionary(name=name or p.stem, labels=tuple(str(x) for x in labels),
                              embeddings=np.asarray(vectors, dtype=np.float64),
                              templates=None if templates is None else tuple(templates), row="", file=p,
-                             sha256=_sha256(p), space=space or meta.get("space"))
+                             sha256=_sha256(p), space=space or meta.get("space"), checks=meta.get("checks") or {})
 
 
 def write_dictionary(path: str | os.PathLike, dictionary: ConceptDictionary,
@@ -302,6 +311,18 @@ def check_dimension(dictionary: ConceptDictionary, space: str, dim: int) -> Conc
         raise DictionaryError(f"dictionary {dictionary.name!r} ({dictionary.file}): embeddings have dimension "
                               f"{dictionary.dim} but space {space!r} embeds in dimension {int(dim)}")
     return replace(dictionary, checks={**dictionary.checks, "dimension": {"space": space, "dim": int(dim)}})
+
+
+def checked_dictionary(dictionary: ConceptDictionary, space: Any, *, fingerprint: bool = True
+                       ) -> tuple[ConceptDictionary, list[str]]:
+    """A dictionary checked against a loaded space (:class:`sing.models.clip_spaces.ClipSpace`): its dimension
+    (:func:`check_dimension`) and, with ``fingerprint``, :func:`check_fingerprint`; returns (dictionary with its
+    ``checks``, caveats). Without the fingerprint the caveat says the embeddings are trusted to come from this
+    space. Raises DictionaryError as those two."""
+    dictionary = replace(check_dimension(dictionary, space.key, space.dim), space=space.key)
+    if fingerprint:
+        dictionary = check_fingerprint(dictionary, space)
+    return dictionary, dictionary.caveats
 
 
 def fingerprint_labels(labels: Sequence[str], n: int = 3) -> list[str]:

@@ -24,22 +24,33 @@ that ``out_dim`` is the CLIP space's dimension, and (when the metadata names an 
 backend is the space's CLIP model (:data:`BACKENDS`). Every refusal is a :class:`TranslatorImportError` naming
 the file, the model, the space and both numbers. The translator it returns carries the source file's sha256 and
 metadata in :attr:`LinearTranslator.source` (saved in the file's metadata: provenance and the weights lock).
+
+Planning-time checks (the workflow, before any job): :func:`read_translator_header` reads what a file declares
+without loading a tensor and with the standard library only (the metadata, the safetensors header, or the tensor
+shapes recorded in a torch zip archive's pickle, read by an unpickler that builds nothing but shapes), and
+:func:`check_fit` applies the same checks as :func:`import_translator` to whatever numbers are known then.
+This module imports numpy and torch only inside the functions that read tensors.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from ..core.translator import LinearTranslator
+    from ..core.translator import LinearTranslator
 
-__all__ = ["BACKENDS", "PublishedTranslator", "TranslatorImportError", "backend_space", "import_translator",
-           "read_published_translator", "translator_files"]
+__all__ = ["BACKENDS", "PublishedTranslator", "TranslatorHeader", "TranslatorImportError", "backend_space",
+           "check_fit", "import_translator", "read_published_translator", "read_translator_header",
+           "translator_files"]
 
 #: an embedding backend named in a published translator's metadata -> the open_clip (model, pretrained) of its
 #: CLIP image space. Karlo's UnCLIP image-variation pipeline embeds with OpenAI's CLIP ViT-L/14 (FACTS §4), in
@@ -194,6 +205,8 @@ def _safetensors_state(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _to_numpy(value: Any) -> np.ndarray:
+    import numpy as np
+
     if hasattr(value, "detach"):
         import torch
 
@@ -234,12 +247,10 @@ def read_published_translator(path: str | os.PathLike) -> PublishedTranslator:
     dict that is not one linear layer, non-finite values, or metadata ``in_dim`` / ``out_dim`` that disagree with
     the weight's shape.
     """
+    import numpy as np
+
     weight_file, meta_path, meta = _locate(path)
-    arch = meta.get("architecture")
-    if arch is not None and str(arch).strip().lower() != "linear":
-        raise TranslatorImportError(
-            f"{weight_file}: {meta_path} declares architecture {arch!r}; sing imports linear translators only "
-            "(architecture: linear) — AS/IS, null-space steering and the renderings need one affine map T")
+    _check_architecture(weight_file, meta_path, meta)
     fmt = _file_format(weight_file)
     state, details = _torch_state(weight_file) if fmt == "torch" else _safetensors_state(weight_file)
     W, b, prefix = _linear_params(weight_file, state, meta_path)
@@ -250,14 +261,190 @@ def read_published_translator(path: str | os.PathLike) -> PublishedTranslator:
             raise TranslatorImportError(f"{weight_file}: {name} has dtype {arr.dtype}, expected floating point")
         if not np.isfinite(arr).all():
             raise TranslatorImportError(f"{weight_file}: {name} contains NaN or Inf values")
-    for key, have in (("in_dim", W.shape[1]), ("out_dim", W.shape[0])):
-        declared = meta.get(key)
-        if declared is not None and int(declared) != int(have):
-            raise TranslatorImportError(f"{weight_file}: {meta_path} says {key} {declared} but the weight is "
-                                        f"{W.shape[0]} × {W.shape[1]} (out × in), i.e. {key} {have}")
+    _check_declared_dims(weight_file, meta_path, meta, W.shape)
     return PublishedTranslator(weight=W, bias=b, file=weight_file, sha256=_sha256(weight_file), format=fmt,
                                metadata=meta, metadata_file=meta_path,
                                metadata_sha256=None if meta_path is None else _sha256(meta_path), details=details)
+
+
+def _check_architecture(weight_file: Path, meta_path: Path | None, meta: Mapping[str, Any]) -> None:
+    arch = meta.get("architecture")
+    if arch is not None and str(arch).strip().lower() != "linear":
+        raise TranslatorImportError(
+            f"{weight_file}: {meta_path} declares architecture {arch!r}; sing imports linear translators only "
+            "(architecture: linear) — AS/IS, null-space steering and the renderings need one affine map T")
+
+
+def _check_declared_dims(weight_file: Path, meta_path: Path | None, meta: Mapping[str, Any],
+                         shape: tuple[int, ...]) -> None:
+    for key, have in (("in_dim", shape[1]), ("out_dim", shape[0])):
+        declared = meta.get(key)
+        if declared is not None and int(declared) != int(have):
+            raise TranslatorImportError(f"{weight_file}: {meta_path} says {key} {declared} but the weight is "
+                                        f"{shape[0]} × {shape[1]} (out × in), i.e. {key} {have}")
+
+
+class _Shape(tuple):
+    """A tensor as the shape reader sees it: its shape only."""
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, *rest: Any) -> _Shape:
+    return _Shape(int(n) for n in size)
+
+
+class _ShapeUnpickler(pickle.Unpickler):
+    """Reads the pickle of a torch.save state dict and builds only dicts and tensor shapes: any other global than
+    an OrderedDict, a tensor rebuild or a storage type stops it (then nothing is known before loading)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor", "_rebuild_tensor_v3"):
+            return _rebuild_tensor
+        if (module, name) == ("torch._utils", "_rebuild_parameter"):
+            return lambda data, *rest: data
+        if module == "torch" and name.endswith("Storage"):
+            return name
+        raise pickle.UnpicklingError(f"{module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        return pid
+
+
+def _flat_shapes(obj: Any) -> dict[str, tuple[int, ...]] | None:
+    """{name: shape} of a (possibly nested, see STATE_DICT_KEYS) state dict of shapes, ``_orig_mod.`` dropped."""
+    if not isinstance(obj, Mapping):
+        return None
+    state = obj
+    if not any(isinstance(v, _Shape) for v in obj.values()):
+        state = next((obj[k] for k in STATE_DICT_KEYS if isinstance(obj.get(k), Mapping)), None)
+    if not isinstance(state, Mapping) or not all(isinstance(v, _Shape) for v in state.values()):
+        return None
+    return {str(k).removeprefix(COMPILE_PREFIX): tuple(v) for k, v in state.items()}
+
+
+def _torch_shapes(path: Path) -> dict[str, tuple[int, ...]] | None:
+    """Tensor shapes of a torch.save zip archive, from its pickle (no tensor data read; None when unknown)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+            if len(names) != 1:
+                return None
+            import io
+
+            return _flat_shapes(_ShapeUnpickler(io.BytesIO(z.read(names[0]))).load())
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError):
+        return None
+
+
+def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]] | None:
+    from ..core.files import safetensors_header
+
+    try:
+        header = safetensors_header(path)
+    except ValueError:
+        return None
+    return {k: tuple(int(n) for n in v["shape"]) for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, Mapping) and "shape" in v}
+
+
+@dataclass(frozen=True)
+class TranslatorHeader:
+    """What a published translator declares, read without loading it (:func:`read_translator_header`).
+
+    ``file``: the weight file; ``format``: "torch" or "safetensors"; ``metadata`` / ``metadata_file``: the
+    authors' ``metadata.yaml`` ({} / None without one); ``shape``: (out_dim, in_dim) of the weight, from the tensor
+    shapes or else the metadata, or None when neither tells.
+    """
+
+    file: Path
+    format: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata_file: Path | None = None
+    shape: tuple[int, int] | None = None
+
+    @property
+    def in_dim(self) -> int | None:
+        return None if self.shape is None else int(self.shape[1])
+
+    @property
+    def out_dim(self) -> int | None:
+        return None if self.shape is None else int(self.shape[0])
+
+
+def read_translator_header(path: str | os.PathLike) -> TranslatorHeader:
+    """What a published translator (file or folder, formats as :func:`read_published_translator`) declares, read
+    with the standard library only and without its tensor data: cheap enough for planning.
+
+    Raises FileNotFoundError for a missing path; :class:`TranslatorImportError` naming the file for a folder
+    without ``metadata.yaml``, a non-linear ``architecture``, a file that is neither torch nor safetensors, tensor
+    shapes that are not one weight and one bias (when the shapes can be read: a torch archive whose pickle holds
+    anything but tensors is left to the loader), or metadata dimensions that contradict them.
+    """
+    weight_file, meta_path, meta = _locate(path)
+    _check_architecture(weight_file, meta_path, meta)
+    fmt = _file_format(weight_file)
+    shapes = _torch_shapes(weight_file) if fmt == "torch" else _safetensors_shapes(weight_file)
+    shape = None
+    if shapes is not None:
+        keys = sorted(shapes)
+        prefixes = {k.rpartition(".")[0] for k in keys}
+        leaves = sorted(k.rpartition(".")[2] for k in keys)
+        prefix = next(iter(prefixes)) if len(prefixes) == 1 else None
+        w = shapes.get(f"{prefix}.weight" if prefix else "weight")
+        b = shapes.get(f"{prefix}.bias" if prefix else "bias")
+        if leaves != ["bias", "weight"] or w is None or b is None or len(w) != 2 or len(b) != 1 or b[0] != w[0]:
+            shown = ", ".join(f"{k} {shapes[k]}" for k in keys[:8])
+            raise TranslatorImportError(
+                f"{weight_file}: not a linear translator: it holds {len(keys)} tensors ({shown}), a linear one holds "
+                "exactly a weight (out × in) and a bias (out); sing needs a linear T")
+        shape = (int(w[0]), int(w[1]))
+        _check_declared_dims(weight_file, meta_path, meta, shape)
+    elif meta.get("in_dim") is not None and meta.get("out_dim") is not None:
+        shape = (int(meta["out_dim"]), int(meta["in_dim"]))
+    return TranslatorHeader(file=weight_file, format=fmt, metadata=meta, metadata_file=meta_path, shape=shape)
+
+
+def check_fit(translator: "TranslatorHeader | PublishedTranslator", *, model: str, space: str,
+              head_in_dim: int | None = None, space_dim: int | None = None,
+              space_entry: Mapping[str, Any] | None = None) -> None:
+    """Check a published translator (its header or the loaded file) against classifier ``model`` (head width
+    ``head_in_dim`` = m) and CLIP space ``space`` (dimension ``space_dim`` = n; ``space_entry``: its spec,
+    ``{"model", "pretrained", ...}``). A number given as None, or unknown from the header, is not checked (the
+    import job checks it); the backend is checked whenever the metadata names one and ``space_entry`` is given.
+
+    Raises :class:`TranslatorImportError` naming the file, the model, the space and both numbers: in_dim ≠ m;
+    out_dim ≠ n; the metadata's ``embedding_backend`` is unknown (:func:`backend_space`), or is not the space's
+    CLIP model (a space without ``pretrained``, e.g. random weights or a local checkpoint, counts as another).
+    """
+    where = f"published translator {translator.file} for model {model!r} and space {space!r}"
+    in_dim, out_dim = translator.in_dim, translator.out_dim
+    if head_in_dim is not None and in_dim is not None and in_dim != int(head_in_dim):
+        raise TranslatorImportError(
+            f"{where}: its in_dim is {in_dim} (weight {out_dim} × {in_dim}) but model {model!r}'s head reads "
+            f"features of width m = {int(head_in_dim)}: it was trained on another classifier's features")
+    if space_dim is not None and out_dim is not None and out_dim != int(space_dim):
+        raise TranslatorImportError(
+            f"{where}: its out_dim is {out_dim} but space {space!r} embeds in dimension {int(space_dim)}: it "
+            "maps into another CLIP space")
+    backend = translator.metadata.get("embedding_backend")
+    if backend is None or space_entry is None:
+        return
+    expected = backend_space(str(backend))
+    if expected is None:
+        raise TranslatorImportError(
+            f"{where}: {translator.metadata_file} names embedding backend {backend!r}, which sing cannot match to "
+            f"an open_clip model (known: {sorted(BACKENDS)}, or write 'open_clip:<model>/<pretrained>')")
+    have = (str(space_entry.get("model")), space_entry.get("pretrained"))
+    if not _same_clip(expected, have) or space_entry.get("checkpoint"):
+        shown = f"open_clip {have[0]} / {have[1] if have[1] else 'random weights'}" + (
+            f" from checkpoint {space_entry['checkpoint']}" if space_entry.get("checkpoint") else "")
+        dim = "" if space_dim is None else f" (dimension {int(space_dim)})"
+        raise TranslatorImportError(
+            f"{where}: {translator.metadata_file} says it maps into {backend!r} = open_clip {expected[0]} / "
+            f"{expected[1]} (dimension {out_dim}), but space {space!r} is {shown}{dim}: another CLIP space — "
+            "AS/IS against its text embeddings would be meaningless")
 
 
 def translator_files(path: str | os.PathLike) -> list[Path]:
@@ -295,36 +482,18 @@ def import_translator(path: str | os.PathLike, *, model: str, space: str, head_i
     float64 exactly: casting back gives the file's bytes) and ``source`` = the file's provenance
     (:meth:`PublishedTranslator.source`: sha256, format, metadata) plus ``model`` and ``space``.
 
-    Raises :class:`TranslatorImportError` naming the file, the model, the space and both numbers when: in_dim ≠ m;
-    out_dim ≠ n; the metadata's ``embedding_backend`` is known (:func:`backend_space`) and is not the space's CLIP
-    model (``space_entry`` without ``pretrained``, e.g. random weights or a local checkpoint, counts as another
-    model), or is unknown. Plus every error of :func:`read_published_translator`.
+    Raises :class:`TranslatorImportError` as :func:`check_fit` (every number is known here; a metadata backend
+    with ``space_entry`` None is refused: the space cannot be told), plus every error of
+    :func:`read_published_translator`.
     """
+    from ..core.translator import LinearTranslator
+
     pub = read_published_translator(path)
-    where = f"published translator {pub.file} for model {model!r} and space {space!r}"
-    if pub.in_dim != int(head_in_dim):
+    if pub.metadata.get("embedding_backend") is not None and space_entry is None:
         raise TranslatorImportError(
-            f"{where}: its in_dim is {pub.in_dim} (weight {pub.out_dim} × {pub.in_dim}) but model {model!r}'s head "
-            f"reads features of width m = {int(head_in_dim)}: it was trained on another classifier's features")
-    if pub.out_dim != int(space_dim):
-        raise TranslatorImportError(
-            f"{where}: its out_dim is {pub.out_dim} but space {space!r} embeds in dimension {int(space_dim)}: it "
-            "maps into another CLIP space")
-    backend = pub.metadata.get("embedding_backend")
-    if backend is not None:
-        expected = backend_space(str(backend))
-        if expected is None:
-            raise TranslatorImportError(
-                f"{where}: {pub.metadata_file} names embedding backend {backend!r}, which sing cannot match to an "
-                f"open_clip model (known: {sorted(BACKENDS)}, or write 'open_clip:<model>/<pretrained>')")
-        have = (str((space_entry or {}).get("model")), (space_entry or {}).get("pretrained"))
-        if space_entry is None or not _same_clip(expected, have):
-            shown = "unknown (no space entry given)" if space_entry is None else \
-                f"open_clip {have[0]} / {have[1] if have[1] else 'random weights'}"
-            raise TranslatorImportError(
-                f"{where}: {pub.metadata_file} says it maps into {backend!r} = open_clip {expected[0]} / "
-                f"{expected[1]} (dimension {pub.out_dim}), but space {space!r} is {shown} (dimension "
-                f"{int(space_dim)}): the same dimension, another CLIP space — AS/IS against its text embeddings "
-                "would be meaningless")
+            f"published translator {pub.file} for model {model!r} and space {space!r}: {pub.metadata_file} names "
+            f"embedding backend {pub.metadata['embedding_backend']!r} but the space is unknown (no space entry "
+            "given)")
+    check_fit(pub, model=model, space=space, head_in_dim=head_in_dim, space_dim=space_dim, space_entry=space_entry)
     source = {**pub.source(), "model": model, "space": space}
     return LinearTranslator(pub.weight, pub.bias, None, {}, source=source)

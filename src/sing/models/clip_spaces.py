@@ -219,3 +219,19 @@ def load_tokenizer(key: str, entry: dict, weights: WeightsCache | None = None):
     with weights.loading(key, f"open_clip tokenizer of {name}"):
         return open_clip.get_tokenizer(name, cache_dir=weights.hf_cache)
 
+
+
+def space_dim(key: str, entry: dict) -> int:
+    """The embedding dimension n of space ``key`` (entry: its spec) from open_clip's architecture config, with no
+    weights built (:func:`sing.models.clip_configs.embed_dim`, else ``open_clip.get_model_config``, which also
+    knows configs registered at run time). ValueError naming the space for an architecture open_clip lacks."""
+    from .clip_configs import embed_dim
+
+    dim = (entry.get("model_kwargs") or {}).get("embed_dim") or embed_dim(str(entry.get("model")))
+    if dim is None:
+        import open_clip
+
+        dim = (open_clip.get_model_config(entry.get("model")) or {}).get("embed_dim")
+    if dim is None:
+        raise ValueError(f"space {key!r}: open_clip has no architecture {entry.get('model')!r}")
+    return int(dim)
