@@ -77,7 +77,7 @@ rule validation:
     input:
         unpack(model_inputs),
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
-        translator_sample=f"{R}/features/{{model}}/translator.parquet",
+        translator_sample=translator_sample,
         settings=manifest("validation"),
     output:
         validation=f"{R}/tables/per_model/{{model}}/{{space}}/validation.parquet",
@@ -105,6 +105,10 @@ rule train_probes:
     output:
         principal=f"{R}/probes/{{model}}/principal.safetensors",
         translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
+        written=[
+            written(f"{R}/probes/{{model}}/principal.safetensors"),
+            *map(written, per_space(f"{R}/probes/{{model}}/{{space}}.safetensors")),
+        ],
     log:
         f"{R}/logs/train_probes/{{model}}.log",
     benchmark:
@@ -131,7 +135,7 @@ rule robustness:
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
         train_features=lambda w: chunk_dirs("features", "robustness", model=w.model),
-        translator_sample=f"{R}/features/{{model}}/translator.parquet",
+        translator_sample=translator_sample,
         settings=manifest("robustness"),
     output:
         robustness=f"{R}/tables/per_model/{{model}}/robustness.parquet",
@@ -171,6 +175,35 @@ rule open_vocabulary:
         settings=settings("open_vocabulary"),
     script:
         f"{SCRIPTS}/open_vocabulary.py"
+
+
+rule class_concepts:
+    """Which concepts each analysed class's null space carries most (|AS| of null removal, every dictionary of
+    the space), and per model the concepts with the largest |AS| across classes."""
+    input:
+        unpack(model_inputs),
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        dictionaries=lambda w: expand(
+            f"{R}/text/{w.space}/dictionaries/{{dictionary}}.parquet",
+            dictionary=PLAN.concept_dictionaries[w.space],
+        ),
+        settings=manifest("class_concepts"),
+    output:
+        class_concepts=f"{R}/tables/per_model/{{model}}/{{space}}/class_concepts.parquet",
+        model_concepts=f"{R}/tables/per_model/{{model}}/{{space}}/model_concepts.parquet",
+    log:
+        f"{R}/logs/class_concepts/{{model}}/{{space}}.log",
+    conda:
+        "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("class_concepts"),
+    script:
+        f"{SCRIPTS}/class_concepts.py"
 
 
 rule compare_models:

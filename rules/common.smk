@@ -38,7 +38,7 @@ from sing.workflow.config import is_config_mistake, load_schema, resolve_config
 from sing.workflow.machine import MachineChecks
 from sing.workflow.manifests import ManifestWriter
 from sing.workflow.memory import JobMemory
-from sing.workflow.plan import SAMPLES, Plan
+from sing.workflow.plan import SAMPLES, Plan, check_replaced
 from sing.workflow.settings import JobSettings
 from sing.workflow.slurm import PLUGIN, patch_account_lookup
 
@@ -67,6 +67,14 @@ TABLES = outputs.table_names()
 FIGURES = outputs.figure_names()
 # the report's front page, written by the front_page rule (rules/report.smk); the Snakefile's `report` reads it
 FRONT_PAGE = f"{R}/report/front_page.rst"
+
+
+# intermediate files replaced by hand since their job wrote them stop the run here, naming each one;
+# published translators whose model's head is already exported are checked against its width
+check_replaced(R, f"{R}/written")
+PLAN.check_published_heads(
+    {model: f"{R}/heads/{model}/head.safetensors" for model, _ in PLAN.published}
+)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -173,6 +181,49 @@ def model_inputs(w):
         "translator": f"{R}/translators/{w.model}/{w.space}.safetensors",
         "head": f"{R}/heads/{w.model}/head.safetensors",
     }
+
+
+def translator_sample(w):
+    """The model's translator-sample features, where a translator it is scored with was fitted on them (for
+    validation: this pair's; for robustness: any of the model's); [] for published translators, trained on
+    images sing does not know."""
+    pairs = [(w.model, w.space)] if "space" in w.keys() else PLAN.fitted
+    fitted = any(pair in PLAN.fitted and pair[0] == w.model for pair in pairs)
+    return [f"{R}/features/{w.model}/translator.parquet"] if fitted else []
+
+
+def translator_pairs(published):
+    """The `model` wildcard constraint of translators/{model}/{space}.safetensors that gives each pair one
+    producer: with published=True it matches a model only where the space that follows is one of its
+    translator.published entries (import_translator), with False everywhere else (fit_translator).
+    """
+    pairs = [
+        f"{re.escape(m)}(?=/{re.escape(s)}\\.safetensors)" for m, s in PLAN.published
+    ]
+    if published:  # (?!) matches nothing: no published translator
+        return "|".join(pairs) or "(?!)"
+    models = "|".join(map(re.escape, MODELS))
+    return f"(?!(?:{'|'.join(pairs)}))(?:{models})" if pairs else models
+
+
+def published_files(model, space):
+    """The files an import of the pair's published translator reads (weight file, metadata.yaml)."""
+    from sing.io.published import translator_files
+
+    return [str(f) for f in translator_files(PLAN.published[(model, space)])]
+
+
+def dictionary_file(w):
+    """A configured dictionary's file (an input of its concept_dictionary job); none for `builtin`."""
+    path = PLAN.dictionaries[w.dictionary]["path"]
+    return [path] if path else []
+
+
+def written(path):
+    """The content record of an intermediate file (results/written/<its path>.json): an output of the job that
+    writes the file, so a file replaced by hand afterwards is found when the workflow starts (check_replaced).
+    """
+    return f"{R}/written/{os.path.relpath(path, R)}.json"
 
 
 def all_targets():

@@ -72,6 +72,7 @@ rule prefetch_weights:
     downloaded (weights.lock.json: repository, revision, files, sha256 per model and space).
     """
     input:
+        published=[f for pair in PLAN.published for f in published_files(*pair)],
         settings=manifest("prefetch_weights"),
     output:
         f"{config['weights_dir']}/weights.lock.json",

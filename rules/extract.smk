@@ -4,6 +4,7 @@ wildcard_constraints:
     model=one_of(MODELS),
     space=one_of(SPACES),
     part="classes|concepts|steering|unclip",
+    dictionary="|".join(map(re.escape, PLAN.dictionaries)),
 
 
 rule export_head:
@@ -15,6 +16,7 @@ rule export_head:
         settings=manifest("export_head"),
     output:
         head=f"{R}/heads/{{model}}/head.safetensors",
+        written=written(f"{R}/heads/{{model}}/head.safetensors"),
     log:
         f"{R}/logs/export_head/{{model}}.log",
     conda:
@@ -151,3 +153,30 @@ rule embed_texts:
         settings=settings("embed_texts"),
     script:
         f"{SCRIPTS}/embed_texts.py"
+
+
+rule concept_dictionary:
+    """A concept dictionary in one space: sing's vocabulary embedded with the space's text tower (`builtin`), or a
+    text.dictionaries file read and checked (dimension; fingerprint: three labels re-embedded).
+    """
+    input:
+        dictionary_file,
+        settings=manifest("concept_dictionary"),
+    output:
+        dictionary=f"{R}/text/{{space}}/dictionaries/{{dictionary}}.parquet",
+    log:
+        f"{R}/logs/concept_dictionary/{{space}}/{{dictionary}}.log",
+    benchmark:
+        f"{R}/benchmarks/concept_dictionary/{{space}}/{{dictionary}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    threads: 2
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=16000,
+        runtime=60,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("concept_dictionary"),
+    script:
+        f"{SCRIPTS}/concept_dictionary.py"

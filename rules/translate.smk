@@ -4,6 +4,7 @@ rule head_geometry:
         settings=manifest("head_geometry"),
     output:
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
+        written=written(f"{R}/heads/{{model}}/geometry.safetensors"),
     log:
         f"{R}/logs/head_geometry/{{model}}.log",
     conda:
@@ -21,10 +22,13 @@ rule fit_translator:
         settings=manifest("fit_translator"),
     output:
         translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        written=written(f"{R}/translators/{{model}}/{{space}}.safetensors"),
     log:
         f"{R}/logs/fit_translator/{{model}}/{{space}}.log",
     benchmark:
         f"{R}/benchmarks/fit_translator/{{model}}/{{space}}.tsv"
+    wildcard_constraints:
+        model=translator_pairs(published=False),
     conda:
         "../envs/sing.yaml"
     threads: 4
@@ -36,6 +40,35 @@ rule fit_translator:
         settings=settings("fit_translator"),
     script:
         f"{SCRIPTS}/fit_translator.py"
+
+
+rule import_translator:
+    """A published translator (translator.published) in place of fit_translator, checked against the head's
+    width and the space before any scoring (priority: it runs as soon as the head is exported).
+    """
+    input:
+        published=lambda w: published_files(w.model, w.space),
+        head=f"{R}/heads/{{model}}/head.safetensors",
+        settings=manifest("import_translator"),
+    output:
+        translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        written=written(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+    log:
+        f"{R}/logs/import_translator/{{model}}/{{space}}.log",
+    wildcard_constraints:
+        model=translator_pairs(published=True),
+    priority: 50
+    conda:
+        "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("import_translator"),
+    script:
+        f"{SCRIPTS}/import_translator.py"
 
 
 rule evaluate_translator:

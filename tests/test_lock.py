@@ -28,6 +28,8 @@ DINOV2 = "facebook/dinov2-large-imagenet1k-1-layer"
 SMALL_DINOV2 = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
                 "image_size": 56, "patch_size": 14, "num_labels": 1000, "layerscale_value": 1.0}
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow_scripts"
+#: the SING authors' published convnext translator (tests/data/official, MIT)
+CONVNEXT = Path(__file__).resolve().parent / "data" / "official" / "translators" / "convnext" / "linear"
 
 
 @pytest.fixture
@@ -231,13 +233,15 @@ def test_open_clip_space_is_locked_from_its_hub_repository(tmp_path):
 
 def test_the_prefetch_job_writes_the_lock(cache, monkeypatch):
     """workflow_scripts/prefetch_weights.py with the hub unreachable (as here): the cached weights are found and
-    locked; random-weight entries lock no file."""
+    locked; random-weight entries lock no file; a published translator (the authors' real convnext folder) is
+    locked by its weight file and metadata.yaml, each with its sha256."""
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     settings = {"models": {"m": TIMM, "r": {**TIMM, "pretrained": False}},
                 "spaces": {"s": {"model": "ViT-S-32", "pretrained": None, "seed": 0}},
-                "run_models": ["m", "r"], "run_spaces": ["s"], "unclip": {"enabled": False, "model_id": None}}
+                "run_models": ["m", "r"], "run_spaces": ["s"], "unclip": {"enabled": False, "model_id": None},
+                "translator": {"published": {"m": {"s": str(CONVNEXT)}}}}
     output = cache.root / "weights.lock.json"
     job = SimpleNamespace(params=SimpleNamespace(settings=settings), output=[str(output)],
                           log=[str(cache.root.parent / "prefetch.log")], input=[], wildcards={}, config={})
@@ -245,3 +249,7 @@ def test_the_prefetch_job_writes_the_lock(cache, monkeypatch):
     written = lock.read_lock(cache.root)
     assert [r["file"] for r in lock.locked_entry(written, "models", "m", TIMM)["files"]] == ["model.safetensors"]
     assert written["models"]["r"]["files"] == written["spaces"]["s"]["files"] == [] and written["unclip"] == {}
+    published = lock.locked_entry(written, "translators", "m/s", {"published": str(CONVNEXT)})["files"]
+    assert [Path(r["file"]).name for r in published] == ["best.pt", "metadata.yaml"]
+    assert published[0]["sha256"] == "a8c2be26ca5d5bfac3ac7bd29adc34947f7fc164f4c8600008d756720eb45891"
+    lock.verify({"files": published}, cache.root, "published translator m/s")

@@ -21,7 +21,7 @@ def test_catalogue_holds_the_paper_models_in_paper_order():
     assert MODELS["resnet"].spec() == {"source": "timm", "name": "resnet50.tv_in1k"}
     assert MODELS["dinov2"].spec() == {"source": "transformers", "name": "facebook/dinov2-large-imagenet1k-1-layer"}
     assert set(MODELS) - set(PAPER_MODELS) == {"efficientnet_b4", "deit3_384", "dino_vitb16", "dino_vits16",
-                                               "dinov2_lc"}
+                                               "dinov2_lc", "efficientnet_lite0"}
     assert SPACES["openai_vitl14"].spec() == {"model": "ViT-L-14-quickgelu", "pretrained": "openai"}
     assert list(reg.resolve_spaces("paper")) == list(PAPER_SPACES) == ["openai_vitl14", "eva02_l14"]
 

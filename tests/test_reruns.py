@@ -123,6 +123,9 @@ CASES: dict[str, tuple[dict, dict]] = {
     "analyses.open_vocabulary.concepts": ({"analyses": {"open_vocabulary": {"concepts": {
         "n01910747": ["tentacles", "ocean"], "n02437312": ["desert", "hump"]}}}}, {}),
     "analyses.open_vocabulary.classes": ({"analyses": {"open_vocabulary": {"classes": ["n02437312"]}}}, {}),
+    "text.vocabulary.categories": ({"text": {"vocabulary": {"categories": ["shape"]}}}, {}),
+    "analyses.open_vocabulary.top": ({"analyses": {"open_vocabulary": {"top": 5}}}, {}),
+    "spaces.<key>.model": ({"spaces": {"demo_clip_b": {"model": "ViT-S-32"}}}, {"space": "demo_clip_b"}),
     "unclip.enabled": ({"unclip": {"enabled": False}}, {}),
     "unclip.model_id": ({"unclip": {"model_id": "kakaobrain/karlo-v1-alpha-image-variations"}}, {}),
     "unclip.n_images": ({"unclip": {"n_images": 1}}, {}),
@@ -140,8 +143,10 @@ CASES: dict[str, tuple[dict, dict]] = {
 # Folder-dataset keys (the ImageNet demo has neither a class order nor class names of its own, and a new kind
 # re-plans every chunk): tests/test_folder_workflow.py's rerun tests. dataset.root: on the demo a new root is a new
 # output folder of the synthetic dataset, so every job runs anew (its x-decides lists the jobs that read it).
+# translator.published and text.dictionaries add jobs the demo does not have (an import in place of a fit, a
+# dictionary): tests/test_published_workflow.py.
 NOT_CASES = {"results_dir", "container", "dataset.kind", "dataset.root", "dataset.class_index", "dataset.class_names",
-             "synthetic_checkpoints"}
+             "synthetic_checkpoints", "translator.published", "text.dictionaries"}
 
 
 def annotation_groups() -> dict[tuple, list[str]]:

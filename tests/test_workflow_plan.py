@@ -122,6 +122,24 @@ def test_a_gres_only_cluster_gets_gres_requests():
 # with an error naming the key and the bad value (no silent drop or fallback). The same cases ran as one
 # `snakemake -n` each in tests/test_workflow.py; three of them still do there, end to end.
 GOLDFISH_NOT_ANALYSED = {"unclip": {"source_class": "n01443537"}}
+# the SING authors' real files (tests/data/official, MIT): a translator 1024 -> 768 into Karlo's CLIP ViT-L/14
+OFFICIAL = REPO / "tests" / "data" / "official"
+CONVNEXT = str(OFFICIAL / "translators" / "convnext" / "linear")
+NPZ = str(OFFICIAL / "embeddings" / "attribute_embeddings_broden_style_fp16.npz")
+PUBLISHED = "translator.published.demo_densenet121"
+
+
+def published(space="demo_clip_a", path=CONVNEXT, **extra):
+    return {"translator": {"published": {"demo_densenet121": {space: path}}}, **extra}
+
+
+def broden(**entry):
+    return {"text": {"dictionaries": {"broden": {"path": NPZ, "space": "demo_clip_a", **entry}}}}
+
+
+EVA02_ONLY = {"run_spaces": ["eva02_l14"], "unclip": {"enabled": False}}
+RANDOM_VITL = {"run_spaces": ["vitl_random"], "unclip": {"enabled": False},
+               "spaces": {"vitl_random": {"model": "ViT-L-14-quickgelu", "pretrained": None, "display": "L"}}}
 CONCEPTS = {"n01910747": ["ocean"], "n02437312": ["desert"]}
 BAD_CONFIGS = [
     ({"chunk_size": 0}, ["chunk_size"]),
@@ -172,6 +190,28 @@ BAD_CONFIGS = [
      ["config models", "'my model'", "' '"]),  # refused even when not run
     ({"spaces": {"clip/a": {"model": "ViT-S-32", "pretrained": None, "display": "A"}}},
      ["config spaces", "'clip/a'", "'/'"]),
+    # published translators: every refusal that needs no loading, with the authors' real files
+    ({"translator": {"published": {"convnxt": {"demo_clip_a": CONVNEXT}}}}, ["translator.published", "convnxt"]),
+    (published(space="clip_z"), [PUBLISHED, "clip_z", "nor in config spaces"]),
+    (published(path=CONVNEXT + "/missing.pt"), [f"{PUBLISHED}.demo_clip_a", "missing.pt", "does not exist"]),
+    (published(path=str(OFFICIAL / "translators" / "convnext")), [f"{PUBLISHED}.demo_clip_a", "metadata.yaml"]),
+    (published(path=str(OFFICIAL / "LICENSE.official")), ["neither a torch.save file nor a safetensors file"]),
+    (published(), [f"{PUBLISHED}.demo_clip_a", "best.pt", "'demo_densenet121'", "'demo_clip_a'", "out_dim is 768",
+                   "dimension 384"]),
+    (published(space="eva02_l14", **EVA02_ONLY), [f"{PUBLISHED}.eva02_l14", "kakao_karlo_v1_alpha_image_variations",
+                                                  "ViT-L-14-quickgelu / openai", "EVA02-L-14", "dimension 768"]),
+    (published(space="vitl_random", **RANDOM_VITL), [f"{PUBLISHED}.vitl_random", "random weights"]),
+    # concept dictionaries (the authors' npz: 173 concepts x 768)
+    (broden(space="clip_z"), ["text.dictionaries.broden.space", "clip_z"]),
+    (broden(), ["text.dictionaries.broden.space", "dimension 768", "dimension 384"]),
+    (broden(path=NPZ + ".missing.npz"), ["text.dictionaries.broden.path", "missing"]),
+    (broden(row="prompt9"), ["text.dictionaries.broden", "prompt9"]),
+    (broden(path=CONVNEXT + "/metadata.yaml"), ["text.dictionaries.broden", "unknown format '.yaml'"]),
+    ({"text": {"dictionaries": {"builtin": {"path": NPZ, "space": "demo_clip_a"}}}}, ["'builtin'", "another name"]),
+    ({"analyses": {"open_vocabulary": {"dictionaries": ["builtin", "brodn"]}}},
+     ["analyses.open_vocabulary.dictionaries", "brodn"]),
+    ({**broden(space="eva02_l14"), "analyses": {"open_vocabulary": {"dictionaries": ["broden"]}}},
+     ["analyses.open_vocabulary.dictionaries", "eva02_l14", "not in run_spaces"]),
 ]
 
 
@@ -181,6 +221,81 @@ def test_bad_config_is_refused_naming_the_key(overrides, needles):
         plan_of(overrides)
     for needle in needles:
         assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_published_translators_and_dictionaries_plan(tmp_path):
+    """Pairs with a published translator are imported, the others fitted; only models / spaces with a fitted pair
+    need the translator sample; unused entries are ignored; every dictionary is ranked in its own space."""
+    plan = plan_of({"translator": {"published": {"demo_densenet121": {"eva02_l14": CONVNEXT},
+                                                 "resnet": {"demo_clip_a": CONVNEXT}}}})
+    assert plan.published == {} and len(plan.fitted) == 4  # eva02_l14 and resnet are not run: not checked
+    ok = tmp_path / "ok.pt"
+    torch_save_linear(ok, 384, 1024)
+    plan = plan_of(published(path=str(ok)), {"text": {"dictionaries": {"broden": {
+        "path": NPZ, "space": "eva02_l14"}}}})  # a dictionary of a space not run: ignored under `all`
+    assert plan.published == {("demo_densenet121", "demo_clip_a"): str(ok)}
+    assert ("demo_densenet121", "demo_clip_a") not in plan.fitted and len(plan.fitted) == 3
+    assert plan.translator_sample_models() == ["demo_resnet50", "demo_densenet121"]  # densenet still fits clip_b
+    assert plan.translator_sample_spaces() == ["demo_clip_a", "demo_clip_b"]
+    assert plan.concept_dictionaries == {"demo_clip_a": ["builtin"], "demo_clip_b": ["builtin"]}
+    settings = JobSettings(plan)
+    job = settings("import_translator", {"model": "demo_densenet121", "space": "demo_clip_a"})
+    assert job["translator"]["published"] == str(ok)
+    assert job["weights"]["translators"] == {"demo_densenet121/demo_clip_a": None}  # not locked yet
+    assert job["spaces"]["demo_clip_a"] == {"model": "ViT-S-32", "pretrained": None}
+    assert settings("prefetch_weights", {})["translator"]["published"] == {"demo_densenet121": {"demo_clip_a": str(ok)}}
+    assert settings("class_concepts", {"model": "demo_resnet50", "space": "demo_clip_a"})["analyses"][
+        "open_vocabulary"] == {"dictionaries": ["builtin"], "top": 10}
+
+
+def torch_save_linear(path, out_dim, in_dim, **extra):
+    import torch
+
+    torch.save({"weight": torch.zeros(out_dim, in_dim), "bias": torch.zeros(out_dim), **extra}, path)
+
+
+def test_published_translator_refusals_from_files(tmp_path):
+    """What only a file on disk shows: a non-linear architecture in the metadata, an MLP state dict, metadata
+    dimensions that contradict the weight, and (once the head is exported) in_dim against the head's width: the
+    authors' convnext translator (1024) for a model whose exported head is 2048 wide."""
+    import shutil
+
+    mlp = tmp_path / "mlp"
+    shutil.copytree(CONVNEXT, mlp)
+    (mlp / "metadata.yaml").write_text((mlp / "metadata.yaml").read_text().replace("architecture: linear",
+                                                                                   "architecture: 3layer"))
+    mlp_dict = tmp_path / "mlp.pt"
+    torch_save_linear(mlp_dict, 512, 1024, **{"fc2.weight": __import__("torch").zeros(384, 512),
+                                              "fc2.bias": __import__("torch").zeros(384)})
+    lying = tmp_path / "lying"
+    lying.mkdir()
+    torch_save_linear(lying / "best.pt", 384, 1024)
+    (lying / "metadata.yaml").write_text("architecture: linear\nin_dim: 2048\nout_dim: 384\n")
+    for path, needles in ((mlp, ["architecture '3layer'", "linear translators only"]),
+                          (mlp_dict, ["not a linear translator", "fc2.weight"]),
+                          (lying, ["in_dim 2048", "384 × 1024"])):
+        with pytest.raises(ValueError) as err:
+            plan_of(published(path=str(path)))
+        assert f"{PUBLISHED}.demo_clip_a" in str(err.value)
+        for needle in needles:
+            assert needle in str(err.value), (needle, str(err.value))
+
+    from sing.core.files import write_safetensors
+    from sing.io.provenance import provenance
+
+    ok = tmp_path / "ok.pt"
+    torch_save_linear(ok, 384, 1024)
+    plan = plan_of(published(path=str(ok)))
+    head = tmp_path / "head.safetensors"
+    spec = plan.models["demo_densenet121"].spec()
+    write_safetensors(head, {"weight": __import__("numpy").zeros((1000, 2048), "float32")},
+                      {"kind": "head", "in_dim": 2048, "provenance": provenance(spec)})
+    with pytest.raises(ValueError) as err:
+        plan.check_published_heads({"demo_densenet121": head})
+    assert all(n in str(err.value) for n in (f"{PUBLISHED}.demo_clip_a", "in_dim is 1024", "m = 2048"))
+    write_safetensors(head, {"weight": __import__("numpy").zeros((1000, 2048), "float32")},
+                      {"kind": "head", "in_dim": 2048, "provenance": provenance({**spec, "seed": 9})})
+    plan.check_published_heads({"demo_densenet121": head})  # exported from another entry: the job checks
 
 
 def test_figure_models_that_are_not_run_are_named():
@@ -313,3 +428,14 @@ def test_the_own_data_template_plans(tmp_path, in_repo):
     assert plan.catalog.kind == "folder" and len(plan.catalog.ids) == 37
     assert plan.model_keys == ["pets_vit", "pets_mine"] and plan.space_keys == ["openai_vitl14", "eva02_l14"]
     assert plan.chunk_holding("Abyssinian") in plan.chunk_ids("analysis")
+
+
+def test_the_authors_translators_example_plans(in_repo):
+    """examples/authors-translators.yaml (docs/published.md) plans with the authors' real files: both translators
+    pass every check that needs no weights (linear, 768 = openai_vitl14's dimension, Karlo backend = that space),
+    and their dictionary reads with its mean row in that space."""
+    plan = plan_of({"dataset": {"root": "/nowhere/imagenet"}},
+                   files=("config.yaml", "examples/authors-translators.yaml"))
+    assert set(plan.published) == {("convnext", "openai_vitl14"), ("deit", "openai_vitl14")} and plan.fitted == []
+    assert plan.translator_sample_models() == [] and plan.concept_dictionaries == {"openai_vitl14": ["builtin",
+                                                                                                    "broden"]}

@@ -3,11 +3,13 @@ must name them, and orders the outputs), prove W f + b = its logits, and export 
 
 params.settings: models ({key: spec}), dataset.{kind, root (named in messages), class_index (every class, in
 order)}, weights (the model's weights lock entry)     config: weights_dir
-output.head: head.safetensors (weight K×m, bias K; metadata: sha256, weights id, self-check error, provenance)
+output.head: head.safetensors (weight K×m, bias K; metadata: sha256, weights id, self-check error, provenance);
+output.written: its content record
 """
 
 import logging
 
+from sing.core.files import write_content_record
 from sing.data.datasets import open_dataset
 from sing.data.extraction import write_head
 from sing.io.logs import setup_logging
@@ -27,4 +29,5 @@ verify(settings["weights"]["models"][key], weights_dir, f"model {key!r}")
 adapter = load_classifier(key, entry, device="cpu", self_check=False, classes=classes,
                           weights=WeightsCache(weights_dir, offline=True))
 meta = write_head(adapter, snakemake.output.head, provenance=provenance(entry, weights=settings["weights"]))
+write_content_record(snakemake.output.head, snakemake.output.written)
 logging.info("%s: head %s x %s matches %s", key, meta["num_classes"], meta["in_dim"], classes.dataset)

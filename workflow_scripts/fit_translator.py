@@ -4,12 +4,13 @@ Streaming sufficient statistics, alpha chosen by exact k-fold CV from per-fold s
 the translator sample.
 
 input: features, clip (translator-sample parquet files)     params.settings: translator.{alphas, folds, seed}
-output: translator
+output: translator, written (its content record)
 """
 
 import logging
 
 from sing.analysis.translation import fit_translator_from_pairs
+from sing.core.files import write_content_record
 from sing.io.logs import setup_logging
 from sing.io.provenance import provenance
 from sing.io.storage import read_embeddings
@@ -24,3 +25,4 @@ translator = fit_translator_from_pairs(
     targets=clip, alphas=ridge["alphas"], folds=ridge["folds"], seed=ridge["seed"])
 logging.info("translator %s", translator.metrics)
 translator.save(snakemake.output.translator, provenance=provenance(settings))
+write_content_record(snakemake.output.translator, snakemake.output.written)

@@ -4,7 +4,7 @@ counted, as are images of classes the probes do not know).
 
 input: principal, translated (probes; one per space), translators (one per space), geometry, features (analysis
 chunk dirs); train_features (robustness chunk dirs) and translator_sample (the model's translator-sample
-features): only their image ids are read
+features; none when all its translators are published): only their image ids are read
 params.settings: run_spaces (the order of translated and translators), classes     wildcards: model
 output: robustness (one row per space)
 """
@@ -29,7 +29,7 @@ geometry = HeadGeometry.load(snakemake.input.geometry)
 principal = LinearProbe.load(snakemake.input.principal)
 translated = {space: (LinearProbe.load(p), LinearTranslator.load(t))
               for space, p, t in zip(settings["run_spaces"], snakemake.input.translated, snakemake.input.translators)}
-seen = read_image_ids([*snakemake.input.train_features, snakemake.input.translator_sample])
+seen = read_image_ids([*snakemake.input.train_features, *snakemake.input.translator_sample])
 test = read_probe_data(chunk_tables(snakemake.input.features), geometry, exclude=seen, classes=principal.classes)
 if test.n_excluded:
     logging.warning("%d analysis images left out (seen in training, or of a class the probes do not know)",

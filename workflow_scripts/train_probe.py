@@ -5,7 +5,7 @@ input: features (robustness chunk dirs), geometry, translators (one per space), 
 params.settings: analyses.robustness.{l2 (candidates), holdout, max_iter, tol}, analyses.seed, extraction.device,
 run_spaces (the order of
 input.translators and output.translated), samples.robustness.classes     wildcards: model
-output: principal (probe), translated (one probe per space)
+output: principal (probe), translated (one probe per space), written (their content records, in that order)
 """
 
 import logging
@@ -14,6 +14,7 @@ import torch
 
 from sing.analysis.probe import select_probe
 from sing.analysis.robustness import read_probe_data, translated_inputs
+from sing.core.files import write_content_record
 from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
@@ -40,3 +41,5 @@ for name, inputs, out in jobs:
                           device=device)
     fitted.save(out)
     logging.info("%s/%s: %s", model, name, fitted.metrics)
+for out, record in zip([snakemake.output.principal, *snakemake.output.translated], snakemake.output.written):
+    write_content_record(out, record)

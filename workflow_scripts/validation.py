@@ -1,7 +1,8 @@
 """Supp. §2 / Fig 9: logit change and CLIP drift of equal-norm null / random / principal perturbations, on the
 held-out analysis images (ImageNet val; images the translator was trained on are left out).
 
-input: features (analysis chunk dirs), translator_sample (its image ids are read), head, geometry, translator
+input: features (analysis chunk dirs), translator_sample (the translator's training features, its image ids are
+read; none for a published translator, trained on images sing does not know), head, geometry, translator
 params.settings: analyses.validation.{seeds (n -> seeds 0..n-1), max_images}, analyses.seed (of the image subsample),
 classes     wildcards: model, space     output: validation
 """
@@ -27,7 +28,11 @@ seeds = list(range(analyses["validation"]["seeds"]))
 # select first (image ids only), then read the features of the selected images: memory is the selection, not the
 # whole analysis sample (the same rows as reading everything and subsampling the held-out rows)
 ids = chunk_image_ids(snakemake.input.features)
-seen = read_image_ids([snakemake.input.translator_sample])
+sample = snakemake.input.translator_sample
+sample = [sample] if isinstance(sample, str) else list(sample)
+if not sample:
+    logging.info("%s/%s: published translator: its training images are unknown, none left out", model, space)
+seen = read_image_ids(sample)
 held = np.flatnonzero([i not in seen for i in ids])
 if len(held) < len(ids):
     logging.warning("%d analysis images are in the translator's training sample: left out", len(ids) - len(held))

@@ -185,8 +185,9 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "translator_eval", "model × space × image",
         summary=("held-out cosine and error of the translator on val images"),
-        columns=("held-out check on the analysis sample: `class_id`, `cosine` (T f vs real CLIP z), `squared_error`, "
-                 "`target_sq_norm`"),
+        columns=("held-out check on the analysis sample: `translator` (`fitted`, or `published`: "
+                 "translator.published), `class_id`, `cosine` (T f vs real CLIP z), `squared_error`, `target_sq_norm` "
+                 "(R² = 1 − Σ squared_error / Σ ‖z − z̄‖²)"),
         collected=True, per_image=True,
     ),
     TableSpec(
@@ -194,6 +195,23 @@ TABLES: tuple[TableSpec, ...] = (
         summary=("a bounded subsample of (\\|AS\\|, IS) pairs: the point clouds of Fig. 3a"),
         columns=("`image_id`, `class_id`, `class_index`, `abs_as`, `is_deg`: at most `analyses.joint_points` images "
                  "per (model, space), drawn uniformly (the Fig. 3a point clouds)"),
+        collected=True,
+    ),
+    TableSpec(
+        "class_concepts", "model × space × dictionary × class × concept (its top)",
+        summary=("each analysed class's concepts ranked by \\|AS\\| of null removal, over concept dictionaries"),
+        columns=("`dictionary` (`builtin`: sing's vocabulary; or a `text.dictionaries` name), `class_id`, `rank` (1 = "
+                 "largest mean \\|AS\\|; the first `analyses.open_vocabulary.top` per class), `concept`, `as_mean`, "
+                 "`as_std`, `abs_as_mean`, `angle_orig_mean`, `angle_eq_mean` (°), `n` (images); AS < 0: the null "
+                 "component carried the concept"),
+        collected=True,
+    ),
+    TableSpec(
+        "model_concepts", "model × space × dictionary × concept",
+        summary=("per model, the concepts whose \\|AS\\| is largest across its analysed classes"),
+        columns=("`dictionary`, `rank`, `concept`, `abs_as_mean` (mean over classes of the class's mean \\|AS\\|, each "
+                 "class weighs the same), `abs_as_max` and `class_of_max`, `as_mean` (signed), `n_top` (classes where "
+                 "it ranks within `analyses.open_vocabulary.top`), `n_classes`"),
         collected=True,
     ),
 )
@@ -219,6 +237,9 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("open_vocabulary", "sing.figures.experiments:open_vocabulary", ("open_vocabulary",),
                "concept angles before and after null removal", "Fig. 5",
                title="Open-vocabulary concepts before and after null removal"),
+    FigureSpec("model_concepts", "sing.figures.experiments:model_concepts", ("model_concepts",),
+               "per model, the dictionary concepts with the largest \\|AS\\| across classes",
+               title="The concepts each model's null space carries most"),
     FigureSpec("validation", "sing.figures.experiments:validation", ("validation",),
                "logit change and CLIP drift of null / random / principal perturbations", "supp. Fig. 9",
                title="Null-space validation: logit change and CLIP drift"),

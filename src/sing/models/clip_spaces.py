@@ -23,12 +23,17 @@ log = logging.getLogger(__name__)
 TEMPLATE_SETS = ("openai", "simple")
 
 
-def templates(name: str | None):
-    """Prompt templates (callables str -> str): None = none, "openai" (80) or "simple" (open_clip's lists)."""
+def templates(name: "str | Sequence[str] | None"):
+    """Prompt templates (callables str -> str): None = none, "openai" (80) or "simple" (open_clip's lists), or a
+    list of template strings with one ``{}`` each (e.g. :data:`sing.data.vocabulary.CONCEPT_TEMPLATES`)."""
     import open_clip
 
     if name is None:
         return None
+    if isinstance(name, (list, tuple)):
+        if not name or not all(isinstance(t, str) and t.count("{}") == 1 for t in name):
+            raise ValueError(f"template list: expected strings with exactly one {{}} each, got {list(name)!r}")
+        return [t.format for t in name]
     if name == "openai":
         return list(open_clip.OPENAI_IMAGENET_TEMPLATES)
     if name == "simple":
@@ -90,7 +95,7 @@ class ClipSpace:
         return np.concatenate(out).astype(np.float32)
 
     def encode_prompts(self, names: Sequence[str], template: str = "an image of a {}",
-                       ensemble: str | None = None, batch_size: int = 256, *, source: str = "prompt",
+                       ensemble: "str | Sequence[str] | None" = None, batch_size: int = 256, *, source: str = "prompt",
                        check: bool = True) -> tuple[np.ndarray, list[str]]:
         """Embeddings for ``names`` with one template, or a template ensemble (every prompt checked first as in
         :meth:`encode_text`, errors naming ``source``; ``check=False``: the caller did).
@@ -113,7 +118,8 @@ class ClipSpace:
             m = m / max(np.linalg.norm(m), 1e-12) * norms.mean()
             embs.append(m.astype(np.float32))
         d = self.dim
-        return (np.stack(embs) if embs else np.zeros((0, d), np.float32)), [f"ensemble:{ensemble}({n})" for n in names]
+        label = ensemble if isinstance(ensemble, str) else f"{len(tpls)} templates"
+        return (np.stack(embs) if embs else np.zeros((0, d), np.float32)), [f"ensemble:{label}({n})" for n in names]
 
 
 def check_architecture(key: str, name: str, tag: str | None, model_kwargs: dict | None = None) -> None:
@@ -218,3 +224,19 @@ def load_tokenizer(key: str, entry: dict, weights: WeightsCache | None = None):
     with weights.loading(key, f"open_clip tokenizer of {name}"):
         return open_clip.get_tokenizer(name, cache_dir=weights.hf_cache)
 
+
+
+def space_dim(key: str, entry: dict) -> int:
+    """The embedding dimension n of space ``key`` (entry: its spec) from open_clip's architecture config, with no
+    weights built (:func:`sing.models.clip_configs.embed_dim`, else ``open_clip.get_model_config``, which also
+    knows configs registered at run time). ValueError naming the space for an architecture open_clip lacks."""
+    from .clip_configs import embed_dim
+
+    dim = (entry.get("model_kwargs") or {}).get("embed_dim") or embed_dim(str(entry.get("model")))
+    if dim is None:
+        import open_clip
+
+        dim = (open_clip.get_model_config(entry.get("model")) or {}).get("embed_dim")
+    if dim is None:
+        raise ValueError(f"space {key!r}: open_clip has no architecture {entry.get('model')!r}")
+    return int(dim)

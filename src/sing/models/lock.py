@@ -5,12 +5,15 @@ pipeline was prefetched with, so that a rerun can prove it loads the same bytes.
 
     {"format": 1,
      "models": {"<key>": {"spec": {...}, "weights_id": "...", "files": [<record>, ...]}},
-     "spaces": {...}, "unclip": {"<model id>": {...}}}
+     "spaces": {...}, "unclip": {"<model id>": {...}},
+     "translators": {"<model>/<space>": {"spec": {"published": "<path>"}, "files": [<record>, ...]}}}
 
 A record is ``{"repo", "revision", "file", "sha256", "size"}`` for a file of a Hugging Face hub repository (every
 file of the repository's snapshot at the cached ``refs/main`` commit), or ``{"file", "sha256", "size"}`` for a
 local file (a path under ``weights_dir`` such as ``torch/hub/checkpoints/<name>``, or an absolute checkpoint path).
-An entry is valid only for the spec it was made for; entries with random weights lock no file.
+An entry is valid only for the spec it was made for; entries with random weights lock no file. The
+``translators`` collection locks the published translators a config imports (``translator.published``: the
+weight file and its ``metadata.yaml``, :func:`sing.io.published.translator_files`), like any local weight file.
 
 The workflow reads the lock at parse time (:func:`read_lock`, :func:`locked_entry`: standard library only) and
 puts each model's entry into its jobs' settings, so a changed entry reruns exactly that model's jobs; compute jobs
@@ -31,7 +34,7 @@ __all__ = ["LOCK_FILE", "WeightsLockError", "hub_records", "local_records", "loc
 
 LOCK_FILE = "weights.lock.json"
 FORMAT = 1
-COLLECTIONS = ("models", "spaces", "unclip")
+COLLECTIONS = ("models", "spaces", "unclip", "translators")
 #: locks every weight of a config again (run it with the same --configfile options as the run)
 PREFETCH = ".venv/bin/snakemake prefetch_weights --cores 1"
 

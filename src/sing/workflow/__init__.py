@@ -5,7 +5,9 @@ job runs, as plain functions and classes the tests call directly.
   (:func:`~sing.workflow.config.resolve_config`), errors as ``config <key>: ...``
   (:class:`~sing.workflow.config.ConfigError`).
 - :mod:`~sing.workflow.plan`: :class:`~sing.workflow.plan.Plan`, the resolved run (models, spaces, the
-  dataset's classes, class lists and chunks, figure models, concepts); building it runs every check of
+  dataset's classes, class lists and chunks, figure models, concepts, published translators, concept
+  dictionaries); building it runs every check of :mod:`~sing.workflow.checks`; :func:`~sing.workflow.plan.
+  check_replaced` stops a run whose intermediate files were replaced by hand.
 - :mod:`~sing.workflow.checks`: the cross-reference checks (one decorated function each).
 - :mod:`~sing.workflow.settings`: :class:`~sing.workflow.settings.JobSettings`, what one job computes with
   (its ``params.settings`` and the settings part of its manifest).
@@ -24,4 +26,4 @@ __all__ = ["GPU_RULES"]
 #: the rules whose jobs ask the scheduler for a GPU (``resources: **GPU_RESOURCES``); every other rule runs on
 #: CPUs only (tests/test_hpc.py checks the rules against this list)
 GPU_RULES = ("extract_features", "extract_translator_features", "embed_images", "embed_translator_images",
-             "embed_texts", "train_probes", "unclip_pictures")
+             "embed_texts", "concept_dictionary", "train_probes", "unclip_pictures")

@@ -179,3 +179,76 @@ def synthetic_samples(plan: "Plan") -> None:
         "translator": plan.translator_classes, "analysis": plan.analysed, "openvocab": plan.openvocab,
         "robustness": plan.robustness_classes})
     check_samples(plan.catalog, requests, synthetic=synthetic)
+
+
+@check
+def published_translators(plan: "Plan") -> None:
+    """translator.published: model and space keys known (catalogue or config); for each pair of the run, the file
+    exists and declares a linear translator whose out_dim is the space's dimension and whose metadata backend (if
+    any) is the space's CLIP model — read without loading it (:func:`sing.io.published.read_translator_header`).
+    The head width is checked by :meth:`Plan.check_published_heads` (needs the exported head) and by the job."""
+    from ..io.published import TranslatorImportError, check_fit, read_translator_header
+    from ..models.clip_configs import embed_dim
+    from ..registry import SPACES
+
+    published = plan.config["translator"]["published"]
+    unknown = [m for m in published if m not in plan.known_model_keys]
+    if unknown:
+        raise config_error("translator.published", unknown, "not in the catalogue (sing.registry.MODELS) nor in "
+                                                             "config models")
+    known_spaces = {*SPACES, *plan.config["spaces"]}
+    for model, by_space in published.items():
+        unknown = [s for s in by_space or {} if s not in known_spaces]
+        if unknown:
+            raise config_error(f"translator.published.{model}", unknown,
+                               "not in the catalogue (sing.registry.SPACES) nor in config spaces")
+    for (model, space), path in plan.published.items():
+        key = f"translator.published.{model}.{space}"
+        spec = plan.spaces[space].spec()
+        try:
+            header = read_translator_header(path)
+            check_fit(header, model=model, space=space, space_dim=embed_dim(spec["model"]), space_entry=spec)
+        except FileNotFoundError as e:
+            raise config_error(key, path, f"does not exist ({e})") from None
+        except TranslatorImportError as e:
+            raise config_error(key, path, f"refused: {e}") from None
+
+
+@check
+def concept_dictionaries(plan: "Plan") -> None:
+    """text.dictionaries: each entry's space is known; the dictionaries the analysis ranks
+    (analyses.open_vocabulary.dictionaries) exist, and each file reads with its ``row`` and ``templates`` and has
+    the dimension of its space (the fingerprint needs the text tower: the concept_dictionary job checks it)."""
+    from ..registry import SPACES
+
+    known_spaces = {*SPACES, *plan.config["spaces"]}
+    for name, entry in plan.config["text"]["dictionaries"].items():
+        if name == "builtin":
+            raise config_error("text.dictionaries", name, "is the name of sing's own vocabulary (text.vocabulary); "
+                                                          "choose another name")
+        if entry["space"] not in known_spaces:
+            raise config_error(f"text.dictionaries.{name}.space", entry["space"],
+                               "not in the catalogue (sing.registry.SPACES) nor in config spaces")
+    used = {name for names in plan.concept_dictionaries.values() for name in names}
+    for name in sorted(used - {"builtin"}):
+        _check_dictionary_file(plan, name)
+
+
+def _check_dictionary_file(plan: "Plan", name: str) -> None:
+    from ..data.dictionaries import check_dimension, read_dictionary
+    from ..models.clip_configs import embed_dim
+
+    entry = plan.dictionaries[name]
+    key = f"text.dictionaries.{name}"
+    try:
+        dictionary = read_dictionary(entry["path"], name=name, row=entry["row"], templates=entry["templates"])
+    except FileNotFoundError as e:
+        raise config_error(f"{key}.path", entry["path"], f"does not exist ({e})") from None
+    except ValueError as e:
+        raise config_error(key, entry["path"], f"cannot be used: {e}") from None
+    dim = embed_dim(plan.spaces[entry["space"]].spec()["model"])
+    if dim is not None:
+        try:
+            check_dimension(dictionary, entry["space"], dim)
+        except ValueError as e:
+            raise config_error(f"{key}.space", entry["space"], f"does not fit: {e}") from None

@@ -18,7 +18,7 @@ from ..data.classes import ClassCatalog, catalog_from_settings
 from ..registry import ModelEntry, SpaceEntry, resolve_models, resolve_spaces
 from .config import config_error, schema_default
 
-__all__ = ["Plan", "SAMPLES"]
+__all__ = ["Plan", "SAMPLES", "check_replaced"]
 
 #: the samples whose classes are processed in chunks (the ``{sample}`` wildcard)
 SAMPLES = ("analysis", "openvocab", "robustness")
@@ -31,8 +31,11 @@ class Plan:
     :class:`~sing.registry.SpaceEntry`, in ``run_models`` / ``run_spaces`` order); ``catalog`` (the dataset's
     :class:`sing.data.classes.ClassCatalog`); the class lists, each in the dataset's order: ``analysed``
     (``classes``), ``openvocab``, ``translator_classes``, ``text_classes``, ``robustness_classes``; ``chunks``
-    (sample -> chunk number -> its classes); ``figure_models``; ``warnings`` (messages for the user that do not
-    stop the run). Raises :class:`sing.workflow.config.ConfigError` (a ValueError) naming the config key.
+    (sample -> chunk number -> its classes); ``figure_models``; ``published`` ((model, space) -> path of a
+    published translator, run pairs only) and ``fitted`` (the other run pairs, in run order); ``dictionaries``
+    (name -> resolved ``text.dictionaries`` entry, plus ``builtin``) and ``concept_dictionaries`` (space -> the
+    names the open-vocabulary analysis ranks there); ``warnings`` (messages for the user that do not stop the
+    run). Raises :class:`sing.workflow.config.ConfigError` (a ValueError) naming the config key.
     """
 
     def __init__(self, config: Mapping[str, Any], schema: Mapping[str, Any]):
@@ -53,6 +56,12 @@ class Plan:
         self.text_classes = self.dataset_classes(config["text"]["classes"], "text.classes")
         self.robustness_classes = self.dataset_classes(config["samples"]["robustness"]["classes"],
                                                        "samples.robustness.classes")
+        published = config["translator"]["published"]
+        self.published: dict[tuple[str, str], str] = {
+            (model, space): str(published[model][space])
+            for model in self.models for space in self.spaces if space in (published.get(model) or {})}
+        self.fitted: list[tuple[str, str]] = [(m, s) for m in self.models for s in self.spaces
+                                              if (m, s) not in self.published]
         run_checks(self)
         self.chunks: dict[str, dict[int, list[str]]] = {
             "analysis": self.catalog.group_by_chunk(self.analysed),
@@ -112,6 +121,75 @@ class Plan:
                 declared = hf.get("num_labels") or len(hf.get("id2label") or {}) or None
         return declared
 
+    # ------------------------------------------------------------------------------------------ translators
+    def translator_sample_models(self) -> list[str]:
+        """Models with at least one fitted translator: only those need the translator sample's features."""
+        return [m for m in self.models if any(pair[0] == m for pair in self.fitted)]
+
+    def translator_sample_spaces(self) -> list[str]:
+        """Spaces with at least one fitted translator: only those embed the translator sample."""
+        return [s for s in self.spaces if any(pair[1] == s for pair in self.fitted)]
+
+    def check_published_heads(self, heads: Mapping[str, str | Path]) -> None:
+        """Each published translator's in_dim against the width m of its model's exported head, where ``heads``
+        (model -> head file) holds one exported from the model's current entry (its provenance records the
+        entry's settings hash); otherwise the import job checks it, right after the export. Headers only.
+        Raises :class:`sing.workflow.config.ConfigError` naming ``translator.published.<model>.<space>``."""
+        from ..core.files import sing_metadata
+        from ..io.provenance import settings_hash
+        from ..io.published import TranslatorImportError, check_fit, read_translator_header
+
+        for (model, space), path in self.published.items():
+            head = Path(heads.get(model, ""))
+            if not head.is_file():
+                continue
+            try:
+                meta = sing_metadata(head)
+            except ValueError:
+                continue
+            if (meta.get("provenance") or {}).get("settings_sha256") != settings_hash(self.models[model].spec()):
+                continue  # exported from another entry: export_head runs again, the import job checks
+            try:
+                check_fit(read_translator_header(path), model=model, space=space, head_in_dim=int(meta["in_dim"]))
+            except TranslatorImportError as e:
+                raise config_error(f"translator.published.{model}.{space}", path, f"refused: {e}") from None
+
+    # ------------------------------------------------------------------------------------------ dictionaries
+    @cached_property
+    def dictionaries(self) -> dict[str, dict[str, Any]]:
+        """Every configured dictionary (``text.dictionaries``, defaults filled: ``templates`` None, ``row``
+        ``mean``, ``fingerprint`` true) plus ``builtin`` (``space`` None: it is embedded with every run space)."""
+        out: dict[str, dict[str, Any]] = {"builtin": {"path": None, "space": None, **self.config["text"]["vocabulary"]}}
+        for name, entry in self.config["text"]["dictionaries"].items():
+            out[name] = {"path": str(entry["path"]), "space": str(entry["space"]),
+                         "templates": list(entry["templates"]) if entry.get("templates") else None,
+                         "row": str(entry.get("row") or "mean"), "fingerprint": bool(entry.get("fingerprint", True))}
+        return out
+
+    @cached_property
+    def concept_dictionaries(self) -> dict[str, list[str]]:
+        """Run space -> the dictionaries ranked for every analysed class there (``analyses.open_vocabulary.
+        dictionaries``: ``all`` = builtin plus every configured one whose space is run)."""
+        key = "analyses.open_vocabulary.dictionaries"
+        wanted = self.config["analyses"]["open_vocabulary"]["dictionaries"]
+        names = list(self.dictionaries) if wanted == "all" else list(wanted)
+        unknown = [n for n in names if n not in self.dictionaries]
+        if unknown:
+            raise config_error(key, unknown, f"not defined (builtin or a name of text.dictionaries: "
+                                             f"{sorted(self.dictionaries)})")
+        out: dict[str, list[str]] = {space: [] for space in self.spaces}
+        for name in names:
+            space = self.dictionaries[name]["space"]
+            if space is None:
+                for spaces in out.values():
+                    spaces.append(name)
+            elif space in out:
+                out[space].append(name)
+            elif wanted != "all":
+                raise config_error(key, name, f"belongs to space {space!r} (text.dictionaries.{name}.space), which is "
+                                              f"not in run_spaces {self.space_keys}")
+        return out
+
     # ------------------------------------------------------------------------------------------ analyses
     @cached_property
     def concepts(self) -> dict[str, list[str]]:
@@ -164,7 +242,8 @@ class Plan:
         """Paths outside the results a job reads or writes, keyed by the config key that sets each: ``results_dir``,
         ``weights_dir``, ``dataset.root`` (and ``dataset.class_index`` / ``dataset.class_names`` when set), and the
         local files of every run model and space (``models.<key>.checkpoint``, ``.head``, ``.factory``,
-        ``spaces.<key>.checkpoint``). What a container must bind, and what :func:`sing.workflow.checks.user_paths`
+        ``spaces.<key>.checkpoint``, ``translator.published.<model>.<space>``, ``text.dictionaries.<name>.path``).
+        What a container must bind, and what :func:`sing.workflow.checks.user_paths`
         checks can be passed on."""
         paths = {"results_dir": self.config["results_dir"], "weights_dir": self.config["weights_dir"],
                  "dataset.root": self.dataset["root"]}
@@ -179,6 +258,9 @@ class Plan:
                     paths[f"models.{key}.{field}"] = value
         paths.update({f"spaces.{key}.checkpoint": entry.checkpoint for key, entry in self.spaces.items()
                       if entry.checkpoint})
+        paths.update({f"translator.published.{model}.{space}": path for (model, space), path in self.published.items()})
+        paths.update({f"text.dictionaries.{name}.path": entry["path"] for name, entry in self.dictionaries.items()
+                      if entry["path"]})
         return {key: str(path) for key, path in paths.items()}
 
     def preflight_text(self) -> dict[str, Any]:
@@ -195,4 +277,19 @@ class Plan:
             "targets": {"analyses.steering.target": [config["analyses"]["steering"]["target"]],
                         "unclip.prompts": list(unclip)},
         }
+
+
+def check_replaced(results_dir: str | Path, records: str | Path) -> None:
+    """Stop when an intermediate file (head, geometry, translator, probe) holds other content than the job that
+    wrote it recorded under ``records`` (:func:`sing.core.files.write_content_record`): it was replaced by hand
+    since, and every job downstream would silently use it. Headers only (milliseconds). Raises
+    :class:`sing.core.files.ReplacedFileError` naming each file and what to do."""
+    from ..core.files import ReplacedFileError, find_replaced, recorded_contents
+
+    replaced = find_replaced(recorded_contents(results_dir, records))
+    if replaced:
+        raise ReplacedFileError(replaced, hint=(
+            "sing uses only what its own jobs wrote. Delete the file to have the workflow write it again (what "
+            "depends on it reruns); to use a translator of your own, set translator.published (docs/published.md)"))
+
 

@@ -55,6 +55,13 @@ RESOLVED: dict[str, Callable[["Plan", Wildcards], Any]] = {
     "figures.paper_models": lambda p, w: p.figure_models,
     "unclip.model_id": lambda p, w: p.config["unclip"]["model_id"] if p.config["unclip"]["enabled"] else None,
     "synthetic_checkpoints": lambda p, w: {key: p.models[key].spec() for key in p.config["synthetic_checkpoints"]},
+    # an import job: its own pair's file; prefetch_weights: every run pair's (model -> space -> path)
+    "translator.published": lambda p, w: (p.published[(w["model"], w["space"])] if "model" in w else
+                                          {m: {s: path for (m2, s), path in p.published.items() if m2 == m}
+                                           for m in dict.fromkeys(m for m, _ in p.published)}),
+    # a concept_dictionary job: its own dictionary's entry (builtin: None, text.vocabulary decides it)
+    "text.dictionaries": lambda p, w: None if w["dictionary"] == "builtin" else p.dictionaries[w["dictionary"]],
+    "analyses.open_vocabulary.dictionaries": lambda p, w: p.concept_dictionaries[w["space"]],
 }
 
 
@@ -177,6 +184,10 @@ class JobSettings:
         if step == "unclip_pictures":
             spaces = [self.plan.config["unclip"]["space"]]
             out["unclip"] = self._unclip_lock()
+        if step == "import_translator":
+            key = f"{w['model']}/{w['space']}"
+            spec = {"published": self.plan.published[(w["model"], w["space"])]}
+            out["translators"] = {key: locked_entry(self.lock, "translators", key, spec)}
         if models:
             out["models"] = {key: self._lock("models", key) for key in models}
         if spaces:
