@@ -172,7 +172,8 @@ class NonlinearTranslator:
     ----------
     module : the trained ``torch.nn.Module`` (from :func:`build_module` with the same arguments).
     architecture, loss : what was trained (:data:`ARCHITECTURES`, :data:`LOSSES`).
-    in_dim, out_dim, hidden_dim, dropout : the module's shape arguments.
+    in_dim, out_dim, hidden_dim, dropout : the module's shape arguments (``hidden_dim`` None: read from the
+        module). ValueError when they do not match the module's layers.
     seed : training seed; metrics : JSON-serialisable training/evaluation summary.
     """
 
@@ -184,7 +185,16 @@ class NonlinearTranslator:
         self.architecture = _check_choice(architecture, "architecture", ARCHITECTURES)
         self.loss = _check_choice(loss, "loss", LOSSES)
         self.in_dim, self.out_dim = _check_dim(in_dim, "in_dim"), _check_dim(out_dim, "out_dim")
-        self.hidden_dim = self.in_dim if hidden_dim is None else _check_dim(hidden_dim, "hidden_dim")
+        linears = [m for m in module.modules() if isinstance(m, nn.Linear)] or [module]
+        first, last = linears[0], linears[-1]
+        got = (int(first.weight.shape[1]), int(last.weight.shape[0]))
+        if got != (self.in_dim, self.out_dim):
+            raise ValueError(f"module: maps {got[0]} → {got[1]} dimensions, but in_dim={self.in_dim}, "
+                             f"out_dim={self.out_dim}")
+        module_hidden = self.in_dim if architecture == "linear" else int(first.weight.shape[0])
+        if hidden_dim is not None and architecture != "linear" and _check_dim(hidden_dim, "hidden_dim") != module_hidden:
+            raise ValueError(f"hidden_dim: {hidden_dim} does not match the module's hidden width {module_hidden}")
+        self.hidden_dim = module_hidden if hidden_dim is None else int(hidden_dim)
         self.dropout = float(dropout)
         self.seed = None if seed is None else int(seed)
         self.metrics = dict(metrics or {})
