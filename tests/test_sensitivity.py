@@ -176,3 +176,17 @@ def test_nonlinear_variant_and_nullity_zero_model():
         ordering_stability(table.filter(pl.col("variant") != "default"))
     with pytest.raises(ValueError, match="variants"):
         sensitivity_rows(F_an, z_text, full, {}, model="m", space="s")
+
+
+def test_stats_from_stored_pairs_refit_the_stored_translator():
+    from sing.analysis.translation import fit_translator_from_pairs, ridge_stats_from_pairs
+
+    F, Z = planted()[2]["m2"]
+    ids = [f"img{i:03d}" for i in range(len(F))]
+    order = np.random.default_rng(0).permutation(len(F))  # CLIP rows in another order: aligned by id
+    T = fit_translator_from_pairs(feature_ids=ids, features=F, target_ids=[ids[i] for i in order],
+                                  targets=Z[order], alphas=[0.1, 1.0, 10.0], folds=5, seed=0)
+    stats = ridge_stats_from_pairs(feature_ids=ids, features=F, target_ids=[ids[i] for i in order], targets=Z[order])
+    again = stats.solve(T.alpha)
+    np.testing.assert_allclose(again.weight, T.weight, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(again.bias, T.bias, rtol=1e-10, atol=1e-12)

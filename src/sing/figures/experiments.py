@@ -77,7 +77,8 @@ def _quantiles(df: pl.DataFrame, by: Sequence[str], col: str, prefix: str) -> pl
 
 
 def validation(table: pl.DataFrame, settings=None):
-    """Fig 9: logit change (log axis) and CLIP drift of equal-norm null / random / principal perturbations."""
+    """Fig 9: logit change (log axis) and CLIP drift of null removal (δ = −Π_n f, the paper's) and of equal-norm
+    null-space / random / principal perturbations."""
     s = dict(settings or {})
     space = primary_space(table, s)
     t = table.filter(pl.col("space") == space).with_columns(
@@ -112,8 +113,9 @@ def validation(table: pl.DataFrame, settings=None):
     right = panel("drift", "CLIP drift ∠(T f, T(f+δ)) (°)", False).properties(title=title(
         "CLIP-space drift", space_name(space, s)))
     chart = alt.hconcat(left, right).properties(title=title(
-        "Equal-norm perturbations: null vs random vs principal",
-        "held-out analysis images; norm = ‖Π_n f‖ per image; box 25-75 %, whiskers 5-95 %, tick median"))
+        "Null removal vs equal-norm null-space, random and principal perturbations",
+        "held-out analysis images; null_removal: δ = −Π_n f; the others: random directions of norm ‖Π_n f‖; "
+        "box 25-75 %, whiskers 5-95 %, tick median"))
     return chart, df
 
 
