@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "COSINE_COLUMNS", "CURVE_COLUMNS", "STUDY_CLASSES", "STUDY_COLUMNS", "StudyResult", "best_translator",
-    "heldout_metrics", "study_heldout_sample", "training_device", "train_translator", "translator_study",
+    "heldout_metrics", "study_heldout_sample", "training_device", "train_translator", "translate_all",
+    "translator_study",
 ]
 
 #: the study's 16 evaluation classes (configurable): WordNet id → why it is in the list. Chosen for spread over
@@ -464,3 +465,11 @@ def best_translator(table: pl.DataFrame, by: str = "cosine_mean", *, nonlinear_o
     values = rows[by].to_numpy().astype(np.float64)
     i = int(np.nanargmax(values) if by in higher else np.nanargmin(values))
     return str(rows["architecture"][i]), str(rows["loss"][i])
+
+
+def translate_all(translators: Mapping[tuple[str, str], Any], F: Any) -> dict[str, np.ndarray]:
+    """``{"<architecture>/<loss>": T(F)}`` (float64 (N, n)) for every translator of a study, in the study's
+    order: the columns of supp. Fig. 11 (:func:`sing.unclip.paper_figures.translator_sheet`). F: (N, m)."""
+    F64 = as_float64(F, "F", ndim=(1, 2))
+    F64 = F64[None] if F64.ndim == 1 else F64
+    return {f"{arch}/{loss}": np.asarray(t(F64), dtype=np.float64) for (arch, loss), t in translators.items()}
