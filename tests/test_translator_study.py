@@ -336,9 +336,30 @@ def test_study_planted_mlp_target_mlps_fit_it_the_ridge_cannot():
     train = fold_ids_for(ids[:800], 5, 0) != 0
     ref = Ridge(alpha=row["linear"]["alpha"]).fit(F[:800][train], Z[:800][train]).predict(F[800:])
     assert row["linear"]["mse"] == pytest.approx(mean_squared_error(Z[800:], ref), rel=1e-9)
+    fixed = translator_study(F[:800], Z[:800], ids[:800], F[800:], Z[800:], ids[800:], model="m", space="s",
+                             architectures=("linear",), losses=("mse",), ridge_alpha=3.0, folds=5)
+    ref3 = Ridge(alpha=3.0).fit(F[:800][train], Z[:800][train]).predict(F[800:])
+    assert fixed.table["alpha"][0] == 3.0
+    assert fixed.table["mse"][0] == pytest.approx(mean_squared_error(Z[800:], ref3), rel=1e-9)
     c = res.cosines
     assert tuple(c.columns) == COSINE_COLUMNS and c.height == 600
     assert set(c["class_id"].unique()) == {"c0", "c1", "c2", "c3"}
+
+
+def test_study_ridge_at_a_fixed_alpha_primal_and_dual_equal_sklearn():
+    from sklearn.linear_model import Ridge
+
+    from sing.analysis.translator_study import _ridge_at
+
+    rng = np.random.default_rng(5)
+    for N, m in ((40, 7), (12, 30)):  # primal (N ≥ m) and dual (N < m)
+        F = rng.standard_normal((N, m)) + 1.5
+        Z = rng.standard_normal((N, 4)) + 2.0
+        T = _ridge_at(F, Z, 0.7)
+        ref = Ridge(alpha=0.7).fit(F, Z)
+        np.testing.assert_allclose(T.weight, ref.coef_, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(T.bias, ref.intercept_, rtol=1e-9, atol=1e-11)
+        assert T.alpha == 0.7
 
 
 def test_study_full_grid_rows_and_curves():

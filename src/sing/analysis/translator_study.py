@@ -274,7 +274,7 @@ def train_translator(F: Any, Z: Any, F_stop: Any, Z_stop: Any, *, architecture: 
         for epoch in range(1, max_epochs + 1):
             module.train()
             perm = torch.randperm(N, generator=order_gen).to(dev)
-            sums = [0.0, 0.0, 0.0]
+            sums = torch.zeros(3, dtype=torch.float64, device=dev)  # on the device: one sync per epoch
             for i in range(0, N, batch_size):
                 idx = perm[i:i + batch_size]
                 pred = module(Ft[idx])
@@ -284,11 +284,11 @@ def train_translator(F: Any, Z: Any, F_stop: Any, Z_stop: Any, *, architecture: 
                 opt.step()
                 with torch.no_grad():
                     k = idx.numel()
-                    sums[0] += float(obj) * k
-                    sums[1] += float(torch.nn.functional.mse_loss(pred, Zt[idx])) * k
-                    sums[2] += float(torch.nn.functional.cosine_similarity(pred, Zt[idx], dim=1).sum())
+                    sums[0] += obj.detach() * k
+                    sums[1] += torch.nn.functional.mse_loss(pred, Zt[idx]) * k
+                    sums[2] += torch.nn.functional.cosine_similarity(pred, Zt[idx], dim=1).sum()
             stop = evaluate(module)
-            record(epoch, (sums[0] / N, sums[1] / N, sums[2] / N), stop)
+            record(epoch, tuple(float(v) / N for v in sums.tolist()), stop)
             if not math.isfinite(stop[0]):
                 raise FloatingPointError(f"{architecture}/{loss}: the early-stopping loss is {stop[0]} at epoch "
                                          f"{epoch} (lr {lr} too large?)")
@@ -335,12 +335,34 @@ def _ids(ids: Sequence[Any], n: int, name: str) -> list[str]:
     return out
 
 
+def _ridge_at(F: np.ndarray, Z: np.ndarray, alpha: float) -> Any:
+    """Ridge with intercept at one α (= sklearn ``Ridge(alpha)``): the primal solve of
+    :meth:`sing.core.translator.RidgeStats.solve` when N ≥ m, else the dual ``W = F_cᵀ (F_c F_cᵀ + αI)⁻¹ Z_c``
+    (the same solution through an N×N system; sklearn's choice too when m > N)."""
+    import scipy.linalg
+
+    from ..core.arrays import check_positive
+    from ..core.translator import LinearTranslator, RidgeStats
+
+    alpha = check_positive(alpha, "ridge_alpha")
+    N, m = F.shape
+    if N >= m:
+        return RidgeStats(m, Z.shape[1]).update(F, Z).solve(alpha)
+    mu_f, mu_z = F.mean(axis=0), Z.mean(axis=0)
+    Fc = F - mu_f
+    K = Fc @ Fc.T
+    K[np.diag_indices_from(K)] += alpha
+    W = Fc.T @ scipy.linalg.solve(K, Z - mu_z, assume_a="pos", check_finite=False)
+    return LinearTranslator(W.T, mu_z - mu_f @ W, alpha, {"alpha": alpha}, n_train=N)
+
+
 def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eval: Any, Z_eval: Any,
                      eval_ids: Sequence[Any], *, model: str, space: str, eval_classes: Sequence[Any] | None = None,
                      architectures: Sequence[str] = ("linear", "mlp3", "mlp4", "residual"),
                      losses: Sequence[str] = ("mse", "cosine", "mse_cosine"),
                      alphas: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0),
-                     folds: int = 5, seed: int = 0, stop_fold: int = 0, hidden_dim: int | None = None,
+                     ridge_alpha: float | None = None, folds: int = 5, seed: int = 0, stop_fold: int = 0,
+                     hidden_dim: int | None = None,
                      dropout: float = 0.1, lr: float = 1e-4, weight_decay: float = 0.1, batch_size: int = 256,
                      max_epochs: int = 200, patience: int = 10, min_delta: float = 0.0, cosine_weight: float = 1.0,
                      device: Any = "cpu") -> StudyResult:
@@ -348,8 +370,10 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
 
     F_train (N, m), Z_train (N, n), train_ids (N): the translator sample; F_eval (M, m), Z_eval (M, n), eval_ids
     (M), eval_classes (M, optional): the held-out evaluation images (must not overlap the translator sample).
-    ``linear`` with ``mse`` is the closed-form ridge (eq. 4, α by k-fold CV over ``alphas`` on the training
-    folds; method "ridge"); every other (architecture, loss) is trained by :func:`train_translator` (method
+    ``linear`` with ``mse`` is the closed-form ridge (eq. 4; method "ridge") at ``ridge_alpha`` when given (the
+    workflow passes the production translator's CV-chosen α: one Cholesky solve, in the dual when N < m), else with α chosen by k-fold CV
+    over ``alphas`` on the training folds (:func:`sing.core.translator.fit_ridge`; one m×m eigendecomposition per
+    fold, ~50 s for m = 2048 on a loaded 2-core machine); every other (architecture, loss) is trained by :func:`train_translator` (method
     "adamw") with the remaining keyword arguments. ``folds``/``seed``: the fold assignment (that of the
     translator config); fold ``stop_fold`` is the early-stopping set.
 
@@ -401,11 +425,14 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
     for arch in archs:
         for loss_name in losses:
             if arch == "linear" and loss_name == "mse":
-                if len(np.unique(fold[train])) < 2 and len(alphas) > 1:
-                    raise ValueError(f"folds: the ridge's CV needs >= 2 training folds besides the stopping fold; "
-                                     f"folds={folds} leaves {len(np.unique(fold[train]))}")
                 t0 = time.perf_counter()
-                tr = fit_ridge(F[train], Z[train], alphas, folds=folds, fold_ids=fold[train], seed=seed)
+                if ridge_alpha is not None:
+                    tr = _ridge_at(F[train], Z[train], ridge_alpha)
+                else:
+                    if len(np.unique(fold[train])) < 2 and len(alphas) > 1:
+                        raise ValueError(f"folds: the ridge's CV needs >= 2 training folds besides the stopping "
+                                         f"fold; folds={folds} leaves {len(np.unique(fold[train]))}")
+                    tr = fit_ridge(F[train], Z[train], alphas, folds=folds, fold_ids=fold[train], seed=seed)
                 wall = time.perf_counter() - t0
                 info = {"method": "ridge", "hidden_dim": None, "n_params": int(tr.weight.size + tr.bias.size),
                         "alpha": float(tr.alpha), "epochs_run": None, "best_epoch": None, "wall_s": wall,
