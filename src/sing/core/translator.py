@@ -107,9 +107,9 @@ def translator_params(translator: Any) -> tuple[np.ndarray, np.ndarray]:
     Raises ValueError for a translator without them, e.g. a non-linear
     :class:`sing.core.nonlinear.NonlinearTranslator` (steering and text gradients need the matrix ``W_T``)."""
     if not (hasattr(translator, "weight") and hasattr(translator, "bias")):
-        raise ValueError(f"translator: expected a linear translator with .weight (n×m) and .bias (n), got "
-                         f"{translator!r} (null-space steering and text gradients need W_T; a non-linear "
-                         "translator can only score AS/IS, translating f and f̃ separately)")
+        raise ValueError(f"translator: expected an object with .weight (n×m) and .bias (n), i.e. a linear "
+                         f"translator; got {translator!r} (null-space steering and text gradients need W_T; a "
+                         "non-linear translator can only score AS/IS, translating f and f̃ separately)")
     W = as_float64(translator.weight, "translator.weight", ndim=2)
     if translator.bias is None:
         b = np.zeros(W.shape[0])
