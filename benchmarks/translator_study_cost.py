@@ -79,6 +79,21 @@ def full_estimate(per_class=10, n_classes=1000, folds=5, n_out=768, spaces=2, ep
     return out
 
 
+def scoring_throughput(m=2048, n=768, rows=512, arch="mlp4"):
+    """Rows/s of NonlinearTranslator.__call__ (float64, CPU, eval mode) at hidden = m: the cost of scoring with a
+    non-linear translator (each image translates f, f̃ and one f per baseline seed)."""
+    from sing.core.nonlinear import NonlinearTranslator
+
+    torch.manual_seed(0)
+    T = NonlinearTranslator(build_module(arch, m, n), architecture=arch, loss="mse", in_dim=m, out_dim=n)
+    F = np.random.default_rng(0).standard_normal((rows, m))
+    T(F[:8])
+    t0 = time.perf_counter()
+    T(F)
+    dt = time.perf_counter() - t0
+    return rows / dt, 2 * count_parameters(T.module) * rows / dt / 1e9
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
@@ -101,17 +116,3 @@ if __name__ == "__main__":
     tot = {k: round(sum(v[k] for v in est.values()), 1) for k in next(iter(est.values())) if k.startswith("gpu_min")}
     print(json.dumps({"full_estimate": est, "total_gpu_minutes_13x2": tot}))
 
-
-def scoring_throughput(m=2048, n=768, rows=512, arch="mlp4"):
-    """Rows/s of NonlinearTranslator.__call__ (float64, CPU, eval mode) at hidden = m: the cost of scoring with a
-    non-linear translator (each image translates f, f̃ and one f per baseline seed)."""
-    from sing.core.nonlinear import NonlinearTranslator
-
-    torch.manual_seed(0)
-    T = NonlinearTranslator(build_module(arch, m, n), architecture=arch, loss="mse", in_dim=m, out_dim=n)
-    F = np.random.default_rng(0).standard_normal((rows, m))
-    T(F[:8])
-    t0 = time.perf_counter()
-    T(F)
-    dt = time.perf_counter() - t0
-    return rows / dt, 2 * count_parameters(T.module) * rows / dt / 1e9

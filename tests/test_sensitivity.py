@@ -1,5 +1,5 @@
-"""Translator sensitivity (issue 17): ridge refits at α × factor from the sufficient statistics, per-variant medians and
-ratios against an independent computation (scikit-learn Ridge, arccos angles), and the ordering's Kendall τ /
+"""Translator sensitivity (issue 17): ridge refits at α × factor from the sufficient statistics, per-variant medians
+and ratios against an independent computation (scikit-learn Ridge, arccos angles), and the ordering's Kendall τ /
 Spearman ρ against scipy.stats, on a planted family whose model ordering flips at α×10 and not at α×0.1."""
 
 from __future__ import annotations
@@ -117,15 +117,16 @@ def test_ordering_flips_at_alpha_x10_and_tau_matches_scipy():
 def test_sentence_names_the_space_the_variant_and_tau():
     st = ordering_stability(sensitivity_table())
     s = ordering_sentence(st, "s", space_label="CLIP ViT-L/14")
-    assert s == ("The ordering of models in CLIP ViT-L/14 is not stable under the translator: Kendall τ = 0.33 at α×10 "
-                 "(IS/|AS| ratio of medians, 3 models).")
+    assert s == ("The ordering of models in CLIP ViT-L/14 is not stable under the translator: Kendall τ = 0.33 at "
+                 "α×10 (IS/|AS| ratio of medians, 3 models).")
     assert ordering_sentence(st.filter(pl.col("variant") != "alpha_x10"), "s") is None
     assert ordering_sentence(st, "other") is None
     two = st.with_columns(pl.when(pl.col("variant") == "alpha_x0.1").then(pl.lit("best_nonlinear"))
                           .otherwise(pl.col("variant")).alias("variant"),
                           pl.lit(False).alias("stable"), pl.lit(0.5).alias("kendall_tau"))
     s2 = ordering_sentence(two, "s", translators={"best_nonlinear": "mlp3/mse"})
-    assert "τ = 0.50 at α×10 and τ = 0.50 with the best non-linear translator (mlp3/mse) (" in s2  # by τ, then name
+    # sorted by τ, then by variant name
+    assert "τ = 0.50 at α×10 and τ = 0.50 with the best non-linear translator (mlp3/mse) (" in s2
 
 
 def test_ridge_variants_are_exact_refits_and_checked():

@@ -368,7 +368,8 @@ def test_study_full_grid_rows_and_curves():
     res = translator_study(F[:90], Z[:90], ids[:90], F[90:], Z[90:], ids[90:], model="m", space="s",
                            alphas=[1.0], folds=3, hidden_dim=8, lr=1e-3, batch_size=32, max_epochs=2, patience=1)
     t = res.table
-    assert t.height == 12 and set(zip(t["architecture"], t["loss"])) == {(a, lo) for a in ARCHITECTURES for lo in LOSSES}
+    assert t.height == 12
+    assert set(zip(t["architecture"], t["loss"])) == {(a, lo) for a in ARCHITECTURES for lo in LOSSES}
     assert t.filter(pl.col("method") == "ridge").height == 1
     assert t["n_eval_classes"].null_count() == 12
     assert tuple(res.curves.columns) == CURVE_COLUMNS

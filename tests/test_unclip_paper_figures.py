@@ -93,7 +93,8 @@ def test_translator_sheet_fig11(pipe):
                                                                         "mlp3/mse"]
     r = next(r for r in rec if r["translator"] == "mlp3/mse" and r["row"] == 1)
     e = nl(F[1])
-    assert r["cosine_to_clip"] == pytest.approx(e @ z_true[1] / np.linalg.norm(e) / np.linalg.norm(z_true[1]), rel=1e-12)
+    cos = e @ z_true[1] / np.linalg.norm(e) / np.linalg.norm(z_true[1])
+    assert r["cosine_to_clip"] == pytest.approx(cos, rel=1e-12)
     assert rec[0]["cosine_to_clip"] == pytest.approx(1.0)
     # cells are the renderings of exactly these embeddings (shared noise, batch-invariant)
     from PIL import Image

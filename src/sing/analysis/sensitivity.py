@@ -52,8 +52,8 @@ def factor_variant(factor: float) -> str:
 
 
 def variant_label(variant: str, translator: str | None = None) -> str:
-    """Reader's label of a variant: ``default`` → "the CV-chosen α", ``alpha_x10`` → "α×10", ``best_nonlinear`` →
-    "the best non-linear translator (<translator>)"; anything else is returned as is."""
+    """Reader's label of a variant: ``default`` → "the CV-chosen α", ``alpha_x10`` → "α×10",
+    ``best_nonlinear`` → "the best non-linear translator (<translator>)"; anything else is returned as is."""
     if variant == DEFAULT_VARIANT:
         return "the CV-chosen α"
     if variant.startswith("alpha_x"):

@@ -371,9 +371,10 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
     F_train (N, m), Z_train (N, n), train_ids (N): the translator sample; F_eval (M, m), Z_eval (M, n), eval_ids
     (M), eval_classes (M, optional): the held-out evaluation images (must not overlap the translator sample).
     ``linear`` with ``mse`` is the closed-form ridge (eq. 4; method "ridge") at ``ridge_alpha`` when given (the
-    workflow passes the production translator's CV-chosen α: one Cholesky solve, in the dual when N < m), else with α chosen by k-fold CV
-    over ``alphas`` on the training folds (:func:`sing.core.translator.fit_ridge`; one m×m eigendecomposition per
-    fold, ~50 s for m = 2048 on a loaded 2-core machine); every other (architecture, loss) is trained by :func:`train_translator` (method
+    workflow passes the production translator's CV-chosen α: one Cholesky solve, in the dual when N < m), else
+    with α chosen by k-fold CV over ``alphas`` on the training folds (:func:`sing.core.translator.fit_ridge`; one
+    m×m eigendecomposition per fold, ~50 s for m = 2048 on a loaded 2-core machine); every other (architecture,
+    loss) is trained by :func:`train_translator` (method
     "adamw") with the remaining keyword arguments. ``folds``/``seed``: the fold assignment (that of the
     translator config); fold ``stop_fold`` is the early-stopping set.
 

@@ -47,9 +47,9 @@ def subsample(n_rows: int, max_images: int, seed: int) -> np.ndarray | None:
 def validation_scores(F: Any, image_ids: Sequence[str], W: Any, geometry: Any, translator: Any,
                       seeds: Sequence[int], pred: Any | None = None,
                       kinds: Sequence[str] = VALIDATION_KINDS) -> pl.DataFrame:
-    """Null-space removal and equal-norm null / random / principal perturbations (norm = ‖Π_n f‖ per image; module
-    docstring): logit change ‖W δ‖, its ratio to ‖W f‖, and the CLIP drift ∠(T f, T(f + δ)) in degrees (f and
-    f + δ translated separately, so any translator works).
+    """Null-space removal and equal-norm null / random / principal perturbations (norm = ‖Π_n f‖ per image;
+    module docstring): logit change ‖W δ‖, its ratio to ‖W f‖, and the CLIP drift ∠(T f, T(f + δ)) in degrees
+    (f and f + δ translated separately, so any translator works).
 
     F (N, m); image_ids (N); W (c, m) head weight; geometry: HeadGeometry; seeds: one row per seed for the random
     kinds, one row with a null seed for ``null_removal``; pred (N,) predicted classes (default argmax F Wᵀ);

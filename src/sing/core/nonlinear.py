@@ -192,7 +192,8 @@ class NonlinearTranslator:
             raise ValueError(f"module: maps {got[0]} → {got[1]} dimensions, but in_dim={self.in_dim}, "
                              f"out_dim={self.out_dim}")
         module_hidden = self.in_dim if architecture == "linear" else int(first.weight.shape[0])
-        if hidden_dim is not None and architecture != "linear" and _check_dim(hidden_dim, "hidden_dim") != module_hidden:
+        wanted = None if hidden_dim is None or architecture == "linear" else _check_dim(hidden_dim, "hidden_dim")
+        if wanted is not None and wanted != module_hidden:
             raise ValueError(f"hidden_dim: {hidden_dim} does not match the module's hidden width {module_hidden}")
         self.hidden_dim = module_hidden if hidden_dim is None else int(hidden_dim)
         self.dropout = float(dropout)
