@@ -11,7 +11,7 @@ Checks (exit 1 with the reasons on failure):
 - at no time were more GPU jobs running than --gpus, and no GPU index was shared by two running jobs;
 - jobs ran on more than one node; every job carried --account and --partition;
 - the --cancelled job is recorded CANCELLED; every other job of the last run COMPLETED.
-Prints per-rule counts and the evidence lines the README quotes.
+Prints per-rule counts and the evidence lines docs/hpc.md quotes.
 """
 
 import argparse
@@ -20,9 +20,9 @@ import sys
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from sing import registry
+from sing.workflow import GPU_RULES as _GPU_RULES
 
-GPU_RULES = set(registry.GPU_RULES)
+GPU_RULES = set(_GPU_RULES)
 FIELDS = {
     "id": r"\bJobId=(\d+)",
     "state": r"\bJobState=(\S+)",
@@ -150,8 +150,9 @@ def main():
 
     gpu_jobs = sum(n for r, n in per_rule.items() if r in GPU_RULES)
     print(f"slurm-evidence: {submitted} submissions: " + ", ".join(f"{r} {n}" for r, n in sorted(per_rule.items())))
+    seen = sorted(set().union(*[cvd[j] for j in jobs if jobs[j]["rule"] in GPU_RULES]) - {"unset"})
     print(f"slurm-evidence: {gpu_jobs} GPU-rule jobs, each asked for and was allocated a GPU and saw "
-          f"CUDA_VISIBLE_DEVICES (values {sorted(set().union(*[cvd[j] for j in jobs if jobs[j]['rule'] in GPU_RULES]) - {'unset'})}); "
+          f"CUDA_VISIBLE_DEVICES (values {seen}); "
           f"{len(jobs) - gpu_jobs} CPU-only jobs, none did")
     print(f"slurm-evidence: at most {peak} GPU jobs running at once on {args.gpus} GPUs; "
           f"{len(waited)} GPU jobs waited (PENDING, Resources) for one")

@@ -37,13 +37,12 @@ def dry_run(configfile: str, *extra: str) -> tuple[str, float]:
     return proc.stdout + proc.stderr, wall
 
 
-def declared_local_rules() -> set[str]:
-    """Rules named in `localrules:` blocks (a dry run prints their jobs as `rule`, too), and `all`."""
-    names: set[str] = {"all"}
-    for path in (REPO / "rules").glob("*.smk"):
-        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", path.read_text(), flags=re.M):
-            names.update(re.findall(r"\w+", block))
-    return names
+def declared_local_rules(configfile: str = "config.yaml") -> set[str]:
+    """Rules declared `localrules` in the parsed workflow (a dry run prints their jobs as `rule`, too), and `all`."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from workflow_helpers import load_workflow, local_rules
+
+    return local_rules(load_workflow(REPO, configfiles=(configfile,)))
 
 
 def submissions(plan: str, local_rules: set[str]) -> tuple[Counter, Counter, int]:
@@ -73,7 +72,7 @@ def main() -> None:
     _, wall = dry_run(args.configfile)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     plan, _ = dry_run(args.configfile, "--profile", "profiles/slurm")
-    local = declared_local_rules()
+    local = declared_local_rules(args.configfile)
     jobs, subs, groups = submissions(plan, local)
     print(f"{'rule':28s} {'jobs':>6s} {'submissions':>11s}")
     for rule in sorted(set(jobs) | set(subs)):

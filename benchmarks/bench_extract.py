@@ -98,7 +98,10 @@ def main(argv=None):
     seconds = a.seconds or (5.0 if cuda else 3.0)
     if cuda:
         torch.backends.cudnn.benchmark = True
-    names = [k for k in registry() if k.startswith("demo_")] if a.models == "demo" else [m.strip() for m in a.models.split(",") if m.strip()]
+    if a.models == "demo":
+        names = [k for k in registry() if k.startswith("demo_")]
+    else:
+        names = [m.strip() for m in a.models.split(",") if m.strip()]
     data_dir = Path(a.data_dir) if a.data_dir else Path(tempfile.gettempdir()) / "sing_bench_jpegs"
     ids = sorted(os.listdir(data_dir))[:n_img] if a.data_dir else make_jpegs(data_dir, n_img)
     print(f"device={device} ({torch.cuda.get_device_name(device) if cuda else f'{torch.get_num_threads()} threads'}) "

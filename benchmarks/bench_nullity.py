@@ -116,7 +116,8 @@ def main() -> None:
         a, b = _child("sing", k, n, seeds), _child("dense", k, n, seeds)
         das = np.max(np.abs(np.subtract(a["as"], b["as"])))
         dis = np.max(np.abs(np.subtract(a["is"], b["is"])))
-        print(f"{k:>5} {a['nullity']:>7} | {a['seconds']:>7.2f} {b['seconds']:>8.2f} {b['seconds'] / a['seconds']:>8.1f} | "
+        print(f"{k:>5} {a['nullity']:>7} | {a['seconds']:>7.2f} {b['seconds']:>8.2f} "
+              f"{b['seconds'] / a['seconds']:>8.1f} | "
               f"{a['peak_rss_mb']:>8.0f} {b['peak_rss_mb']:>9.0f} {b['peak_rss_mb'] / a['peak_rss_mb']:>6.1f} | "
               f"{das:>9.1e} {dis:>9.1e} {a['null_logit_change']:>11.1e}")
 

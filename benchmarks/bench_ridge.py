@@ -196,7 +196,9 @@ def main() -> None:
     if args.quick:
         args.n, args.m, args.d, args.chunk, args.score_n = 20_000, 512, 256, 2_000, 5_000
 
-    import numpy, scipy, sklearn
+    import numpy
+    import scipy
+    import sklearn
 
     print(f"bench_ridge: N={args.n:,} m={args.m} n={args.d} alphas={args.alphas} (logspace(-2,5)) "
           f"folds={args.folds} chunk={args.chunk}")

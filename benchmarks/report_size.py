@@ -32,11 +32,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import yaml
+from snakemake.utils import validate
+
 from sing.data.classes import imagenet_wnids
 from sing.figures.render import make
 from sing.io.storage import write_frame
-from sing.registry import FIGURES, resolve_models, resolve_spaces
-from snakemake.utils import validate
+from sing.outputs import figure_names
+from sing.registry import resolve_models, resolve_spaces
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,7 +120,7 @@ def full_figures(tables: dict[str, Path], out: Path, config: dict, demo_figures:
                 "display": config["display"], "space_display": config["space_display"],
                 "steering_target": config["analyses"]["steering"]["target"]}
     sizes = {}
-    for figure in FIGURES:
+    for figure in figure_names():
         outputs = {fmt: out / f"{figure}.{fmt}" for fmt in config["figures"]["formats"]}
         if figure == "spectra":  # needs head geometries: scale the demo's plotted data by the model count
             demo_models = pl.read_parquet(demo_figures / "spectra.data.parquet")["model"].n_unique()
@@ -141,7 +143,7 @@ def main() -> None:
     parser.add_argument("--configfile", type=Path, default=REPO / "config.yaml")
     args = parser.parse_args()
     config = yaml.safe_load(args.configfile.read_text())
-    validate(config, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as rules/common.smk
+    validate(config, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as sing.workflow.config
     models = resolve_models(config["run_models"], config["models"])
     spaces = resolve_spaces(config["run_spaces"], config["spaces"])
     config.update(run_models=list(models), run_spaces=list(spaces),

@@ -1,5 +1,5 @@
 """An example `source: python` factory: your own PyTorch classifier, split into a feature function and a linear
-head for sing (README "Your own classifier"; config.folder-demo.yaml runs it).
+head for sing (docs/own-classifier.md; config.folder-demo.yaml runs it).
 
 sing calls ``build(**model_kwargs, checkpoint=<path>)`` and proves ``head(features(x)) == model(x)`` before using
 it. Replace ``SmallNet`` with your network and return the input of its last linear layer as ``features``.

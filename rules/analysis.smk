@@ -220,7 +220,7 @@ rule collect_table:
     log:
         f"{R}/logs/collect_table/{{table}}.log",
     wildcard_constraints:
-        table="steering|validation|open_vocabulary|translator_eval|joint_sample",
+        table="|".join(outputs.collected_tables()),
     conda:
         "../envs/sing.yaml"
     params:

@@ -26,7 +26,7 @@ if config["synthetic_checkpoints"]:
         input:
             settings=manifest("synthetic_checkpoints"),
         output:
-            [MODEL_ENTRIES[key].checkpoint for key in config["synthetic_checkpoints"]],
+            [PLAN.models[key].checkpoint for key in config["synthetic_checkpoints"]],
         log:
             f"{R}/logs/synthetic_checkpoints.log",
         conda:

@@ -1,6 +1,6 @@
 wildcard_constraints:
     chunk=r"\d{3}",
-    sample="analysis|openvocab|robustness",
+    sample="|".join(SAMPLES),
     model="|".join(MODELS),
     space="|".join(SPACES),
     part="classes|concepts|steering|unclip",

@@ -4,14 +4,14 @@ localrules:
 
 rule figures:
     input:
-        **{table: f"{R}/tables/{table}.parquet" for table in FIGURE_TABLES},
+        **{table: f"{R}/tables/{table}.parquet" for table in outputs.figure_tables()},
         geometries=expand(f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS),
         settings=manifest("figures"),
     output:
         **{
             f"{figure}_{fmt}": report(
                 f"{R}/figures/{figure}.{fmt}",
-                caption=f"../report/captions/{figure}.rst",
+                caption=f"../report/captions/{outputs.figure(figure).caption}",
                 category="Figures",
                 labels={"figure": figure, "format": fmt},
             )

@@ -1,6 +1,7 @@
 # What `snakemake --report` shows for the tables: each global table as a browsable HTML preview and, unless
 # it is a per-image table too large to embed at full scale (benchmarks/report_size.py: ~111 MB with them,
-# ~51 MB without), the parquet itself. Both entries share report/captions/table.rst.
+# ~51 MB without), the parquet itself. Both entries share report/captions/table.rst. No config key decides a
+# preview (its params are constants), so its manifest holds only the code it runs.
 
 
 localrules:
@@ -8,7 +9,8 @@ localrules:
     table_preview_per_image,
 
 
-PER_IMAGE_TABLES = ["validation", "translator_eval"]  # embedded as previews only
+# embedded as previews only (sing.outputs.TableSpec per_image)
+PER_IMAGE_TABLES = outputs.per_image_tables()
 
 
 rule table_preview:
@@ -19,6 +21,7 @@ rule table_preview:
             category="Tables",
             labels={"table": "{table}", "format": "parquet"},
         ),
+        settings=manifest("table_preview"),
     output:
         html=report(
             f"{R}/tables/{{table}}.preview.html",
@@ -43,6 +46,7 @@ rule table_preview:
 use rule table_preview as table_preview_per_image with:
     input:
         table=f"{R}/tables/{{table}}.parquet",
+        settings=manifest("table_preview_per_image"),
     wildcard_constraints:
         table="|".join(PER_IMAGE_TABLES),
     params:

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 import pytest
 import scipy.stats as st
 
-from sing.analysis.comparisons import RANK_CORRELATION_COLUMNS, ROBUSTNESS_SUMMARY_COLUMNS, SPACE_CROSSCHECK_COLUMNS, rank_correlations, robustness_correlation, space_crosscheck
+from sing.analysis.comparisons import (
+    RANK_CORRELATION_COLUMNS,
+    ROBUSTNESS_SUMMARY_COLUMNS,
+    SPACE_CROSSCHECK_COLUMNS,
+    rank_correlations,
+    robustness_correlation,
+    space_crosscheck,
+)
 from sing.analysis.open_vocabulary import OPEN_VOCABULARY_COLUMNS, open_vocabulary_scores
 from sing.analysis.robustness import ROBUSTNESS_COLUMNS
-from sing.analysis.scores import RandomSubspaces, SCORE_COLUMNS, score_images, scores_frame
-from sing.analysis.stats import bootstrap_counts, bootstrap_ratio, kendall_tau, leakage_z, pearson, rankdata, spearman, weighted_medians
+from sing.analysis.scores import SCORE_COLUMNS, RandomSubspaces, score_images, scores_frame
+from sing.analysis.stats import (
+    bootstrap_counts,
+    bootstrap_ratio,
+    kendall_tau,
+    leakage_z,
+    pearson,
+    rankdata,
+    spearman,
+    weighted_medians,
+)
 from sing.analysis.steering import STEERING_COLUMNS
-from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, MODEL_SUMMARY_COLUMNS, _geometry_stats, class_summary, model_summary
+from sing.analysis.summaries import (
+    CLASS_SUMMARY_COLUMNS,
+    MODEL_SUMMARY_COLUMNS,
+    _geometry_stats,
+    class_summary,
+    model_summary,
+)
 from sing.analysis.validation import VALIDATION_COLUMNS, validation_scores
-from sing.io.storage import write_frame
-from sing.io.tables import load_text, read_manifest, read_scores, table_metadata
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
+from sing.io.storage import write_frame
+from sing.io.tables import load_text, read_manifest, read_scores, table_metadata
 
 
 # ------------------------------------------------------------------------------------------------ references
@@ -486,7 +507,8 @@ def test_validation_null_is_invariant_others_are_not():
     norms = np.linalg.norm(F @ Pn, axis=1)
     for kind in ("null", "random", "principal"):
         sub = df.filter(pl.col("kind") == kind).sort("image_id", "seed")
-        np.testing.assert_allclose(sub["norm"].to_numpy(), np.repeat(norms[np.argsort([f"i{j}" for j in range(10)])], 2),
+        order = np.argsort([f"i{j}" for j in range(10)])
+        np.testing.assert_allclose(sub["norm"].to_numpy(), np.repeat(norms[order], 2),
                                    rtol=1e-10)
     null = df.filter(pl.col("kind") == "null")
     assert null["logit_change_rel"].max() < 1e-10
@@ -533,7 +555,7 @@ SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "workflow_
 
 
 def run_script(name, tmp_path, input, output, settings=None, wildcards=None):
-    """Run a workflow script with a stand-in `snakemake` object (params.settings as rules/common.smk builds it)."""
+    """Run a workflow script with a stand-in `snakemake` object (params.settings as sing.workflow builds it)."""
     import runpy
     from types import SimpleNamespace
 
@@ -561,7 +583,8 @@ def mini_results(tmp_path_factory):
     wnids = ["n01440764", "n01443537", "n01484850", "n01491361"]
     head = R / "heads" / "toy"
     head.mkdir(parents=True)
-    save_file({"weight": W.astype(np.float32), "bias": np.zeros(W.shape[0], np.float32)}, str(head / "head.safetensors"))
+    save_file({"weight": W.astype(np.float32), "bias": np.zeros(W.shape[0], np.float32)},
+              str(head / "head.safetensors"))
     # geometry of the float32 head actually stored (what the workflow computes)
     g = head_geometry(W.astype(np.float32))
     g.save(head / "geometry.safetensors")
@@ -685,14 +708,16 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 40 and rb["n_train"][0] == 80
     assert rb["n_test_excluded"][0] == 0 and rb["acc_principal"][0] > 0.9 and rb["converged"][0]
     assert rb["l2_principal"][0] in (1e-4, 1e-1) and rb["l2_translated"][0] in (1e-4, 1e-1)
-    pl.concat([rb, rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)]).write_parquet(
+    toy2 = rb.with_columns(pl.lit("toy2").alias("model"), pl.col("acc_principal", "acc_translated") * 0.5)
+    pl.concat([rb, toy2]).write_parquet(
         out / "rob2.parquet")
 
     ov = out / "open_vocabulary.parquet"
     run_script("open_vocabulary", tmp_path, {**common, "features": [R / "features/toy/analysis/chunk-000",
                                                                     R / "features/toy/analysis/chunk-001"]},
                {"open_vocabulary": ov},
-               {"analyses": {"open_vocabulary": {"concepts": {wnids[0]: ["desert", "ocean"], wnids[3]: ["tentacles"]}}}},
+               {"analyses": {"open_vocabulary": {"concepts": {wnids[0]: ["desert", "ocean"],
+                                                              wnids[3]: ["tentacles"]}}}},
                {"model": "toy", "space": "s"})
     o = pl.read_parquet(ov)
     assert tuple(o.columns) == OPEN_VOCABULARY_COLUMNS

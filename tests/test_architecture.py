@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from workflow_helpers import REPO
 
 
@@ -26,9 +25,13 @@ def test_import_layers_hold():
                                     "sing.analysis.concepts", "sing.core.geometry",
                                     "sing.core.translator", "sing.core.perturb", "sing.io.tables",
                                     "sing.analysis.steering", "sing.analysis.summaries", "sing.figures.render",
-                                    "sing.cli", "sing.io.schema", "sing.models.lock", "sing.unclip.pipeline"])
+                                    "sing.cli", "sing.io.schema", "sing.models.lock", "sing.unclip.pipeline",
+                                    "sing.outputs", "sing.models.sources", "sing.workflow.plan",
+                                    "sing.workflow.settings", "sing.workflow.checks", "sing.workflow.code",
+                                    "sing.workflow.manifests", "sing.workflow.slurm"])
 def test_light_modules_do_not_import_torch(module):
-    """The Snakefile reads registry / classes / concepts / schema / lock / the UnCLIP model ids at parse time, and the figures, analyses and CLI entry
+    """The Snakefile reads sing.workflow (and through it registry / outputs / classes / concepts / schema / lock / the
+    UnCLIP model ids) at parse time, and the figures, analyses and CLI entry
     point must stay cheap to import (torch costs seconds and ~0.5 GB)."""
     code = f"import sys, {module}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -1,6 +1,7 @@
 """The config schema: every key documented with a default, defaults filled by Snakemake's own `validate` (nested
-objects too, whole or in part), today's configs resolving to the values they had before the schema held the
-defaults, and README's config reference generated from the schema."""
+objects too, whole or in part; sing.workflow.config fills them the same way: tests/test_workflow_plan.py), today's
+configs resolving to the values they had before the schema held the defaults, and docs/config.md's reference
+generated from the schema."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ REFERENCE = _reference_module()
 
 def resolved(*configs: dict) -> dict:
     """What the workflow sees: config files merged in order as Snakemake merges them, then the schema's
-    defaults filled by the `validate` call of rules/common.smk."""
+    defaults filled as the workflow fills them (sing.workflow.config; Snakemake's validate is the reference)."""
     config: dict = {}
     for c in configs:
         update_config(config, copy.deepcopy(c))
@@ -181,10 +182,10 @@ def test_paper_keyword_names_registry_entries():
 # Keys the configs did not set before: each value is what the code used when the key was absent.
 ADDED = {
     ("extraction", "channels_last"): False,  # workflow_scripts/extract_features.py: ext.get("channels_last", False)
-    ("extraction", "on_missing_image"): "fail",  # new key (issue 9.5): the old behaviour never skipped silently
+    # new key (issue 9.5): the old behaviour never skipped silently; listing failed on any missing file before
+    ("extraction", "on_missing_image"): "fail",
     ("unclip", "batch_size"): 8,  # workflow_scripts/unclip_pictures.py: cfg.get("batch_size", 8)
     ("unclip", "guidance_scale"): 8.0,  # workflow_scripts/unclip_pictures.py: cfg.get("guidance_scale", 8.0)
-    ("extraction", "on_missing_image"): "fail",  # issue 9: listing failed on any missing file before
 }
 # Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
 ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",
@@ -258,21 +259,55 @@ def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(nam
     assert now == expected
 
 
-# ----------------------------------------------------------------------------------------------- README
+# ----------------------------------------------------------------------------------------------- documentation
 def test_readme_config_reference_is_generated_from_the_schema():
     proc = subprocess.run([sys.executable, str(REPO / ".ci" / "config_reference.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
+def documentation_copy(root: Path) -> Path:
+    """The files .ci/config_reference.py generates blocks in, copied under ``root``."""
+    import shutil
+
+    shutil.copy(REPO / "README.md", root / "README.md")
+    shutil.copytree(REPO / "docs", root / "docs")
+    (root / "results").mkdir()
+    shutil.copy(REPO / "results" / "README.md", root / "results" / "README.md")
+    return root
+
+
 def test_config_reference_check_fails_on_drift(tmp_path):
-    readme = tmp_path / "README.md"
-    text = (REPO / "README.md").read_text()
+    documentation_copy(tmp_path)
+    reference = tmp_path / "docs" / "config.md"
+    text = reference.read_text()
     assert "| `chunk_size` | integer ≥ 1, ≤ 1000 | `100` |" in text
-    readme.write_text(text.replace("| `chunk_size` | integer ≥ 1, ≤ 1000 | `100` |",
-                                   "| `chunk_size` | integer ≥ 1, ≤ 1000 | `50` |"))
+    reference.write_text(text.replace("| `chunk_size` | integer ≥ 1, ≤ 1000 | `100` |",
+                                      "| `chunk_size` | integer ≥ 1, ≤ 1000 | `50` |"))
     script = str(REPO / ".ci" / "config_reference.py")
-    proc = subprocess.run([sys.executable, script, "--check", "--readme", str(readme)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, script, "--check", "--root", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 1 and "out of date" in proc.stderr and "`50`" in proc.stderr
-    subprocess.run([sys.executable, script, "--readme", str(readme)], check=True, capture_output=True)
-    assert readme.read_text() == text
+    subprocess.run([sys.executable, script, "--root", str(tmp_path)], check=True, capture_output=True)
+    assert reference.read_text() == text
+
+
+def test_generated_lists_follow_their_declarations(tmp_path):
+    """The README's and results/README.md's tables, docs/outputs.md's figures and docs/own-classifier.md's sources
+    are generated from sing.outputs and sing.models.sources: a table, figure or source declared there appears."""
+    from sing.models.sources import SOURCES
+    from sing.outputs import FIGURES, TABLES
+
+    readme = (REPO / "README.md").read_text()
+    assert all(f"| `tables/{t.name}.parquet` |" in readme for t in TABLES)
+    columns = (REPO / "results" / "README.md").read_text()
+    assert all(f"| `tables/{t.name}.parquet` | {t.rows} | {t.columns} |" in columns for t in TABLES)
+    figures = (REPO / "docs" / "outputs.md").read_text()
+    assert all(f"| `{f.name}` |" in figures for f in FIGURES)
+    sources = (REPO / "docs" / "own-classifier.md").read_text()
+    assert all(f"- `{name}`: " in sources for name in SOURCES)
+    documentation_copy(tmp_path)
+    edited = tmp_path / "README.md"
+    edited.write_text(readme.replace("| `tables/steering.parquet` |", "| `tables/steering_old.parquet` |"))
+    proc = subprocess.run([sys.executable, str(REPO / ".ci" / "config_reference.py"), "--check", "--root",
+                           str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 1 and "README.md: out of date" in proc.stderr

@@ -10,8 +10,8 @@ import pytest
 from sing.data import extraction
 from sing.data.datasets import open_dataset
 from sing.data.extraction import run_extraction
-from sing.data.images import image_extensions, is_image_file, list_image_folder, sample_order
 from sing.data.imagenet import MissingImagesError, class_files, list_class, list_classes
+from sing.data.images import image_extensions, is_image_file, list_image_folder, sample_order
 from sing.data.synthetic import _encode, _render
 from sing.io.storage import read_embeddings, write_embeddings
 

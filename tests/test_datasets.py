@@ -8,8 +8,15 @@ import unicodedata
 import polars as pl
 import pytest
 
-from sing.data.classes import (ClassCatalog, catalog_from_manifest, catalog_from_settings, default_name, file_key,
-                               hash_chunk, read_class_names)
+from sing.data.classes import (
+    ClassCatalog,
+    catalog_from_manifest,
+    catalog_from_settings,
+    default_name,
+    file_key,
+    hash_chunk,
+    read_class_names,
+)
 from sing.data.datasets import FolderDataset, open_dataset
 from sing.data.images import sample_class
 from sing.data.synthetic import make_synthetic_dataset

@@ -15,13 +15,13 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from sing.core.geometry import weight_sha256
+from sing.data.datasets import open_dataset
+from sing.data.extraction import extract_classifier, extract_clip, run_extraction
 from sing.data.imagenet import class_files
 from sing.data.images import BadImageError, load_rgb, sample_class
-from sing.data.extraction import extract_classifier, extract_clip, run_extraction
-from sing.io.storage import read_embeddings, read_text_embeddings
-from sing.data.datasets import open_dataset
 from sing.data.synthetic import make_synthetic_imagenet
-from sing.core.geometry import weight_sha256
+from sing.io.storage import read_embeddings, read_text_embeddings
 from sing.models.classifiers import load_classifier
 
 A, B = "n01440764", "n02123045"
@@ -239,7 +239,7 @@ class _NL(dict):
 
 
 def _run_script(name, *, input=None, output, settings, log, wildcards=None, config=None):
-    """Run a workflow script with a stand-in `snakemake` object: params.settings as rules/common.smk builds it."""
+    """Run a workflow script with a stand-in `snakemake` object: params.settings as sing.workflow.settings builds it."""
     sm = SimpleNamespace(input=input or _NL(), output=output, params=_NL(settings=settings), log=_NL(str(log)),
                          threads=2, wildcards=_NL(**(wildcards or {})),
                          config=config or {"weights_dir": "weights", "extraction": {"num_workers": 0}})

@@ -14,10 +14,10 @@ from sing.analysis.stats import leakage_z
 from sing.analysis.steering import STEERING_COLUMNS
 from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, JOINT_SAMPLE_COLUMNS, MODEL_SUMMARY_COLUMNS, STAT_COLUMNS
 from sing.analysis.validation import VALIDATION_COLUMNS
+from sing.core.geometry import head_geometry
 from sing.figures.render import build, make
 from sing.figures.theme import finalize
-from sing.registry import FIGURES
-from sing.core.geometry import head_geometry
+from sing.outputs import figure_names
 
 MODELS = ["resnet", "dinovit1", "resnext", "efficientnet", "bitresnet", "vgg16", "densenet"]
 SPACES = ["openai_vitl14", "eva02_l14"]
@@ -37,7 +37,7 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
     for mi, model in enumerate(models):
         leak = 0.2 + mi * 0.3
         nullity = 0 if model == "densenet" and False else 24 * (mi + 1)
-        for si, space in enumerate(spaces):
+        for space in spaces:
             med = np.abs(rng.gamma(2, leak / 2, n_classes)) + 1e-3
             is_med = rng.gamma(5, 2 + mi, n_classes)
             b = rng.gamma(2, leak, (n_classes, 5))
@@ -66,7 +66,8 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                             "n_classes": n_classes, **{c: float(cs[c].median()) for c in STAT_COLUMNS},
                             "abs_as_mean": float(pts[:, 0].mean()), "is_mean": float(pts[:, 1].mean()),
                             "ratio": ratio, "ratio_ci_low": ratio * 0.9, "ratio_ci_high": ratio * 1.12,
-                            "image_ratio_median": ratio * 1.1, "image_ratio_ci_low": ratio, "image_ratio_ci_high": ratio * 1.2,
+                            "image_ratio_median": ratio * 1.1, "image_ratio_ci_low": ratio,
+                            "image_ratio_ci_high": ratio * 1.2,
                             "abs_as_var": cov[0, 0], "is_var": cov[1, 1], "abs_as_is_cov": cov[0, 1],
                             "bootstrap_unit": "class", "alpha": 10.0, "r2": 0.6, "cosine_mean": 0.8, "accuracy": 0.7,
                             "max_logit_change_rel": 1e-7, "null_ratio_median": 0.4, "baseline_abs_as_mean": 1.0,
@@ -91,11 +92,13 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
                                            "reason": np.where(reach, "ok", "unreachable")}).with_columns(
                     pl.col("eps", "is_deg", "as_deg", "abs_as").fill_nan(None)))
             acc = 0.5 + 0.05 * mi + rng.normal(0, 0.01)
-            rob.append({"model": model, "space": space, "acc_principal": acc, "acc_translated": acc - 0.1 + rng.normal(0, 0.02),
+            rob.append({"model": model, "space": space, "acc_principal": acc,
+                        "acc_translated": acc - 0.1 + rng.normal(0, 0.02),
                         "train_acc_principal": 0.9, "train_acc_translated": 0.8, "l2_principal": 1e-4,
                         "l2_translated": 1e-3, "n_train": 800, "n_test": 200,
                         "n_test_excluded": 0, "n_classes": 100, "converged": True})
-            for wnid, concepts in (("n02437312", [f"concept {j}" for j in range(30)]), ("n01910747", ["tentacles", "ocean"])):
+            for wnid, concepts in (("n02437312", [f"concept {j}" for j in range(30)]),
+                                   ("n01910747", ["tentacles", "ocean"])):
                 a0 = rng.uniform(70, 85, len(concepts) + 1)
                 as_ = rng.normal(0, leak, len(concepts) + 1)
                 ov.append(pl.DataFrame({"model": model, "space": space, "class_id": wnid,
@@ -152,7 +155,7 @@ def check_outputs(out):
     assert data.height > 0
 
 
-@pytest.mark.parametrize("figure", FIGURES)
+@pytest.mark.parametrize("figure", figure_names())
 def test_every_figure_renders(figure, inputs, tmp_path):
     out = {fmt: tmp_path / f"{figure}.{fmt}" for fmt in ("png", "svg", "html")}
     out["data"] = tmp_path / f"{figure}.data.parquet"

@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 from safetensors.numpy import load_file
+from workflow_helpers import make_workdir, planned_job_list, planned_jobs, snakemake, write_config
 
 from sing.data.classes import file_key
-from workflow_helpers import make_workdir, planned_job_list, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -40,9 +40,9 @@ def test_every_table_and_figure_with_awkward_class_ids(folder_demo):
     for table in ["model_summary", "class_summary", "rank_correlation", "steering", "validation", "robustness",
                   "open_vocabulary", "translator_eval"]:
         assert pl.read_parquet(R / "tables" / f"{table}.parquet").height > 0, table
-    from sing.registry import FIGURES
+    from sing.outputs import figure_names
 
-    for figure in FIGURES:
+    for figure in figure_names():
         assert (R / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     assert (R / "figures" / "unclip" / "pets_smallnet.png").stat().st_size > 1000
 
@@ -50,7 +50,8 @@ def test_every_table_and_figure_with_awkward_class_ids(folder_demo):
     assert classes["class_id"].to_list() == ORDER and classes["class_index"].to_list() == list(range(6))
     names = dict(zip(classes["class_id"], classes["name"]))
     prompts = dict(zip(classes["class_id"], classes["prompt_name"]))
-    assert names["狸花猫"] == "Dragon Li" and names["Maine_Coon"] == "Maine Coon" and names["Abyssinian"] == "Abyssinian"
+    assert names["狸花猫"] == "Dragon Li" and names["Maine_Coon"] == "Maine Coon"
+    assert names["Abyssinian"] == "Abyssinian"
     assert prompts["狸花猫"] == "dragon li cat" and prompts["Maine_Coon"] == "maine coon cat"
 
     cs = pl.read_parquet(R / "tables" / "class_summary.parquet")
@@ -82,7 +83,8 @@ def test_per_class_files_map_back_to_their_class(folder_demo):
     R = folder_demo / RESULTS
     classes = pl.read_parquet(R / "classes.parquet")
     by_key = {k: (c, ch) for c, k, ch in classes.select("class_id", "file_key", "chunk").rows()}
-    files = [p for p in (R / "features" / "pets_resnet18" / "analysis").rglob("*.parquet") if p.name != "skipped.parquet"]
+    files = [p for p in (R / "features" / "pets_resnet18" / "analysis").rglob("*.parquet")
+             if p.name != "skipped.parquet"]
     assert len(files) == len(ANALYSED)
     for p in files:
         class_id, chunk = by_key[p.stem]
@@ -125,23 +127,11 @@ def test_head_dataset_class_count_mismatch_is_refused_by_name(folder_demo):
     assert "folder dataset results/folder-demo/pets" in out
 
 
-def test_class_order_file_mismatch_is_refused_by_name(folder_demo):
-    order = folder_demo / "wrong_order.txt"
-    order.write_text("\n".join(ORDER[:5] + ["Persian"]) + "\n", encoding="utf-8")
-    out = refused(folder_demo, "order.yaml", {"dataset": {"class_index": str(order)}})
-    assert "dataset.class_index" in out and "wrong_order.txt" in out and "['09']" in out and "['Persian']" in out
-
-
-def test_imagenet_defaults_are_refused_on_a_folder_dataset(folder_demo):
-    out = refused(folder_demo, "steer.yaml", {"analyses": {"steering": {"source_class": "n04285008"}}})
-    assert "analyses.steering.source_class" in out and "paper's ImageNet default" in out
-    out = refused(folder_demo, "ov.yaml", {"analyses": {"open_vocabulary": {"classes": ["n02437312", "n01910747"],
-                                                                            "concepts": "default"}}})
-    assert "analyses.open_vocabulary.classes" in out and "paper's ImageNet default" in out
+# The class-order file and the ImageNet defaults on a folder dataset: tests/test_workflow_plan.py (no Snakemake).
 
 
 # ----------------------------------------------------------------------------------------------- reruns
-# A job's settings hold the class ids, indices and names it computes with (rules/common.smk class_order /
+# A job's settings hold the class ids, indices and names it computes with (sing.workflow.settings class_order /
 # class_names), never the paths of the class-index or class-names files: each change reruns exactly its jobs.
 def _plan(workdir: Path, overrides: dict, name: str) -> set:
     from workflow_helpers import planned_job_list

@@ -15,17 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import REPO, local_rules, make_workdir
 
-from sing import registry
-
-from workflow_helpers import REPO, make_workdir
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_dag import declared_local_rules  # noqa: E402  (localrules blocks + `all`)
+from sing.workflow import GPU_RULES as _GPU_RULES
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULES = set(registry.GPU_RULES)
+GPU_RULES = set(_GPU_RULES)
 SITE_PROFILE = {"executor": "slurm", "default-resources": ["slurm_account=acct_x", "slurm_partition=part_y"]}
 
 
@@ -60,23 +56,29 @@ def site_profile(root: Path, profile: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
+def local(parsed_workflow) -> set[str]:
+    """Rules whose jobs run on the submitting host (localrules + `all`)."""
+    return local_rules(parsed_workflow)
+
+
+@pytest.fixture(scope="module")
 def site_plan(tmp_path_factory) -> list[dict]:
     root = tmp_path_factory.mktemp("site")
     return plan(make_workdir(root / "wf"), site_profile(root, SITE_PROFILE))
 
 
-def test_generic_site_profile_keeps_account_and_partition(site_plan):
-    remote = [job for job in site_plan if job["rule"] not in declared_local_rules()]
+def test_generic_site_profile_keeps_account_and_partition(site_plan, local):
+    remote = [job for job in site_plan if job["rule"] not in local]
     assert len(remote) > 40
     for job in remote:
         assert job["resources"].get("slurm_account") == "acct_x", job
         assert job["resources"].get("slurm_partition") == "part_y", job
 
 
-def test_rules_carry_resources_threads_equal_cpus_and_gpu_rules_ask_for_one(site_plan):
+def test_rules_carry_resources_threads_equal_cpus_and_gpu_rules_ask_for_one(site_plan, local):
     seen = set()
     for job in site_plan:
-        if job["rule"] in declared_local_rules():
+        if job["rule"] in local:
             continue
         res = job["resources"]
         seen.add(job["rule"])
@@ -95,12 +97,12 @@ def test_score_jobs_are_bundled_with_a_generic_site_profile(site_plan):
     assert len({job["group"] for job in scores}) == 1
 
 
-def test_gpu_model_and_partition_reach_only_gpu_rules(tmp_path):
+def test_gpu_model_and_partition_reach_only_gpu_rules(tmp_path, local):
     xdg = site_profile(tmp_path, SITE_PROFILE)
     jobs = plan(make_workdir(tmp_path / "wf"), xdg, "--config", "slurm_gpu={model: h100, partition: gpu}")
     for job in jobs:
         res = job.get("resources", {})
-        if job["rule"] in declared_local_rules():
+        if job["rule"] in local:
             continue
         if job["rule"] in GPU_RULES:
             assert res["gpu_model"] == "h100" and res["slurm_partition"] == "gpu", job

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from hub_cache import hub_repo, json_bytes, safetensors_bytes, torch_bytes
+
 from sing.models import lock
 from sing.models.classifiers import load_classifier
 from sing.models.hf import DINOV2_PROCESSOR
@@ -184,7 +184,8 @@ def test_the_extraction_job_verifies_before_loading_and_records_the_lock(cache, 
     from sing.data.classes import imagenet_wnids
 
     settings = {"models": {"m": TIMM}, "classes": [wnid],
-                "dataset": {"kind": "imagenet", "root": str(tmp_path / "imagenet"), "class_index": list(imagenet_wnids())},
+                "dataset": {"kind": "imagenet", "root": str(tmp_path / "imagenet"),
+                            "class_index": list(imagenet_wnids())},
                 "samples": {"analysis": {"split": "val", "per_class": 2, "seed": 0, "take_all_if_fewer": False}},
                 "extraction": {"device": "cpu", "precision": "fp32", "batch_size": 2, "on_bad_image": "fail",
                                "on_missing_image": "fail", "channels_last": False},
@@ -208,7 +209,8 @@ def test_the_extraction_job_verifies_before_loading_and_records_the_lock(cache, 
 
 
 def test_open_clip_space_is_locked_from_its_hub_repository(tmp_path):
-    """("RN50-quickgelu", "openai") reads timm/resnet50_clip.openai/open_clip_model.safetensors (open_clip's hub layout)."""
+    """("RN50-quickgelu", "openai") reads timm/resnet50_clip.openai/open_clip_model.safetensors (open_clip's hub
+    layout)."""
     import open_clip
 
     from sing.models.clip_spaces import load_space

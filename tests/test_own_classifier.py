@@ -194,7 +194,8 @@ def test_transformers_refuses_model_kwargs():
 # ---------------------------------------------------------------- head vs dataset
 def test_class_count_mismatch_names_model_and_dataset():
     with pytest.raises(ValueError) as ei:
-        load_classifier("pets37", {"source": "python", "factory": "factories:tiny", "model_kwargs": {"num_classes": 37}},
+        load_classifier("pets37", {"source": "python", "factory": "factories:tiny",
+                                   "model_kwargs": {"num_classes": 37}},
                         classes=PETS)
     msg = str(ei.value)
     assert "'pets37'" in msg and "37 outputs" in msg and "5 classes" in msg and "folder dataset /x" in msg
@@ -237,7 +238,7 @@ def test_export_head_job_refuses_a_label_map_that_does_not_name_the_dataset(tmp_
                                                                                    "class_names": labels}}
         settings = {"models": {"pets": entry},
                     "dataset": {"kind": "folder", "root": "/data/pets", "class_index": list(PETS.ids)},
-                    "weights": {"models": {"pets": {"files": []}}}}  # as rules/common.smk builds it
+                    "weights": {"models": {"pets": {"files": []}}}}  # as sing.workflow.settings builds it
         smk = SimpleNamespace(output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
                               params=Namedlist(fromdict={"settings": settings}),
                               config={"weights_dir": str(tmp_path / "w")})

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from sing.data.classes import ClassCatalog, class_index, imagenet_wnids
 from sing.analysis.translation import fit_translator_from_pairs, translation_errors
+from sing.core.translator import fit_ridge
+from sing.data.classes import ClassCatalog, class_index, imagenet_wnids
 from sing.io.pairs import align_pairs
 from sing.io.provenance import provenance, settings_hash
-from sing.core.translator import fit_ridge
 
 
 def _pairs(n=60, m=12, d=5, seed=0):

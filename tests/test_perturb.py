@@ -184,7 +184,8 @@ def test_equal_norm_perturbations(setup):
     assert np.median(out["principal"]) > np.median(out["random"])
     pred = np.argmax(F @ W.T + b, axis=1)
     expected = W[pred] / np.linalg.norm(W[pred], axis=1, keepdims=True) * norms[:, None]
-    np.testing.assert_allclose(equal_norm_perturbation(F, geom, "principal", norms, 0, W=W, bias=b), expected, rtol=1e-12)
+    np.testing.assert_allclose(equal_norm_perturbation(F, geom, "principal", norms, 0, W=W, bias=b), expected,
+                               rtol=1e-12)
     np.testing.assert_allclose(equal_norm_perturbation(F, geom, "principal", 1.0, 0, W=W, pred=np.zeros(len(F), int)),
                                np.tile(W[0] / np.linalg.norm(W[0]), (len(F), 1)), rtol=1e-12)
     assert not np.array_equal(equal_norm_perturbation(F, geom, "random", 1.0, 0),

@@ -8,8 +8,14 @@ import polars as pl
 import pytest
 from scipy.stats import chi2
 
-from sing.analysis.stats import (bootstrap_counts, bootstrap_image_ratio, bootstrap_ratio, covariance_ellipse,
-                                 image_ratios, kendall_tau)
+from sing.analysis.stats import (
+    bootstrap_counts,
+    bootstrap_image_ratio,
+    bootstrap_ratio,
+    covariance_ellipse,
+    image_ratios,
+    kendall_tau,
+)
 from sing.analysis.summaries import JOINT_SAMPLE_COLUMNS, joint_sample
 
 

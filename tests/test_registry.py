@@ -90,12 +90,3 @@ def test_registry_imports_only_the_standard_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     stdlib = set(sys.stdlib_module_names)
     assert {m for m in out if m not in stdlib} == {"sing"}, out
-
-
-def test_figure_and_table_names_match_the_workflow_outputs():
-    from sing.figures import render
-
-    for figure in reg.FIGURES:  # every name builds (unknown ones raise)
-        with pytest.raises(ValueError, match="missing input|no geometry"):
-            render.build(figure, {})
-    assert set(reg.FIGURE_TABLES) <= set(reg.TABLES)

@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-
 from report_helpers import named_anchors, readme_anchors, readme_tables
 
 pytestmark = pytest.mark.workflow
@@ -45,11 +44,11 @@ def report_results(report: Path) -> dict[str, dict]:
 
 
 def test_report_holds_every_figure_and_table(demo_report):
-    from sing.registry import FIGURES
+    from sing.outputs import figure_names
 
     results = report_results(demo_report)
     names = {entry["name"] for entry in results.values()}
-    for figure in FIGURES:
+    for figure in figure_names():
         assert {f"{figure}.png", f"{figure}.svg", f"{figure}.html"} <= names, figure
     assert {f"{t}.preview.html" for t in readme_tables()} <= names
     for path, entry in results.items():

@@ -18,15 +18,14 @@ import jinja2
 import pytest
 import yaml
 from docutils.core import publish_parts
-from snakemake.utils import validate
-
 from report_helpers import named_anchors, readme_anchors, readme_tables
+from snakemake.utils import validate
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "report"
 RST_FILES = sorted(REPORT.rglob("*.rst"))
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
-validate(CONFIG, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as rules/common.smk does
+validate(CONFIG, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)  # as sing.workflow.config does
 
 
 def rule_wildcards(rst: Path) -> list[dict]:

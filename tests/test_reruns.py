@@ -16,30 +16,23 @@ from sing.io.schema import COSMETIC, DECIDES, annotation_problems, decided_by, l
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
-_RULE = re.compile(r"^\s*(?:local)?rule (\w+):\n((?:\s*\n|\s{4,}.*\n)*)", re.M)
+@pytest.fixture(scope="module")
+def workflow_rules(parsed_workflow) -> dict[str, set[str]]:
+    """rule name → its wildcard names, as Snakemake parsed the workflow."""
+    return {rule.name: set(rule.wildcard_names) for rule in parsed_workflow.rules}
 
 
-def workflow_rules() -> dict[str, set[str]]:
-    """rule name → the wildcard names written in its block (`{{model}}` in f-strings, `"{part}"` in plain strings),
-    read from rules/*.smk."""
-    rules = {}
-    for path in sorted((REPO / "rules").glob("*.smk")):
-        for name, block in _RULE.findall(path.read_text()):
-            rules[name] = set(re.findall(r"\{\{(\w+)\}\}", block)) | set(re.findall(r"\"\{(\w+)\}\"", block))
-    return rules
-
-
-def test_the_rule_reader_sees_every_rule_and_its_wildcards():
-    rules = workflow_rules()
+def test_the_rule_reader_sees_every_rule_and_its_wildcards(workflow_rules):
+    rules = workflow_rules
     assert {"synthetic_dataset", "prefetch_weights", "extract_features", "embed_texts", "score_chunk", "figures",
             "unclip_pictures", "collect_table"} <= set(rules)
     assert {"model", "sample", "chunk"} <= rules["extract_features"] and "part" in rules["embed_texts"]
 
 
-def test_every_leaf_key_says_what_it_decides():
+def test_every_leaf_key_says_what_it_decides(workflow_rules):
     """A new config key without `x-decides` / `x-cosmetic`, or naming a rule (or wildcard) the workflow does not
     have, fails here: it could not reach the manifests, so reruns would miss it."""
-    assert annotation_problems(SCHEMA, workflow_rules()) == []
+    assert annotation_problems(SCHEMA, workflow_rules) == []
     keys = dict(leaves(SCHEMA))
     assert len(keys) >= 90
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
@@ -69,10 +62,10 @@ def _node(schema, dotted):
     (lambda s: s["properties"].__setitem__("new_key", {"type": "integer", "description": "x", "default": 1}),
      "new_key: needs exactly one of"),
 ])
-def test_the_walk_catches_each_kind_of_bad_annotation(edit, needle):
+def test_the_walk_catches_each_kind_of_bad_annotation(workflow_rules, edit, needle):
     schema = copy.deepcopy(SCHEMA)
     edit(schema)
-    problems = annotation_problems(schema, workflow_rules())
+    problems = annotation_problems(schema, workflow_rules)
     assert any(needle in p for p in problems), problems
 
 
@@ -251,9 +244,10 @@ def test_a_changed_weights_lock_entry_reruns_that_model_only(demo, tmp_path):
     under both trigger settings; a changed entry of a model this run does not use reruns nothing."""
     import json
 
+    from workflow_helpers import downstream, dry_run_jobs, planned_job_list, snakemake, write_config
+
     from sing.models.lock import write_lock
     from sing.registry import ModelEntry
-    from workflow_helpers import dry_run_jobs, downstream, planned_job_list, snakemake, write_config
 
     work = _copy(demo, tmp_path / "locked")
     checkpoint = tmp_path / "densenet121.pth"
@@ -292,15 +286,21 @@ def test_a_changed_weights_lock_entry_reruns_that_model_only(demo, tmp_path):
     assert json.loads(manifest.read_text())["weights"]["models"]["demo_densenet121"]["files"][0]["sha256"] == "a" * 64
 
 
-def test_every_rule_takes_its_manifest_and_settings():
-    """A rule without its manifest input would rerun on nothing under `--rerun-triggers mtime`. Exempt: `all`, and
-    the report's table previews (rules/report.smk), whose output is a function of one input table and constants
-    of the rule alone (no config key decides it, so the table's own mtime is the whole trigger)."""
-    for name, block in _RULE.findall("".join(p.read_text() for p in sorted((REPO / "rules").glob("*.smk")))):
-        if name in ("all", "table_preview"):
-            assert "config[" not in block, name
+def test_every_rule_takes_its_manifest_and_settings(parsed_workflow):
+    """A rule without its manifest input would rerun on nothing under `--rerun-triggers mtime` (neither for its
+    settings nor for its code). Exempt from settings: the report's table previews (rules/report.smk), whose output
+    is a function of one input table and constants of the rule alone (no config key decides it): their manifest
+    holds only the code they run. `all` runs nothing."""
+    for rule in parsed_workflow.rules:
+        name, params = rule.name, dict(rule.params.items())
+        if name == "all":
             continue
-        assert f'settings=manifest("{name}")' in block and f'settings=settings("{name}")' in block, name
+        manifest = rule.input.get("settings")
+        assert getattr(manifest, "step", None) == name, name
+        if name in ("table_preview", "table_preview_per_image"):
+            assert not any(callable(value) for value in params.values()), name  # constants only
+            continue
+        assert getattr(params.get("settings"), "step", None) == name, name
 
 
 def test_job_scripts_read_config_only_through_their_settings():
@@ -312,3 +312,56 @@ def test_job_scripts_read_config_only_through_their_settings():
         for parts in re.findall(r"snakemake\.config((?:\[\"\w+\"\])+)", text):
             key = ".".join(re.findall(r"\"(\w+)\"", parts))
             assert key in cosmetic, f"{script.name} reads config {key!r}, which is not x-cosmetic"
+
+
+# ----------------------------------------------------------------------------------------------- code
+# Each manifest carries the hash of the job script and of every sing module it imports (sing.workflow.code):
+# a change to what the library does reruns exactly the jobs whose scripts reach the changed module, and what
+# depends on them, under both trigger settings; a change to its comments or docstrings reruns nothing.
+EXTRACTION_RULES = {"extract_features", "extract_translator_features", "embed_images", "embed_translator_images"}
+CODE_CASES = {
+    "core/metrics.py": ({"score_chunk", "steering", "validation", "open_vocabulary"},
+                        EXTRACTION_RULES | {"export_head", "fit_translator", "head_geometry"}),
+    "data/extraction.py": (EXTRACTION_RULES | {"export_head"}, {"score_chunk", "head_geometry"}),
+}
+
+
+def _with_own_sources(demo: Path, target: Path) -> Path:
+    """A copy of the finished demo whose `src` is a real copy (the demo's is a link to this checkout)."""
+    import shutil
+
+    work = _copy(demo, target)
+    (work / "src").unlink()
+    shutil.copytree(REPO / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return work
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("module", list(CODE_CASES))
+def test_a_library_change_reruns_the_jobs_that_import_it(demo, demo_jobs, parsed_workflow, tmp_path, module):
+    import json
+
+    from workflow_helpers import downstream, planned_job_list
+
+    from sing.workflow.code import CodeHasher
+
+    work = _with_own_sources(demo, tmp_path / "code")
+    path = work / "src" / "sing" / module
+    path.write_text(path.read_text() + "\n# a comment and a new docstring change nothing\n")
+    assert planned_job_list(work, "--rerun-triggers", "mtime") == []
+    path.write_text(path.read_text() + "\n_CHANGED_BY_THE_TEST = 1\n")
+    name = "sing." + module.removesuffix(".py").replace("/", ".")
+    hasher = CodeHasher(work / "src")
+    scripts = {rule.name: REPO / "workflow_scripts" / Path(rule.script).name
+               for rule in parsed_workflow.rules if rule.script}
+    seeds = {job.key for job in demo_jobs if job.rule in scripts and name in hasher.closure([scripts[job.rule]])}
+    expected = downstream(demo_jobs, seeds) - {("all", ())}
+    must, must_not = CODE_CASES[module]
+    assert must <= {rule for rule, _ in seeds} and not must_not & {rule for rule, _ in seeds}
+    for triggers in (("--rerun-triggers", "mtime"), ()):
+        planned = {(rule, tuple(sorted(w.items()))) for rule, w in planned_job_list(work, *triggers)}
+        planned.discard(("all", ()))
+        assert planned == expected, (f"{module} {' '.join(triggers) or 'default triggers'}: "
+                                     f"missed {sorted(expected - planned)}, extra {sorted(planned - expected)}")
+    code = json.loads((work / "results/demo/manifests/score_chunk/demo_resnet50/demo_clip_a/000.json").read_text())
+    assert code["code"]["script"] == "score_chunk.py" and "sing.core.metrics" in code["code"]["modules"]

@@ -9,8 +9,13 @@ import pytest
 from scipy.stats import norm
 
 from sing.analysis.probe import LinearProbe, fit_probe, select_probe, standardisation
-from sing.analysis.robustness import (ROBUSTNESS_COLUMNS, principal_coordinates, read_probe_data, robustness_rows,
-                                      translated_inputs)
+from sing.analysis.robustness import (
+    ROBUSTNESS_COLUMNS,
+    principal_coordinates,
+    read_probe_data,
+    robustness_rows,
+    translated_inputs,
+)
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
 from sing.io.storage import write_embeddings

@@ -6,12 +6,17 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from test_analysis import planted_model, ref_angle
 
-from sing.analysis.steering import (STEERING_COLUMNS, STEERING_SUMMARY_COLUMNS, mean_is_step, steering_scores,
-                                    steering_summary)
+from sing.analysis.steering import (
+    STEERING_COLUMNS,
+    STEERING_SUMMARY_COLUMNS,
+    mean_is_step,
+    steering_scores,
+    steering_summary,
+)
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
-from test_analysis import planted_model, ref_angle
 
 
 def orthogonal_model(norms):

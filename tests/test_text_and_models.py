@@ -78,7 +78,8 @@ def test_every_prompt_source_is_checked_naming_its_config_key(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"(?s)80 prompt\(s\).*text\.templates: prompt 'a bad photo"):
         embed_text_table("demo", SPACE, {**base, "templates": "openai", "classes": long_class},
                          tmp_path / "t.parquet", device="cpu")
-    with pytest.raises(ValueError, match=r"(?s) 1 prompt\(s\).*analyses\.open_vocabulary\.concepts: prompt 'an image of "):
+    with pytest.raises(ValueError,
+                       match=r"(?s) 1 prompt\(s\).*analyses\.open_vocabulary\.concepts: prompt 'an image of "):
         embed_text_table("demo", SPACE, {**base, "templates": "openai", "concepts": [_long("x")]},
                          tmp_path / "t.parquet", device="cpu")
     with pytest.raises(ValueError, match="empty prompt.*analyses.open_vocabulary.concepts: ''"):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from sing.unclip import embeddings, pipeline, render, sheet
 from sing.core.geometry import head_geometry
 from sing.core.translator import LinearTranslator
+from sing.unclip import embeddings, pipeline, render, sheet
 
 REPO = Path(__file__).resolve().parents[1]
 EMB = 16  # CLIP dim of the tiny pipeline
@@ -310,7 +310,7 @@ def test_unclip_pictures_script(tmp_path):
                                       translator=str(tmp_path / "translator.safetensors"),
                                       text=str(tmp_path / "text.parquet"))),
         output=Namedlist(fromdict=dict(png=str(out), cells=str(tmp_path / "out" / "cells.parquet"))),
-        params=Namedlist(fromdict=dict(settings=dict(  # as rules/common.smk builds it
+        params=Namedlist(fromdict=dict(settings=dict(  # as sing.workflow.settings builds it
             unclip=dict(model_id=pipeline.TINY_MODEL_ID, source_class=wnid, n_images=2,
                         prompts=["an image of a starfish", "jeep"], target_is_deg=5.0, seed=0, decoder_steps=2,
                         super_res_steps=2, dtype="float32", batch_size=4, guidance_scale=8.0, cell_size=32),

@@ -6,11 +6,11 @@ import re
 import numpy as np
 import pytest
 import torch
+from workflow_helpers import registry
 
 from sing.models import weights
 from sing.models.classifiers import load_classifier
 from sing.registry import MODELS
-from workflow_helpers import registry
 
 # The registry is sing.registry's catalogue (config.demo.yaml adds the demo models); entries here are specs.
 PAPER_MODELS, ALTERNATIVE_MODELS, DEMO_MODELS = registry()
@@ -221,7 +221,8 @@ def offline(tmp_path):
     import torch.hub
 
     def state():  # the hub settings a weights configuration could touch (torch sets unrelated variables itself)
-        env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "HUGGINGFACE", "TRANSFORMERS", "TORCH_HOME"))}
+        prefixes = ("HF_", "HUGGINGFACE", "TRANSFORMERS", "TORCH_HOME")
+        env = {k: v for k, v in os.environ.items() if k.startswith(prefixes)}
         return env, c.HF_HUB_OFFLINE, c.HF_HUB_CACHE, torch.hub.get_dir()
 
     before = state()

@@ -44,6 +44,24 @@ def make_workdir(path: Path) -> Path:
     return path
 
 
+def load_workflow(workdir: Path, configfiles=("config.demo.yaml",)):
+    """The parsed workflow of a working copy (Snakemake's API; no DAG, no job): ``.rules`` with each rule's
+    ``name``, ``wildcard_names``, ``input``, ``output``, ``params``, ``resources``, ``script``, and
+    ``_localrules``. Tests read rules here, never from the text of rules/*.smk."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    cwd = os.getcwd()
+    try:
+        with SnakemakeApi(OutputSettings(dryrun=True)) as api:  # dryrun: no log file
+            api_workflow = api.workflow(resource_settings=ResourceSettings(cores=1),
+                                        config_settings=ConfigSettings(configfiles=[workdir / f for f in configfiles]),
+                                        snakefile=workdir / "Snakefile", workdir=workdir)
+            return api_workflow._workflow
+    finally:
+        os.chdir(cwd)
+
+
 def write_config(workdir: Path, name: str, overrides: dict) -> Path:
     target = workdir / name
     target.write_text(yaml.safe_dump(overrides, sort_keys=False))
@@ -149,3 +167,8 @@ def downstream(jobs: list[Job], seeds: set) -> set:
             out.add(key)
             todo.extend(readers.get(key, ()))
     return out
+
+
+def local_rules(workflow) -> set[str]:
+    """Rules whose jobs run on the submitting host (`localrules:`), and `all`."""
+    return set(workflow._localrules) | {"all"}

@@ -25,7 +25,8 @@ def concat(paths):
 ms = concat(snakemake.input.model_summaries).sort("space", "model")
 cs = concat(snakemake.input.class_summaries).sort("space", "model", "class_index")
 tables = {"model_summary": ms, "class_summary": cs, "rank_correlation": rank_correlations(cs),
-          "space_crosscheck": space_crosscheck(ms), "robustness": robustness_correlation(concat(snakemake.input.robustness))}
+          "space_crosscheck": space_crosscheck(ms),
+          "robustness": robustness_correlation(concat(snakemake.input.robustness))}
 for name, frame in tables.items():
     write_frame(frame, snakemake.output[name], table_metadata(name, snakemake.params.settings))
 logging.info("%d model rows, %d class rows, %d model pairs, %d cross-check rows; robustness r %s", ms.height,

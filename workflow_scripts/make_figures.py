@@ -1,6 +1,6 @@
 """Every figure (PNG, SVG, self-contained HTML) plus the table it plots (parquet), in one process.
 
-input: the tables of sing.registry.FIGURE_TABLES, `geometries` (the spectra figure) and the settings manifest
+input: the tables the figures read (sing.outputs.FIGURES), `geometries` (the spectra figure) and the manifest
 params.settings: figures.{paper_models (resolved), formats}, run_models, run_spaces, models.<key>.display,
 spaces.<key>.display, analyses.steering.{target, target_is_deg, calibration}, dataset.class_names (class id ->
 display name)
@@ -11,18 +11,19 @@ import logging
 
 from sing.figures.render import make
 from sing.io.logs import setup_logging
-from sing.registry import FIGURES
+from sing.outputs import figure_names
 
 setup_logging(snakemake.log[0])
 job = snakemake.params.settings
 settings = {**job["figures"], "models": job["run_models"], "spaces": job["run_spaces"],
             "display": {key: entry["display"] for key, entry in job["models"].items()},
             "space_display": {key: entry["display"] for key, entry in job["spaces"].items()},
-            **{f"steering_{key}": job["analyses"]["steering"][key] for key in ("target", "target_is_deg", "calibration")},
+            **{f"steering_{key}": job["analyses"]["steering"][key]
+               for key in ("target", "target_is_deg", "calibration")},
             "class_names": dict(job["dataset"]["class_names"])}
 inputs = {name: (list(value) if name == "geometries" else value) for name, value in snakemake.input.items()
           if name != "settings"}
-for figure in [f for f in FIGURES if f"{f}_data" in snakemake.output.keys()]:
+for figure in [f for f in figure_names() if f"{f}_data" in snakemake.output.keys()]:
     outputs = {name.removeprefix(f"{figure}_"): path for name, path in snakemake.output.items()
                if name.startswith(f"{figure}_")}
     data = make(figure, inputs, outputs, settings)

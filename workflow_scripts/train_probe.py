@@ -36,6 +36,7 @@ jobs += [(space, LinearTranslator.load(t), out)
 for name, inputs, out in jobs:
     X = inputs if name == "principal" else translated_inputs(data.X, geometry, inputs)
     fitted = select_probe(X, data.y, data.image_ids, l2_grid=probe["l2"], holdout=probe["holdout"],
-                          seed=settings["analyses"]["seed"], max_iter=probe["max_iter"], tol=probe["tol"], device=device)
+                          seed=settings["analyses"]["seed"], max_iter=probe["max_iter"], tol=probe["tol"],
+                          device=device)
     fitted.save(out)
     logging.info("%s/%s: %s", model, name, fitted.metrics)

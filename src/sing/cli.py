@@ -1,7 +1,8 @@
 """Command line: ``sing explain IMAGE --model KEY`` — the single-image diagnosis of the paper (§3.5).
 
 It loads the classifier (sing.models.classifiers) and the head (in the dataset's class order), head geometry,
-translator, text embeddings and class table (``classes.parquet``) the workflow wrote under ``--results``, removes the null component of the image's feature (f̃ = f − Π_n f), and reports
+translator, text embeddings and class table (``classes.parquet``) the workflow wrote under ``--results``, removes
+the null component of the image's feature (f̃ = f − Π_n f), and reports
 
 * the prediction (identical for f and f̃: the logit change is printed as a check),
 * AS toward the predicted class prompt, IS, ‖Π_n f‖/‖f‖,
@@ -82,7 +83,8 @@ def _chart(result: dict[str, Any], title: str):
                         legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["text", "kind", "as_deg", "angle_orig_deg", "angle_eq_deg"],
     ).properties(width=380, height=max(80, 22 * len(order)), title=alt.TitleParams(title, subtitle=[
-        f"IS = {result.get('is_deg', float('nan')):.3f}°, AS(predicted class) = {result.get('as_deg', float('nan')):.3f}°, "
+        f"IS = {result.get('is_deg', float('nan')):.3f}°, "
+        f"AS(predicted class) = {result.get('as_deg', float('nan')):.3f}°, "
         f"‖Π_n f‖/‖f‖ = {result.get('null_ratio', float('nan')):.3f}"]
         + (["nullity 0: the head has no null space, null removal changes nothing"]
            if result.get("nullity") == 0 else [])))
@@ -108,12 +110,11 @@ def explain(image: str, model: str, results: str = "results", config: str = "con
             concepts: Sequence[str] | None = None, out: str | None = None, top: int = 5,
             device: str = "cpu") -> dict[str, Any]:
     """Run the diagnosis end to end; returns the result dict (also written to ``out``/explain.json)."""
+    import polars as pl
     import torch
 
     from .core.geometry import HeadGeometry
     from .core.translator import LinearTranslator
-    import polars as pl
-
     from .data.images import load_rgb
     from .data.text import CLASS_PROMPT, CONCEPT_PROMPT
     from .figures.render import save
@@ -216,7 +217,8 @@ def format_result(r: dict[str, Any]) -> str:
              f"(rank {r.get('rank', '?')}, nullity {r.get('nullity', '?')})",
              f"prediction: class {r['pred_class']} “{r.get('pred_label')}” (logit {r['pred_logit']:.3f}); "
              f"logit change of null removal {r.get('logit_change_rel', float('nan')):.2e} (relative)",
-             f"AS (predicted class prompt) = {r.get('as_deg', float('nan')):+.4f}°   IS = {r.get('is_deg', float('nan')):.4f}°"
+             f"AS (predicted class prompt) = {r.get('as_deg', float('nan')):+.4f}°   "
+             f"IS = {r.get('is_deg', float('nan')):.4f}°"
              f"   ‖Π_n f‖/‖f‖ = {r.get('null_ratio', float('nan')):.4f}"]
     for title, key in (("gained by null removal (AS > 0)", "gained"), ("lost by null removal (AS < 0)", "lost")):
         lines.append(f"{title}:")

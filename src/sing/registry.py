@@ -1,7 +1,8 @@
-"""The one registry: figure and table names, and the catalogue of classifiers and CLIP spaces.
+"""The catalogue of classifiers and CLIP spaces: typed entries, the paper's lists, and selection by key.
 
-Read by the Snakefile at parse time, the figures, the CLI, the tests and the benchmarks, so it imports only
-the standard library (no numpy, no torch) and nothing from ``sing``.
+Read by the Snakefile at parse time (through :mod:`sing.workflow`), the CLI, the tests and the benchmarks, so it
+imports only the standard library and :mod:`sing.models.sources` (standard library only: the sources a model
+entry may name, each registered beside its builder). Tables and figures are declared in :mod:`sing.outputs`.
 
 A catalogue entry is a frozen dataclass. What decides computation (``source``, ``name``, ``pretrained``, ...)
 is kept apart from the display name: :meth:`ModelEntry.spec` / :meth:`SpaceEntry.spec` return the compute
@@ -19,28 +20,15 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .models.sources import SOURCES
+
 __all__ = [
-    "FIGURES", "FIGURE_TABLES", "GPU_RULES", "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES",
-    "SpaceEntry", "TABLES", "resolve_models", "resolve_spaces",
+    "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES", "SpaceEntry", "resolve_models",
+    "resolve_spaces",
 ]
-
-#: every figure the workflow draws (one PNG/SVG/HTML each, plus the table it plots)
-FIGURES = ("ratio_scatter", "ratio_scatter_all", "ratio_bars", "ratio_bars_all", "class_violins", "open_vocabulary",
-           "validation", "space_crosscheck", "robustness", "spectra", "leakage_heatmap", "steering")
-#: every global table under ``tables/`` (schemas in results/README.md)
-TABLES = ("model_summary", "class_summary", "rank_correlation", "space_crosscheck", "steering", "validation",
-          "robustness", "open_vocabulary", "translator_eval", "joint_sample")
-#: the global tables the figures read
-FIGURE_TABLES = ("model_summary", "class_summary", "open_vocabulary", "validation", "space_crosscheck", "robustness",
-                 "steering", "joint_sample")
-
-#: the rules whose jobs ask the scheduler for a GPU (``resources: gpu=1``); every other rule runs on CPUs only
-GPU_RULES = ("extract_features", "extract_translator_features", "embed_images", "embed_translator_images",
-             "embed_texts", "train_probes", "unclip_pictures")
 
 #: the value of ``run_models`` / ``run_spaces`` that selects the paper's list
 PAPER = "paper"
-SOURCES = ("timm", "dino", "dinov2_hub", "transformers", "python")
 
 
 def _frozen(value: Any) -> Any:
@@ -107,7 +95,7 @@ class ModelEntry(_Entry):
 
     _WHAT = "models"
 
-    source: str = _REQUIRED  # timm | dino | dinov2_hub | transformers | python
+    source: str = _REQUIRED  # a key of sing.models.sources.SOURCES
     display: str = _REQUIRED  # name in tables and figures; never part of the spec
     name: str | None = None  # timm name with pretrained tag, or Hugging Face repository id
     pretrained: bool | None = None  # loaders default to true
@@ -127,11 +115,13 @@ class ModelEntry(_Entry):
             raise ValueError(f"source: {self.source!r} is not one of {list(SOURCES)}")
         if not isinstance(self.display, str) or not self.display:
             raise ValueError(f"display: expected a non-empty string, got {self.display!r}")
-        needs = {"timm": "name", "python": "factory"}.get(self.source)
-        if needs and not getattr(self, needs):
-            raise ValueError(f"source {self.source} needs a {needs!r}")
-        if (self.factory is not None) != (self.source == "python"):
-            raise ValueError("'factory' is a field of source python only")
+        for needs in SOURCES[self.source].requires:
+            if not getattr(self, needs):
+                raise ValueError(f"source {self.source} needs a {needs!r}")
+        for other in SOURCES.values():
+            for own in other.own_fields:
+                if other.name != self.source and getattr(self, own) is not None:
+                    raise ValueError(f"{own!r} is a field of source {other.name} only")
         super().__post_init__()
 
     def local_files(self) -> tuple[str, ...]:

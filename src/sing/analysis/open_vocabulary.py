@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 
 from ..core.arrays import as_float64
-from ..data.classes import file_key
 from ..core.metrics import angle_deg
+from ..data.classes import file_key
 from ..io.tables import load_text, read_features
 
 log = logging.getLogger(__name__)

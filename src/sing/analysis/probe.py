@@ -116,7 +116,8 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
     l2 ≥ 0: the penalty on the mean loss (``l2 = 1 / (C · N)`` for scikit-learn's C); max_iter: L-BFGS iterations
     (``metrics["converged"]`` is False, and a warning is logged, when it stopped there or at 1.25 · max_iter
     function evaluations); tol: stop when the largest gradient entry is ≤ tol (or the objective stops changing
-    at the working precision); device: a torch device ("cpu", "cuda"); dtype: "float32" (the workflow) or "float64"; mean / scale:
+    at the working precision); device: a torch device ("cpu", "cuda"); dtype: "float32" (the workflow) or "float64";
+    mean / scale:
     the standardisation (default :func:`standardisation` of X); init: a probe on the same classes and inputs
     whose (standardised-space) weights start L-BFGS (default zeros; the optimum does not depend on it). X is
     copied once into a tensor of ``dtype`` on the device; the float64 parameters of the returned probe act on
@@ -188,7 +189,8 @@ def fit_probe(X: Any, y: Any, *, l2: float = 1e-4, max_iter: int = 200, tol: flo
     iterations, evals = int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
     final = float(closure())  # the objective and gradient at the returned parameters (step() returns the first)
     grad_max = max(float(W.grad.abs().max()), float(b.grad.abs().max()))
-    stop = "max_iter" if iterations >= int(max_iter) else "max_eval" if evals >= opt.defaults["max_eval"] else "tolerance"
+    stop = ("max_iter" if iterations >= int(max_iter) else "max_eval" if evals >= opt.defaults["max_eval"]
+            else "tolerance")
     weight = W.detach().to("cpu", torch.float64).numpy()
     bias = b.detach().to("cpu", torch.float64).numpy()
     probe = LinearProbe(weight=weight, bias=bias, classes=classes.astype(np.int64), mean=mean, scale=float(scale),

@@ -1,7 +1,8 @@
 """Input validation and numpy/torch conversion shared by the core math modules.
 
 Every public function of :mod:`sing.core.geometry`, :mod:`sing.core.translator`, :mod:`sing.core.metrics` and
-:mod:`sing.core.perturb` (and the analyses built on them) accepts numpy arrays or torch tensors. Inputs are converted to C-contiguous
+:mod:`sing.core.perturb` (and the analyses built on them) accepts numpy arrays or torch tensors. Inputs are converted
+to C-contiguous
 float64 numpy arrays (:func:`as_float64`), the math runs in float64, and results are converted back to
 the kind of the *first* array argument (:func:`restore`):
 

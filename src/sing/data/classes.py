@@ -336,7 +336,7 @@ def catalog_from_settings(dataset: Mapping, chunk_size: int = 100) -> ClassCatal
                          "(<root>/<split>/<class>/<images>)")
     chunks = int(dataset.get("chunks", 10))
     try:
-        catalog = ClassCatalog("folder", ids, root, chunks=chunks)
+        ClassCatalog("folder", ids, root, chunks=chunks)  # validates the ids and the chunk count
     except ValueError as e:
         raise ValueError(f"config dataset: {e}") from None
     given = {}

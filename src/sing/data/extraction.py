@@ -1,6 +1,7 @@
 """Batched feature / embedding extraction: image files -> DataLoader (decode + model transform) -> model.
 
-GPU path: ``torch.inference_mode``, bf16/fp16 autocast on CUDA (fp32 elsewhere), optional channels_last, DataLoader workers
+GPU path: ``torch.inference_mode``, bf16/fp16 autocast on CUDA (fp32 elsewhere), optional channels_last, DataLoader
+workers
 with pinned memory and prefetching, non-blocking host->device copies. Predictions are always computed in
 fp32 from the returned features: pred = argmax(W f + b).
 """
@@ -18,18 +19,18 @@ import numpy as np
 import torch
 
 from ..core.files import atomic_path, write_safetensors
+from ..core.geometry import weight_sha256
 from ..io.provenance import package_versions
 from ..io.provenance import provenance as build_provenance
 from ..io.storage import write_embeddings, write_skipped
-from ..core.geometry import weight_sha256
 from ..models.classifiers import load_classifier
 from ..models.clip_spaces import load_space
 from ..models.devices import autocast_context, effective_precision, resolve_device
-from ..models.weights import WeightsCache
 from ..models.head_order import HeadClasses
+from ..models.weights import WeightsCache
 from .classes import file_key
-from .images import BadImageError, load_rgb_noting, sample_class, sample_order
 from .imagenet import ON_MISSING
+from .images import BadImageError, load_rgb_noting, sample_class, sample_order
 
 log = logging.getLogger(__name__)
 

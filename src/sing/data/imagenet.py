@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .classes import class_index, imagenet_names, imagenet_wnids
-from .images import is_image_file, list_image_folder, sample_class
+from .images import list_image_folder, sample_class
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,9 @@ ALLOWED = {"class_prompt", "templates", "classes", "concepts", "concept_prompt",
 
 @dataclass(frozen=True)
 class TextPlan:
-    """What one text table embeds: ``classes`` [(index, class id, prompt name)], ``concepts``, ``targets`` (prompt texts),
-    the class / concept templates and the class-prompt ensemble name (concepts take one template), and ``target_sources`` {prompt: config key}."""
+    """What one text table embeds: ``classes`` [(index, class id, prompt name)], ``concepts``, ``targets`` (prompt
+    texts), the class / concept templates and the class-prompt ensemble name (concepts take one template), and
+    ``target_sources`` {prompt: config key}."""
 
     class_prompt: str
     ensemble: str | None
@@ -125,7 +126,8 @@ def embed_text_table(key: str, entry: dict, text: dict, out, *, device="auto",
     prompts = p_cls + p_con + list(plan.targets)
     cidx = [c[0] for c in plan.classes] + [-1] * (len(plan.concepts) + len(plan.targets))
     E = np.concatenate([e.reshape(-1, space.dim) for e in (e_cls, e_con, e_tgt)]).astype(np.float32)
-    meta = {"kind": "text", "model": key, "weights_id": space.weights_id, "preprocess": {"tokenizer": entry.get("model")},
+    meta = {"kind": "text", "model": key, "weights_id": space.weights_id,
+            "preprocess": {"tokenizer": entry.get("model")},
             "precision": "fp32", "versions": package_versions(),
             "provenance": {"entry": entry, "class_prompt": cp, "templates": ens, "concept_prompt": plan.concept_prompt,
                            **(provenance or {})}}

@@ -6,8 +6,18 @@ import altair as alt
 import numpy as np
 import polars as pl
 
-from .theme import (box_layers, clean, display_name, fmt, model_subset, primary_space, shorten, space_name, title,
-                    with_display)
+from .theme import (
+    box_layers,
+    clean,
+    display_name,
+    fmt,
+    model_subset,
+    primary_space,
+    shorten,
+    space_name,
+    title,
+    with_display,
+)
 
 
 def class_violins(class_summary: pl.DataFrame, settings=None):
@@ -84,7 +94,8 @@ def leakage_heatmap(class_summary: pl.DataFrame, settings=None):
     if n_all > max_classes:
         # every model's own top classes (so no model's worst leakage is hidden), then by mean z over models
         k = max(1, -(-max_classes // n_models))
-        top = (cs.sort("as_z", "class_id", descending=[True, False], nulls_last=True).group_by("model", maintain_order=True)
+        top = (cs.sort("as_z", "class_id", descending=[True, False], nulls_last=True)
+               .group_by("model", maintain_order=True)
                .head(k)["class_id"].unique().to_list())
         keep = set(top[:max_classes])
         for w in per_class["class_id"].to_list():

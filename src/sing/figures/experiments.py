@@ -9,8 +9,21 @@ import altair as alt
 import polars as pl
 
 from ..analysis.steering import CALIBRATIONS, steering_summary
-from .theme import (ARROW_COLOR, EQ_COLOR, KIND_COLORS, LOG_FLOOR, ORIG_COLOR, clean, display_name, fmt,
-                    model_subset, primary_space, space_name, title, with_display)
+from .theme import (
+    ARROW_COLOR,
+    EQ_COLOR,
+    KIND_COLORS,
+    LOG_FLOOR,
+    ORIG_COLOR,
+    clean,
+    display_name,
+    fmt,
+    model_subset,
+    primary_space,
+    space_name,
+    title,
+    with_display,
+)
 
 
 def open_vocabulary(table: pl.DataFrame, settings=None):
@@ -62,7 +75,8 @@ def open_vocabulary(table: pl.DataFrame, settings=None):
         rows.extend(panels)
     if not rows:
         raise ValueError("open_vocabulary: no rows to plot")
-    chart = alt.vconcat(*rows, spacing=30).properties(title=title("Open-vocabulary concepts before and after null removal",
+    chart = alt.vconcat(*rows, spacing=30).properties(title=title(
+        "Open-vocabulary concepts before and after null removal",
                                                        f"{space_name(space, s)} space"))
     return chart, pl.concat(data, how="vertical_relaxed")
 

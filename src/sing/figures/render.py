@@ -13,15 +13,14 @@ lowest median |AS| plus the distribution over all classes.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import polars as pl
 
+from .. import outputs
 from ..core.files import atomic_path
 from ..io.fonts import missing_glyphs, register_vl_fonts
 from ..io.storage import write_frame
-from ..registry import FIGURES
-from . import classes, experiments, ratios, spectra
 from .theme import clean, finalize
 
 __all__ = ["build", "check_glyphs", "make", "save"]
@@ -34,33 +33,19 @@ def _read(p) -> pl.DataFrame:
 
 
 def build(figure: str, inputs: Mapping[str, Any], settings: Mapping[str, Any] | None = None):
-    """(chart, data) of ``figure`` from input paths (``inputs``: table name -> parquet path; for spectra
-    also ``geometries``: list of geometry files)."""
-    if figure not in FIGURES:
-        raise ValueError(f"figure: unknown figure {figure!r} (known: {', '.join(FIGURES)})")
+    """(chart, data) of ``figure`` (a name of :data:`sing.outputs.FIGURES`) from input paths (``inputs``: table
+    name -> parquet path, and for a figure that reads files, e.g. ``spectra``, ``geometries``: a list of paths).
+    Calls the figure's builder as its spec says; ValueError naming a missing input."""
+    spec = outputs.figure(figure)
 
     def need(name):
         if name not in inputs or inputs[name] is None:
             raise ValueError(f"figure {figure}: missing input {name!r}")
         return _read(inputs[name])
 
-    settings = dict(settings or {})
-    makers: dict[str, Callable[[], Any]] = {
-        "ratio_scatter": lambda: ratios.ratio_scatter(need("model_summary"), need("joint_sample"), settings, subset=True),
-        "ratio_scatter_all": lambda: ratios.ratio_scatter(need("model_summary"), need("joint_sample"), settings,
-                                                          subset=False),
-        "ratio_bars": lambda: ratios.ratio_bars(need("model_summary"), settings, subset=True),
-        "ratio_bars_all": lambda: ratios.ratio_bars(need("model_summary"), settings, subset=False),
-        "class_violins": lambda: classes.class_violins(need("class_summary"), settings),
-        "open_vocabulary": lambda: experiments.open_vocabulary(need("open_vocabulary"), settings),
-        "validation": lambda: experiments.validation(need("validation"), settings),
-        "space_crosscheck": lambda: ratios.space_crosscheck(need("space_crosscheck"), settings),
-        "robustness": lambda: ratios.robustness(need("robustness"), settings),
-        "spectra": lambda: spectra.spectra(spectra.load_spectra(list(inputs.get("geometries") or [])), settings),
-        "leakage_heatmap": lambda: classes.leakage_heatmap(need("class_summary"), settings),
-        "steering": lambda: experiments.steering(need("steering"), settings),
-    }
-    return makers[figure]()
+    tables = [need(name) for name in spec.tables]
+    files = [list(inputs.get(name) or []) for name in spec.files]
+    return spec.load()(*tables, *files, dict(settings or {}), **spec.options)
 
 
 def save(chart, data: pl.DataFrame, *, png=None, svg=None, html=None, data_path=None, scale: float = 2.0,

@@ -50,3 +50,9 @@ def spectra(spec: pl.DataFrame, settings=None):
         ["dashed: each head's rank threshold max(atol, rtol·σ_max); the directions of the σᵢ below it and the",
          "m − min(c, m) input directions without a singular value span the null space (nullity in the legend)"]))
     return chart, df
+
+
+def spectra_of_files(geometry_paths: Sequence[str | os.PathLike], settings=None):
+    """:func:`spectra` of the head geometry files ``geometry_paths`` (:func:`load_spectra`): the builder of the
+    ``spectra`` figure (:data:`sing.outputs.FIGURES`)."""
+    return spectra(load_spectra(list(geometry_paths)), settings)

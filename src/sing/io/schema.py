@@ -1,6 +1,7 @@
 """The workflow's config schema (``schemas/config.schema.yaml``) as data: every key with its resolved subschema,
-and what each key's value decides. Standard library only: rules/common.smk reads it at parse time, the README
-generator (``.ci/config_reference.py``) and the tests read it too, so all three walk the schema the same way.
+and what each key's value decides. Standard library only: the workflow's planning (:mod:`sing.workflow.settings`)
+reads it at parse time, the documentation generator (``.ci/config_reference.py``) and the tests read it too, so all
+three walk the schema the same way.
 
 Every leaf key (a key with no keys below it) carries exactly one of two custom keywords, which JSON-schema
 validation ignores:
@@ -9,7 +10,7 @@ validation ignores:
     The jobs that compute with the key's value. A selector is a rule name, optionally restricted to the jobs
     whose wildcards take given values: ``extract_features(sample=analysis)``,
     ``embed_texts(part=classes|concepts)``. The workflow writes the value into the settings manifest of every
-    selected job (rules/common.smk), so changing it reruns exactly those jobs and what depends on their
+    selected job (:mod:`sing.workflow.settings`), so changing it reruns exactly those jobs and what depends on their
     outputs, under every ``--rerun-triggers`` choice.
 ``x-cosmetic: <why>``
     The key changes no output of any job (a location, a worker count, a job layout). It must reach no job's

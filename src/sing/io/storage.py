@@ -199,8 +199,8 @@ def write_embeddings(path, *, image_ids: Sequence[str], split, class_index, clas
 
 def read_table(path, vector_column: str):
     """(polars DataFrame of the other columns, float32 N×d matrix, metadata) of any sing parquet file."""
-    import pyarrow.parquet as pq
     import polars as pl
+    import pyarrow.parquet as pq
 
     path = Path(path)
     if not path.is_file():

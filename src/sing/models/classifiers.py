@@ -47,18 +47,21 @@ import torch
 from .head_order import HeadClasses, head_permutation
 from .hf import build_transformers
 from .python_source import build_python
+from .sources import SOURCES
 from .weights import WeightsCache, checkpoint_file, file_sha256
 
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- sources
-# The catalogue of classifiers is sing.registry (plus a config's `models:`); this module only knows how to
-# build the spec of an entry (ModelEntry.spec()) of each `source`.
+# The catalogue of classifiers is sing.registry (plus a config's `models:`); this module builds the spec of an
+# entry (ModelEntry.spec()) of each `source`: the builders below, registered in sing.models.sources.SOURCES.
 
 DINO_BACKBONES = {"dino_vits16": "vit_small_patch16_224.dino", "dino_vits8": "vit_small_patch8_224.dino",
                   "dino_vitb16": "vit_base_patch16_224.dino", "dino_vitb8": "vit_base_patch8_224.dino"}
-DINOV2_BACKBONES = {"dinov2_vits14": "vit_small_patch14_dinov2.lvd142m", "dinov2_vitb14": "vit_base_patch14_dinov2.lvd142m",
-                    "dinov2_vitl14": "vit_large_patch14_dinov2.lvd142m", "dinov2_vitg14": "vit_giant_patch14_dinov2.lvd142m"}
+DINOV2_BACKBONES = {"dinov2_vits14": "vit_small_patch14_dinov2.lvd142m",
+                    "dinov2_vitb14": "vit_base_patch14_dinov2.lvd142m",
+                    "dinov2_vitl14": "vit_large_patch14_dinov2.lvd142m",
+                    "dinov2_vitg14": "vit_giant_patch14_dinov2.lvd142m"}
 DINO_BASE_URL = "https://dl.fbaipublicfiles.com/dino"
 DINOV2_BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
 
@@ -370,15 +373,30 @@ def _build_vit_token_head(key, entry, device, weights, source):
                              device=device, weight_sources=sources)
 
 
-_BUILDERS = {
-    "timm": _build_timm,
-    "dino": lambda k, e, d, w: _build_vit_token_head(k, e, d, w, "dino"),
-    "dinov2_hub": lambda k, e, d, w: _build_vit_token_head(k, e, d, w, "dinov2_hub"),
-    "transformers": lambda k, e, d, w: build_transformers(k, e, d, w, seed_everything=_seed_everything,
-                                                         adapter_cls=ClassifierAdapter),
-    "python": lambda k, e, d, w: build_python(k, e, d, seed_everything=_seed_everything,
-                                             adapter_cls=ClassifierAdapter),
-}
+def build_timm(key, entry, device, weights) -> ClassifierAdapter:
+    """Source ``timm`` (:data:`sing.models.sources.SOURCES`)."""
+    return _build_timm(key, entry, device, weights)
+
+
+def build_dino(key, entry, device, weights) -> ClassifierAdapter:
+    """Source ``dino``: DINO v1 backbone + linear-head file."""
+    return _build_vit_token_head(key, entry, device, weights, "dino")
+
+
+def build_dinov2_hub(key, entry, device, weights) -> ClassifierAdapter:
+    """Source ``dinov2_hub``: DINOv2 backbone + the hub's linear head."""
+    return _build_vit_token_head(key, entry, device, weights, "dinov2_hub")
+
+
+def build_hf_model(key, entry, device, weights) -> ClassifierAdapter:
+    """Source ``transformers`` (:func:`sing.models.hf.build_transformers`)."""
+    return build_transformers(key, entry, device, weights, seed_everything=_seed_everything,
+                              adapter_cls=ClassifierAdapter)
+
+
+def build_python_model(key, entry, device, weights) -> ClassifierAdapter:
+    """Source ``python`` (:func:`sing.models.python_source.build_python`)."""
+    return build_python(key, entry, device, seed_everything=_seed_everything, adapter_cls=ClassifierAdapter)
 
 
 def load_classifier(key: str, entry: dict, device="cpu", weights: WeightsCache | None = None, self_check: bool = True,
@@ -397,11 +415,12 @@ def load_classifier(key: str, entry: dict, device="cpu", weights: WeightsCache |
     if not isinstance(entry, dict):
         raise ValueError(f"model {key!r}: entry must be a dict, got {type(entry).__name__}")
     src = entry.get("source")
-    if src not in _BUILDERS:
-        raise ValueError(f"model {key!r}: unknown source {src!r} (one of {sorted(_BUILDERS)})")
-    if src in ("timm",) and not entry.get("name"):
-        raise ValueError(f"model {key!r}: source timm needs a 'name'")
-    adapter = _BUILDERS[src](key, entry, device, weights or WeightsCache())
+    if src not in SOURCES:
+        raise ValueError(f"model {key!r}: unknown source {src!r} (one of {sorted(SOURCES)})")
+    for needs in SOURCES[src].requires:
+        if not entry.get(needs):
+            raise ValueError(f"model {key!r}: source {src} needs a {needs!r}")
+    adapter = SOURCES[src].load()(key, entry, device, weights or WeightsCache())
     if classes is not None:
         adapter.reorder_classes(head_permutation(key, adapter.num_classes, adapter.class_labels, classes))
     if self_check:

@@ -9,7 +9,6 @@ pretrained: <tag> | null, seed: 0, checkpoint: <path>}``.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.arrays import as_float64
-from ..io.fonts import fallback_font_file, missing_glyphs
 from ..core.metrics import angle_deg
+from ..io.fonts import fallback_font_file, missing_glyphs
 from .embeddings import equivalent_pair_embeddings, steering_embeddings
 from .render import render_embeddings
 

@@ -1,0 +1,269 @@
+"""Every table and figure the workflow writes, declared once: a :class:`TableSpec` per global table and a
+:class:`FigureSpec` per figure.
+
+Everything that must agree with these names is derived from them: the workflow's targets, the inputs and
+outputs of the ``figures`` rule, the tables the ``collect_table`` rule may build (its wildcard constraint), the
+tables the report embeds as previews only, the builder :func:`sing.figures.render.build` calls, the report
+caption of each figure, and the outputs table of the README (``.ci/config_reference.py``). Tests check the
+rest against them: one caption file per figure (``report/captions/<caption>``), one documented row per table in
+``results/README.md``, a builder that resolves for every figure.
+
+Read by the Snakefile at parse time, so it imports only the standard library and nothing from ``sing``: a
+figure's builder is named by ``"module:function"`` and imported only when the figure is drawn.
+
+Adding a table or a figure (CONTRIBUTING.md): append its spec to :data:`TABLES` / :data:`FIGURES` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+__all__ = ["FIGURES", "FIGURE_INPUT_FILES", "FigureSpec", "TABLES", "TableSpec", "collected_tables", "figure",
+           "figure_names", "figure_tables", "per_image_tables", "table", "table_names"]
+
+#: inputs of the ``figures`` rule that are not tables: name -> what they are (the rule provides each under this name)
+FIGURE_INPUT_FILES = MappingProxyType({"geometries": "the head geometry file of every run model"})
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A global table, ``tables/<name>.parquet`` under the results folder.
+
+    ``collected``: the table is the concatenation of one part per (model, space),
+    ``tables/per_model/<model>/<space>/<name>.parquet``, written by the analysis's own rule; the workflow's
+    ``collect_table`` rule joins them (sorted by their key columns). Otherwise one rule writes the whole table
+    (``compare_models`` for the model-level summaries).
+    ``per_image``: one row per analysed image at full scale (tens of MB): the report attaches its HTML preview
+    only, not the parquet (benchmarks/report_size.py).
+    ``rows`` / ``summary``: what one row is and, in a line, what it holds (the README's outputs table);
+    ``columns``: every column with its unit (results/README.md "Scores and tables"). Markdown; both tables are
+    generated from here by ``.ci/config_reference.py``.
+    """
+
+    name: str
+    rows: str
+    summary: str
+    columns: str
+    collected: bool = False
+    per_image: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"table name {self.name!r}: must be an identifier (it is a file stem and a wildcard)")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure: ``figures/<name>.<fmt>`` for each of ``figures.formats``, plus ``figures/<name>.data.parquet``
+    (the exact data it plots), drawn by the ``figures`` rule.
+
+    ``builder``: ``"module:function"``; called as ``function(*tables, *files, settings, **options)`` with the
+    polars frames of ``tables`` (in order), then the path lists of ``files`` (names of
+    :data:`FIGURE_INPUT_FILES`), then the figure settings dict; returns ``(altair chart, plotted data frame)``.
+    ``caption``: the report caption, a reStructuredText file under ``report/captions/`` (default
+    ``<name>.rst``). ``paper``: the paper figure or table it reproduces ("" when it goes beyond the paper).
+    """
+
+    name: str
+    builder: str
+    tables: tuple[str, ...]
+    summary: str
+    paper: str = ""
+    files: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    caption: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"figure name {self.name!r}: must be an identifier")
+        module, sep, function = self.builder.partition(":")
+        if not (sep and module and function.isidentifier()):
+            raise ValueError(f"figure {self.name}: builder {self.builder!r} is not 'module:function'")
+        unknown = [f for f in self.files if f not in FIGURE_INPUT_FILES]
+        if unknown:
+            raise ValueError(f"figure {self.name}: unknown input files {unknown} (known: {list(FIGURE_INPUT_FILES)})")
+        object.__setattr__(self, "tables", tuple(self.tables))
+        object.__setattr__(self, "files", tuple(self.files))
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "caption", self.caption or f"{self.name}.rst")
+
+    def load(self) -> Callable[..., Any]:
+        """The builder function (imports its module)."""
+        module, _, function = self.builder.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+#: every global table, in the order the workflow lists its targets
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "model_summary", "model × space",
+        summary=("rank, nullity, rank threshold used, AS/IS medians, IS/\\|AS\\| ratio (ratio of medians and median of "
+                 "per-image ratios, each with a bootstrap CI), (\\|AS\\|, IS) covariance, translator fit"),
+        columns=("`rank`, `nullity`, `in_dim`, `sv_max`, `sv_min_nonzero`, `sv_rank_gap`, `rank_threshold` (the σ "
+                 "threshold actually used: max(`head.atol`, `head.rtol` · σ_max), 1e-5 by default), `n_images`, "
+                 "`n_classes`; `as_median/mean/iqr`, `abs_as_median/mean/q05/q25/q75/q95`, "
+                 '`is_median/mean/iqr/q25/q75`; both readings of the paper\'s "median ratio", each with a bootstrap CI '
+                 "over the same resamples (unit `bootstrap_unit`): `ratio` = median IS / median \\|AS\\| (ratio of "
+                 "medians; what the figures plot) with `ratio_ci_low/high`, and `image_ratio_median` = median over "
+                 "images of IS / \\|AS\\| with `image_ratio_ci_low/high`; `abs_as_var`, `is_var`, `abs_as_is_cov` (the "
+                 "covariance of the Fig. 3a ellipses); translator `alpha`, held-out `r2`, `cosine_mean`; `accuracy`; "
+                 "`max_logit_change_rel`; `null_ratio_median`; leakage baseline `baseline_abs_as_mean`, "
+                 "`baseline_is_mean`, `as_z`, `is_z`"),
+    ),
+    TableSpec(
+        "class_summary", "model × space × class",
+        summary=("per-class AS/IS statistics, leakage z-scores vs random subspaces"),
+        columns=("`class_id`, `class_index`, `class_name` (`classes.parquet` `name`), `n`, the same statistics per "
+                 "class, `accuracy`, and the leakage z-scores `as_z`, `is_z` (null-space \\|AS\\| / IS against random "
+                 "subspaces of the same dimension)"),
+    ),
+    TableSpec(
+        "rank_correlation", "space × pair of models",
+        summary=("Spearman ρ (p) of per-class \\|AS\\| rankings"),
+        columns=("`model_a`, `model_b`, `n_classes`, `spearman_rho`, `spearman_p` of per-class median \\|AS\\|"),
+    ),
+    TableSpec(
+        "space_crosscheck", "model",
+        summary=("IS/AS ratio in both CLIP spaces; Kendall τ / Spearman ρ of the orderings"),
+        columns=("`space_a`, `space_b`, `ratio_a`, `ratio_b`, `rank_a`, `rank_b`, `n_models`, `kendall_tau`, "
+                 "`kendall_p`, `spearman_rho`, `spearman_p` (EVA02 cross-check, paper Fig. 12a)"),
+    ),
+    TableSpec(
+        "steering", "model × space × calibration × image",
+        summary=("text-gradient null steering to IS = 40°: one step per model (mean IS, paper Table 1) and one per "
+                 "image"),
+        columns=("`calibration` (`mean_is`: one step per model, mean IS = 40°; `per_image`: each image at IS = 40°), "
+                 "`eps` (step length in feature space), `is_deg`, `as_deg` / `abs_as` toward the target prompt, "
+                 "`included` (counted in Table 1), `reason` (`ok`, `no_direction`, `unreachable`, `no_null_space`); "
+                 "paper Table 1 = `figures/steering.data.parquet` (the calibration of `analyses.steering.calibration`:"
+                 " mean ± std of \\|AS\\| and IS, counts, the step)"),
+        collected=True,
+    ),
+    TableSpec(
+        "validation", "model × space × image × kind × seed",
+        summary=("logit change and CLIP drift of equal-norm null / random / principal steps on held-out images"),
+        columns=("held-out analysis images (val; those in the translator sample are left out): `kind` "
+                 "(`null`/`random`/`principal`), `norm` (= ‖Π_n f‖), `logit_change`, `logit_change_rel`, "
+                 "`clip_drift_deg` (paper supp. §2, Fig. 9)"),
+        collected=True, per_image=True,
+    ),
+    TableSpec(
+        "robustness", "model × space",
+        summary=("held-out accuracy of probes trained on 500k images of Π_p f vs T(Π_p f); Pearson r across models"),
+        columns=("`acc_principal` (probe on the principal coordinates V_pᵀ f ≅ Π_p f), `acc_translated` (probe on "
+                 "T(Π_p f)), both on the held-out analysis images; `train_acc_principal`, `train_acc_translated`, "
+                 "`n_train` (robustness-sample images), `n_test`, `n_test_excluded` (analysis images seen in training "
+                 "or of a class the probes do not know), `n_classes`, `l2_principal`, `l2_translated` (the penalty "
+                 "each probe chose on its held-out training images), `converged` (both probes reached the gradient "
+                 "tolerance), `pearson_r`, `pearson_p`, `n_models` across models per space (paper Fig. 12c). Per "
+                 "model: `tables/per_model/{model}/robustness.parquet`"),
+    ),
+    TableSpec(
+        "open_vocabulary", "model × space × class × concept",
+        summary=("angles before/after null removal, AS"),
+        columns=("`class_id`, `kind` (`class` prompt or `concept`), `concept`, `angle_orig_mean`, `angle_eq_mean`, "
+                 "`as_mean`, `as_std`, `abs_as_mean`, `n` (paper Fig. 5)"),
+        collected=True,
+    ),
+    TableSpec(
+        "translator_eval", "model × space × image",
+        summary=("held-out cosine and error of the translator on val images"),
+        columns=("held-out check on the analysis sample: `class_id`, `cosine` (T f vs real CLIP z), `squared_error`, "
+                 "`target_sq_norm`"),
+        collected=True, per_image=True,
+    ),
+    TableSpec(
+        "joint_sample", "model × space × image (subsample)",
+        summary=("a bounded subsample of (\\|AS\\|, IS) pairs: the point clouds of Fig. 3a"),
+        columns=("`image_id`, `class_id`, `class_index`, `abs_as`, `is_deg`: at most `analyses.joint_points` images "
+                 "per (model, space), drawn uniformly (the Fig. 3a point clouds)"),
+        collected=True,
+    ),
+)
+
+#: every figure the ``figures`` rule draws, in the order the workflow lists its outputs
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("ratio_scatter", "sing.figures.ratios:ratio_scatter", ("model_summary", "joint_sample"),
+               "joint (\\|AS\\|, IS) distribution of the paper models with covariance ellipses", "Fig. 3a",
+               options={"subset": True}),
+    FigureSpec("ratio_scatter_all", "sing.figures.ratios:ratio_scatter", ("model_summary", "joint_sample"),
+               "the same over every run model", "Fig. 3a (all models)", options={"subset": False}),
+    FigureSpec("ratio_bars", "sing.figures.ratios:ratio_bars", ("model_summary",),
+               "IS/\\|AS\\| ratio of the paper models with bootstrap CIs", "Fig. 3b", options={"subset": True}),
+    FigureSpec("ratio_bars_all", "sing.figures.ratios:ratio_bars", ("model_summary",),
+               "the same over every run model", "supp. Fig. 12b", options={"subset": False}),
+    FigureSpec("class_violins", "sing.figures.classes:class_violins", ("class_summary",),
+               "per-class \\|AS\\| of the most and least leaking classes", "Fig. 4, supp. Fig. 14"),
+    FigureSpec("open_vocabulary", "sing.figures.experiments:open_vocabulary", ("open_vocabulary",),
+               "concept angles before and after null removal", "Fig. 5"),
+    FigureSpec("validation", "sing.figures.experiments:validation", ("validation",),
+               "logit change and CLIP drift of null / random / principal perturbations", "supp. Fig. 9"),
+    FigureSpec("space_crosscheck", "sing.figures.ratios:space_crosscheck", ("space_crosscheck",),
+               "the ratio in two CLIP spaces", "supp. Fig. 12a"),
+    FigureSpec("robustness", "sing.figures.ratios:robustness", ("robustness",),
+               "probe accuracy on Π_p f vs its translation", "supp. Fig. 12c"),
+    FigureSpec("spectra", "sing.figures.spectra:spectra_of_files", (),
+               "singular-value spectra of the heads with their rank thresholds", files=("geometries",)),
+    FigureSpec("leakage_heatmap", "sing.figures.classes:leakage_heatmap", ("class_summary",),
+               "leakage z-scores against random subspaces of the null-space dimension"),
+    FigureSpec("steering", "sing.figures.experiments:steering", ("steering",),
+               "null-space steering toward a target prompt", "Table 1"),
+)
+
+
+def _by_name(specs, what):
+    out = {spec.name: spec for spec in specs}
+    if len(out) != len(specs):
+        raise ValueError(f"{what}: duplicate names in {[s.name for s in specs]}")
+    return out
+
+
+_TABLES = _by_name(TABLES, "sing.outputs.TABLES")
+_FIGURES = _by_name(FIGURES, "sing.outputs.FIGURES")
+for _spec in FIGURES:
+    _missing = [t for t in _spec.tables if t not in _TABLES]
+    if _missing:
+        raise ValueError(f"figure {_spec.name}: reads unknown tables {_missing} (declare them in sing.outputs.TABLES)")
+
+
+def table(name: str) -> TableSpec:
+    """The spec of table ``name``; ValueError listing the known tables."""
+    if name not in _TABLES:
+        raise ValueError(f"table: unknown table {name!r} (known: {', '.join(_TABLES)})")
+    return _TABLES[name]
+
+
+def figure(name: str) -> FigureSpec:
+    """The spec of figure ``name``; ValueError listing the known figures."""
+    if name not in _FIGURES:
+        raise ValueError(f"figure: unknown figure {name!r} (known: {', '.join(_FIGURES)})")
+    return _FIGURES[name]
+
+
+def table_names() -> list[str]:
+    """Every global table's name, in declaration order."""
+    return list(_TABLES)
+
+
+def figure_names() -> list[str]:
+    """Every figure's name, in declaration order."""
+    return list(_FIGURES)
+
+
+def collected_tables() -> list[str]:
+    """The tables the ``collect_table`` rule joins from per-(model, space) parts."""
+    return [t.name for t in TABLES if t.collected]
+
+
+def per_image_tables() -> list[str]:
+    """The tables the report attaches as previews only."""
+    return [t.name for t in TABLES if t.per_image]
+
+
+def figure_tables() -> list[str]:
+    """The tables the figures read, each once, in table declaration order."""
+    used = {t for spec in FIGURES for t in spec.tables}
+    return [t for t in _TABLES if t in used]

@@ -1,0 +1,139 @@
+"""Cross-reference checks of a config: what the schema cannot express. Every value that names a model, space or
+class must name one the run has; each error names the key and the bad value.
+
+A check is a function of the :class:`sing.workflow.plan.Plan` being built (its models, spaces, dataset classes
+and class lists are resolved) that raises :class:`sing.workflow.config.ConfigError` (or ValueError) naming the
+config key. :func:`check` registers it; :func:`run_checks` runs every registered check in the order of this
+file, when the plan is built, before Snakemake plans any job. Adding a check: write one decorated function
+here and a unit test in tests/test_workflow_plan.py (the error is then caught in milliseconds, without a
+Snakemake run).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from ..models.prompts import check_template
+from .config import config_error
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+__all__ = ["CHECKS", "check", "run_checks"]
+
+#: every check, in the order they run
+CHECKS: list[Callable[["Plan"], None]] = []
+
+
+def check(function: Callable[["Plan"], None]) -> Callable[["Plan"], None]:
+    """Register ``function(plan)`` as a config check (decorator)."""
+    CHECKS.append(function)
+    return function
+
+
+def run_checks(plan: "Plan") -> None:
+    for function in CHECKS:
+        function(plan)
+
+
+def _require(key: str, wanted: Iterable[str], have: Iterable[str], what: str) -> None:
+    have = set(have)
+    missing = [w for w in wanted if w not in have]
+    if missing:
+        raise config_error(key, missing, f"not {what}")
+
+
+@check
+def prompt_templates(plan: "Plan") -> None:
+    """text.class_prompt / text.concept_prompt hold exactly one ``{}``."""
+    for key in ("class_prompt", "concept_prompt"):
+        check_template(plan.config["text"][key], f"text.{key}")
+
+
+@check
+def steering_source_class(plan: "Plan") -> None:
+    """analyses.steering.source_class is a dataset class and an analysed one."""
+    steering = plan.config["analyses"]["steering"]["source_class"]
+    plan.dataset_classes(steering, "analyses.steering.source_class")
+    _require("analyses.steering.source_class", [steering], plan.analysed, "an analysed class")
+
+
+@check
+def analysed_classes_have_prompts(plan: "Plan") -> None:
+    """text.classes covers every analysed class."""
+    _require("text.classes", plan.analysed, plan.text_classes, "covered (analysed classes need a prompt)")
+
+
+@check
+def unclip_space_and_class(plan: "Plan") -> None:
+    """unclip.space is a run space, unclip.source_class an analysed class (when UnCLIP is enabled)."""
+    unclip = plan.config["unclip"]
+    if not unclip["enabled"]:
+        return
+    _require("unclip.space", [unclip["space"]], plan.spaces, "in run_spaces")
+    plan.dataset_classes(unclip["source_class"], "unclip.source_class")
+    _require("unclip.source_class", [unclip["source_class"]], plan.analysed, "an analysed class")
+
+
+@check
+def synthetic_dataset_classes(plan: "Plan") -> None:
+    """On a synthetic dataset, every sampled class is one the generator makes."""
+    synthetic = plan.dataset["synthetic"]
+    if not synthetic:
+        return
+    sampled = {"classes": plan.analysed, "samples.translator.classes": plan.translator_classes,
+               "samples.robustness.classes": plan.robustness_classes,
+               "analyses.open_vocabulary.classes": plan.openvocab}
+    for key, class_ids in sampled.items():
+        _require(key, class_ids, synthetic["classes"], "in dataset.synthetic.classes")
+
+
+@check
+def head_sizes(plan: "Plan") -> None:
+    """A head's declared class count equals the dataset's (models.<key>)."""
+    n = len(plan.catalog.ids)
+    for key in plan.models:
+        declared = plan.declared_classes(key)
+        if declared is not None and int(declared) != n:
+            raise ValueError(f"config models.{key}: its head has {declared} outputs but the "
+                             f"{plan.catalog.describe()} has {n} classes; the head must have one output per dataset "
+                             "class")
+
+
+@check
+def synthetic_checkpoints(plan: "Plan") -> None:
+    """synthetic_checkpoints names run models of source timm or python with a checkpoint path."""
+    for key in plan.config["synthetic_checkpoints"]:
+        entry = plan.models.get(key)
+        if entry is None or not entry.checkpoint or entry.source not in ("timm", "python"):
+            raise config_error("synthetic_checkpoints", key,
+                               "must be a run model (run_models) of source timm or python with a checkpoint path")
+
+
+@check
+def robustness_classes_are_analysed(plan: "Plan") -> None:
+    """samples.robustness.classes shares a class with the analysed classes (the probes are tested there)."""
+    if not set(plan.analysed) & set(plan.robustness_classes):
+        raise config_error("samples.robustness.classes", plan.robustness_classes,
+                           "holds no analysed class (config classes): the probes are tested on the analysed images "
+                           "of their classes")
+
+
+@check
+def no_space_named_principal(plan: "Plan") -> None:
+    """No run space is called ``principal`` (the name of the robustness probe on Π_p f)."""
+    if "principal" in plan.spaces:
+        raise config_error("run_spaces", list(plan.spaces),
+                           "has a space named 'principal', the name of the robustness probe on Π_p f")
+
+
+@check
+def open_vocabulary_concepts(plan: "Plan") -> None:
+    """analyses.open_vocabulary.concepts gives a list for exactly the open-vocabulary classes."""
+    plan.concepts  # noqa: B018  (resolving raises)
+
+
+@check
+def figure_models(plan: "Plan") -> None:
+    """figures.paper_models names known models, each once."""
+    plan.figure_models  # noqa: B018  (resolving raises, or warns)

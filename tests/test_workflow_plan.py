@@ -1,0 +1,293 @@
+"""sing.workflow without Snakemake: config validation with defaults, the resolved plan, every cross-reference
+check (the errors a `snakemake -n` used to be needed for, each in milliseconds here), job settings, manifests
+that survive a dry run, container binds. tests/test_workflow.py keeps a few of the checks end to end."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sing.workflow.config import ConfigError, load_schema, merge_configs, resolve_config
+from sing.workflow.manifests import ManifestWriter, manifest_text
+from sing.workflow.plan import Plan, apptainer_binds
+from sing.workflow.settings import JobSettings
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = load_schema(REPO / "schemas" / "config.schema.yaml")
+DEMO = ("config.yaml", "config.demo.yaml")
+FOLDER_DEMO = ("config.yaml", "config.folder-demo.yaml")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO / name).read_text())
+
+
+def resolved(*overrides: dict, files=DEMO) -> dict:
+    return resolve_config(merge_configs(*(load(f) for f in files), *overrides), SCHEMA)
+
+
+def plan_of(*overrides: dict, files=DEMO) -> Plan:
+    return Plan(resolved(*overrides, files=files), SCHEMA)
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    monkeypatch.chdir(REPO)  # the folder demo's class files are relative to the workflow folder
+
+
+# ----------------------------------------------------------------------------------------------- config
+def test_defaults_are_filled_as_snakemake_fills_them():
+    """The library's validation is Snakemake's `validate(config, schema, set_default=True)` (the reference),
+    for the site config, both demos and a config that gives nested objects in part."""
+    from snakemake.utils import update_config, validate
+
+    partial = {"extraction": {"device": "cpu"}, "samples": {"analysis": {"per_class": 3}},
+               "dataset": {"synthetic": {"classes": ["n01440764"]}}}
+    for files, extra in ((("config.yaml",), {}), (DEMO, {}), (FOLDER_DEMO, {}), (("config.yaml",), partial)):
+        reference: dict = {}
+        for f in files:
+            update_config(reference, load(f))
+        update_config(reference, copy.deepcopy(extra))
+        validate(reference, str(REPO / "schemas" / "config.schema.yaml"), set_default=True)
+        ours = resolved(extra, files=files)
+        assert ours == reference, files
+        assert list(ours) == [k for k in SCHEMA["properties"] if k in ours] + [k for k in ours
+                                                                                 if k not in SCHEMA["properties"]]
+
+
+def test_merge_configs_merges_mappings_and_replaces_the_rest():
+    a = {"dataset": {"root": "/a", "kind": "imagenet"}, "classes": ["x"], "n": None}
+    b = {"dataset": {"root": "/b"}, "classes": ["y"], "n": {"k": 1}}
+    assert merge_configs(a, b) == {"dataset": {"root": "/b", "kind": "imagenet"}, "classes": ["y"], "n": {"k": 1}}
+    assert a["dataset"]["root"] == "/a"  # inputs untouched
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [
+    ({"extraction": {"precision": "fp8"}}, "config extraction.precision: 'fp8' is not one of"),
+    ({"extraction": {"devices": "cpu"}}, "devices"),
+    ({"chunk_size": 0}, "config chunk_size: 0 is less than the minimum of 1"),
+    ({"run_models": "papers"}, "config run_models"),
+])
+def test_schema_violations_name_the_key_in_one_line(overrides, needle):
+    with pytest.raises(ConfigError) as err:
+        resolved(overrides)
+    message = str(err.value)
+    assert needle in message and "\n" not in message and "docs/config.md" in message
+
+
+# ----------------------------------------------------------------------------------------------- the plan
+def test_demo_plan():
+    plan = plan_of()
+    assert plan.model_keys == ["demo_resnet50", "demo_densenet121"]
+    assert plan.space_keys == ["demo_clip_a", "demo_clip_b"]
+    assert plan.analysed == ["n01440764", "n01910747", "n02123045", "n02437312", "n04285008"]
+    assert plan.chunks["analysis"] == {0: ["n01440764", "n01910747", "n02123045", "n02437312"], 1: ["n04285008"]}
+    assert plan.chunk_ids("robustness") == ["000"] and plan.chunk_holding("n04285008") == "001"
+    assert set(plan.concepts) == set(plan.openvocab) == {"n01910747", "n02437312"}
+    assert plan.figure_models == ["demo_resnet50", "demo_densenet121"] and plan.warnings == []
+    assert plan.gpu_resources() == {"gpu": 1}
+
+
+def test_full_paper_plan_without_data():
+    plan = plan_of({"dataset": {"root": "/nowhere/imagenet"}}, files=("config.yaml",))
+    assert len(plan.model_keys) == 13 and len(plan.space_keys) == 2 and len(plan.analysed) == 1000
+    assert {s: len(c) for s, c in plan.chunks.items()} == {"analysis": 10, "openvocab": 2, "robustness": 10}
+    assert plan.warnings == []  # the default figure models are the paper's five: no warning
+    assert not Path("/nowhere").exists()
+
+
+def test_gpu_model_and_partition_reach_the_gpu_resources():
+    plan = plan_of({"slurm_gpu": {"model": "h100", "partition": "gpu"}})
+    assert plan.gpu_resources() == {"gpu": 1, "gpu_model": "h100", "slurm_partition": "gpu"}
+
+
+# Every value that names a model, space or class is checked against what the run has when the plan is built,
+# with an error naming the key and the bad value (no silent drop or fallback). The same cases ran as one
+# `snakemake -n` each in tests/test_workflow.py; three of them still do there, end to end.
+GOLDFISH_NOT_ANALYSED = {"unclip": {"source_class": "n01443537"}}
+CONCEPTS = {"n01910747": ["ocean"], "n02437312": ["desert"]}
+BAD_CONFIGS = [
+    ({"chunk_size": 0}, ["chunk_size"]),
+    ({"run_models": ["no_such_model"]}, ["run_models", "no_such_model"]),
+    ({"run_models": "papers"}, ["run_models"]),
+    ({"run_spaces": ["demo_clip_c"]}, ["run_spaces", "demo_clip_c"]),
+    ({"classes": ["n99999999"]}, ["classes", "n99999999"]),
+    ({"classes": ["n01440764", "n01440764"]}, ["classes", "duplicate"]),
+    ({"extraction": {"precision": "fp8"}}, ["precision"]),
+    ({"figures": {"paper_models": ["demo_resnet5O"]}}, ["figures.paper_models", "demo_resnet5O"]),
+    ({"figures": {"paper_models": ["demo_resnet50", "demo_resnet50"]}}, ["figures.paper_models", "twice"]),
+    ({"unclip": {"space": "demo_clip_c"}}, ["unclip.space", "demo_clip_c"]),
+    (GOLDFISH_NOT_ANALYSED, ["unclip.source_class", "n01443537"]),
+    ({"analyses": {"steering": {"source_class": "n01443537"}}}, ["analyses.steering.source_class", "n01443537"]),
+    ({"analyses": {"open_vocabulary": {"concepts": {**CONCEPTS, "n02437313": ["x"]}}}},
+     ["analyses.open_vocabulary.concepts", "n02437313"]),  # not an ImageNet class (typo)
+    ({"analyses": {"open_vocabulary": {"concepts": {**CONCEPTS, "n01440764": ["x"]}}}},
+     ["analyses.open_vocabulary.concepts", "n01440764", "not in analyses.open_vocabulary.classes"]),
+    ({"analyses": {"open_vocabulary": {"concepts": {"n01910747": ["ocean"]}}}},
+     ["analyses.open_vocabulary.concepts", "n02437312"]),  # a class without a concept list
+    ({"analyses": {"open_vocabulary": {"classes": ["n02437312", "n09999999"]}}},
+     ["analyses.open_vocabulary.classes", "n09999999"]),
+    ({"analyses": {"open_vocabulary": {"classes": ["n02437312", "n01484850"]}}},
+     ["analyses.open_vocabulary.classes", "n01484850", "dataset.synthetic.classes"]),  # not in the dataset
+    ({"text": {"classes": ["n01440764"]}}, ["text.classes", "n01910747"]),
+    ({"samples": {"translator": {"classes": ["n01440764", "n01484850"]}}},
+     ["samples.translator.classes", "n01484850", "dataset.synthetic.classes"]),
+    ({"samples": {"translator": {"classes": ["n0144076"]}}},
+     ["samples.translator.classes", "n0144076", "not an ImageNet-1k WordNet id"]),
+    ({"text": {"class_prompt": "a {} and {}"}}, ["text.class_prompt", "exactly one {}", "found 2"]),
+    ({"text": {"concept_prompt": "an image of {name} {}"}}, ["text.concept_prompt", "{name}"]),
+    # checks no `snakemake -n` test covered before
+    ({"samples": {"robustness": {"classes": ["n01443537"]}}}, ["samples.robustness.classes", "holds no analysed"]),
+    ({"run_spaces": ["principal"], "spaces": {"principal": {"model": "ViT-S-32", "pretrained": None,
+                                                            "display": "P"}},
+      "unclip": {"enabled": False}}, ["run_spaces", "'principal'"]),
+    ({"synthetic_checkpoints": ["demo_resnet50"]}, ["synthetic_checkpoints", "demo_resnet50", "checkpoint path"]),
+    ({"models": {"demo_resnet50": {"source": "timm", "name": "resnet50", "display": "R",
+                                   "model_kwargs": {"num_classes": 10}}}},
+     ["models.demo_resnet50", "10 outputs", "1000 classes"]),
+    ({"models": {"x": {"source": "torchvision", "display": "X"}}, "run_models": ["x"]}, ["config models", "source"]),
+]
+
+
+@pytest.mark.parametrize(("overrides", "needles"), BAD_CONFIGS)
+def test_bad_config_is_refused_naming_the_key(overrides, needles):
+    with pytest.raises(ValueError) as err:
+        plan_of(overrides)
+    for needle in needles:
+        assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_figure_models_that_are_not_run_are_named():
+    """A configured figures.paper_models key of a known model that this run does not run is left out of the
+    5-model figures, with a warning naming it (the schema default, the paper's five, is meant for any subset)."""
+    plan = plan_of({"figures": {"paper_models": ["demo_resnet50", "resnet"]}})
+    assert plan.figure_models == ["demo_resnet50"]
+    assert plan.warnings == ["config figures.paper_models: ['resnet'] are not in run_models; the 5-model figures "
+                             "leave them out"]
+
+
+# ----------------------------------------------------------------------------------------------- folder datasets
+def test_folder_demo_plan(in_repo):
+    plan = plan_of(files=FOLDER_DEMO)
+    assert plan.catalog.ids == ("Abyssinian", "British Shorthair", "Maine_Coon", "狸花猫", "Ægean", "09")
+    assert plan.chunk_ids("analysis") == ["000", "001", "002"]
+    assert plan.catalog.name("狸花猫")[:2] == ("Dragon Li", "dragon li cat")
+
+
+def test_head_dataset_class_count_mismatch_is_refused_by_name(in_repo):
+    with pytest.raises(ValueError) as err:
+        plan_of({"models": {"pets_resnet18": {
+            "source": "timm", "name": "resnet18", "checkpoint": "results/folder-demo/checkpoints/pets_resnet18.pt",
+            "model_kwargs": {"num_classes": 5}, "display": "x"}}}, files=FOLDER_DEMO)
+    out = str(err.value)
+    assert "models.pets_resnet18" in out and "5 outputs" in out and "6 classes" in out
+    assert "folder dataset results/folder-demo/pets" in out
+
+
+def test_class_order_file_mismatch_is_refused_by_name(in_repo, tmp_path):
+    order = tmp_path / "wrong_order.txt"
+    order.write_text("\n".join(["Abyssinian", "British Shorthair", "Maine_Coon", "狸花猫", "Ægean", "Persian"]) + "\n",
+                     encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        plan_of({"dataset": {"class_index": str(order)}}, files=FOLDER_DEMO)
+    out = str(err.value)
+    assert "dataset.class_index" in out and "wrong_order.txt" in out and "['09']" in out and "['Persian']" in out
+
+
+def test_imagenet_defaults_are_refused_on_a_folder_dataset(in_repo):
+    with pytest.raises(ValueError) as err:
+        plan_of({"analyses": {"steering": {"source_class": "n04285008"}}}, files=FOLDER_DEMO)
+    assert "analyses.steering.source_class" in str(err.value) and "paper's ImageNet default" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        plan_of({"analyses": {"open_vocabulary": {"classes": ["n02437312", "n01910747"], "concepts": "default"}}},
+                files=FOLDER_DEMO)
+    assert "analyses.open_vocabulary.classes" in str(err.value) and "paper's ImageNet default" in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------- job settings
+def test_job_settings_hold_what_the_job_computes_with(tmp_path):
+    plan = plan_of({"weights_dir": str(tmp_path / "weights")})
+    settings = JobSettings(plan)
+    score = settings("score_chunk", {"model": "demo_resnet50", "space": "demo_clip_b", "chunk": "001"})
+    assert score["classes"] == ["n04285008"]  # the chunk's own classes
+    assert score["analyses"] == {"baseline_seeds": 3, "seed": 0} and "dataset" not in score
+    aggregate = settings("aggregate_model", {"model": "demo_resnet50", "space": "demo_clip_b"})
+    assert aggregate["dataset"]["class_names"]["n02437312"] == "arabian camel"  # display names it prints
+    assert settings("embed_images", {"space": "demo_clip_a", "sample": "analysis", "chunk": "001"})["dataset"][
+        "class_index"] == {"n04285008": 817}
+    assert set(score["weights"]["models"]) == {"demo_resnet50"} and set(score["weights"]["spaces"]) == {"demo_clip_b"}
+    head = settings("export_head", {"model": "demo_densenet121"})
+    assert head["models"] == {"demo_densenet121": {"source": "timm", "name": "densenet121", "pretrained": False,
+                                                   "seed": 1}}  # its own entry, no display
+    assert len(head["dataset"]["class_index"]) == 1000
+    figures = settings("figures", {})
+    assert figures["figures"]["paper_models"] == ["demo_resnet50", "demo_densenet121"]
+    assert figures["models"]["demo_resnet50"] == {"display": "ResNet50 (random)"}
+    assert "weights" not in settings("dataset_classes", {})
+    unclip = settings("unclip_pictures", {"model": "demo_resnet50"})["weights"]
+    assert unclip["unclip"] == {"sing:tiny-random": {"files": []}} and set(unclip["spaces"]) == {"demo_clip_a"}
+    assert settings("score_chunk", {"model": "demo_resnet50", "space": "demo_clip_b", "chunk": "001"}) is score
+
+
+def test_job_settings_do_not_depend_on_key_order():
+    a = JobSettings(plan_of({"extraction": {"on_bad_image": "skip", "device": "cpu"}}))
+    b = JobSettings(plan_of({"extraction": {"device": "cpu", "on_bad_image": "skip"}}))
+    w = {"model": "demo_resnet50", "sample": "analysis", "chunk": "000"}
+    assert manifest_text(a("extract_features", w)) == manifest_text(b("extract_features", w))
+    assert repr(a("extract_features", w)) == repr(b("extract_features", w))
+
+
+# ----------------------------------------------------------------------------------------------- manifests
+def test_a_manifest_is_rewritten_only_when_it_changes(tmp_path):
+    writer = ManifestWriter(planning_only=lambda: False)
+    path = tmp_path / "m" / "rule" / "x.json"
+    writer.write(path, {"b": 1, "a": [1, 2]})
+    assert path.read_text() == '{\n "a": [\n  1,\n  2\n ],\n "b": 1\n}\n'
+    os.utime(path, ns=(1, 1))
+    writer.write(path, {"a": [1, 2], "b": 1})  # same content: untouched
+    assert path.stat().st_mtime_ns == 1
+    writer.write(path, {"a": [1, 2], "b": 2})
+    assert path.stat().st_mtime_ns > 1 and '"b": 2' in path.read_text()
+
+
+def test_a_planning_only_writer_puts_everything_back(tmp_path):
+    kept = tmp_path / "manifests" / "rule" / "kept.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("old\n")
+    os.utime(kept, ns=(5, 5))
+    writer = ManifestWriter(planning_only=lambda: True)
+    writer.write(kept, {"new": True})
+    writer.write(tmp_path / "manifests" / "other" / "deep" / "new.json", {"x": 1})
+    assert kept.read_text() != "old\n" and (tmp_path / "manifests" / "other").is_dir()
+    writer.restore()  # what the process does at exit
+    assert kept.read_text() == "old\n" and kept.stat().st_mtime_ns == 5
+    assert not (tmp_path / "manifests" / "other").exists()
+
+
+# ----------------------------------------------------------------------------------------------- containers
+def test_apptainer_binds_add_outside_folders_once(tmp_path):
+    work = tmp_path / "work"
+    (work / "inside").mkdir(parents=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    binds = apptainer_binds(["/opt/site"], [str(work / "inside"), str(data), str(data / "not-yet" / "x"), "/"],
+                            work)
+    assert binds == ["/opt/site", str(data.resolve())]
+
+
+def test_the_own_data_template_plans(tmp_path, in_repo):
+    """examples/own-data.yaml (README "Your own data in three commands") is a valid config: with its dataset
+    folder in place (37 classes, as its heads declare) the plan builds and runs every check."""
+    root = tmp_path / "pets"
+    classes = ["Abyssinian", *(f"breed_{i:02d}" for i in range(36))]
+    for split in ("train", "val"):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+    plan = plan_of({"dataset": {"root": str(root)}}, files=("config.yaml", "examples/own-data.yaml"))
+    assert plan.catalog.kind == "folder" and len(plan.catalog.ids) == 37
+    assert plan.model_keys == ["pets_vit", "pets_mine"] and plan.space_keys == ["openai_vitl14", "eva02_l14"]
+    assert plan.chunk_holding("Abyssinian") in plan.chunk_ids("analysis")
