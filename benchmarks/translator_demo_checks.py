@@ -70,7 +70,7 @@ def main(R: Path, study: bool, factors=(0.1, 10.0)):
         print(stab)
         if study_tables:
             print(pl.concat(study_tables).select("model", "space", "architecture", "loss", "method", "alpha",
-                                                 "mse", "r2", "cosine_mean", "epochs_run", "wall_s", "rank_mse"))
+                                                 "mse", "r2", "cosine_mean", "epochs_run", "train_gflop", "rank_mse"))
             print(json.dumps({"study_wall_s_4_pairs": round(t_study, 1)}))
     for space in SPACES:
         print(space, "->", ordering_sentence(stab, space))

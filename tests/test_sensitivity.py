@@ -12,8 +12,16 @@ import pytest
 import scipy.stats
 from sklearn.linear_model import Ridge
 
-from sing.analysis.sensitivity import (SENSITIVITY_COLUMNS, STABILITY_COLUMNS, factor_variant, ordering_sentence,
-                                       ordering_stability, ridge_variants, sensitivity_rows, variant_label)
+from sing.analysis.sensitivity import (
+    SENSITIVITY_COLUMNS,
+    STABILITY_COLUMNS,
+    factor_variant,
+    ordering_sentence,
+    ordering_stability,
+    ridge_variants,
+    sensitivity_rows,
+    variant_label,
+)
 from sing.core.geometry import head_geometry
 from sing.core.translator import RidgeStats
 
@@ -127,6 +135,27 @@ def test_sentence_names_the_space_the_variant_and_tau():
     s2 = ordering_sentence(two, "s", translators={"best_nonlinear": "mlp3/mse"})
     # sorted by τ, then by variant name
     assert "τ = 0.50 at α×10 and τ = 0.50 with the best non-linear translator (mlp3/mse) (" in s2
+
+
+def test_stability_sentences_per_space_for_the_front_page():
+    """{space: sentence} for the unstable spaces only (the report's front page and the model-level figures); the
+    best non-linear translator is named only when every model of the space has the same one."""
+    from sing.analysis.sensitivity import stability_sentences
+
+    table = sensitivity_table()
+    st = ordering_stability(table)
+    assert stability_sentences(st, space_display={"s": "Space S"}) == {
+        "s": ordering_sentence(st, "s", space_label="Space S")}
+    assert stability_sentences(st.filter(pl.col("variant") != "alpha_x10")) == {}
+    nl = table.filter(pl.col("variant") == "default").with_columns(pl.lit("best_nonlinear").alias("variant"),
+                                                                   pl.lit("mlp3/mse").alias("translator"),
+                                                                   (1 / pl.col("ratio")).alias("ratio"))
+    both = pl.concat([table, nl])
+    named = stability_sentences(ordering_stability(both), both)["s"]
+    assert "with the best non-linear translator (mlp3/mse)" in named
+    mixed = both.with_columns(pl.when((pl.col("variant") == "best_nonlinear") & (pl.col("model") == "m1"))
+                              .then(pl.lit("mlp4/cosine")).otherwise(pl.col("translator")).alias("translator"))
+    assert "with the best non-linear translator (" not in stability_sentences(ordering_stability(mixed), mixed)["s"]
 
 
 def test_ridge_variants_are_exact_refits_and_checked():

@@ -12,12 +12,26 @@ from sklearn.metrics import mean_squared_error, r2_score
 
 from sing.analysis.scores import score_images
 from sing.analysis.translator_study import (
-    COSINE_COLUMNS, CURVE_COLUMNS, STUDY_CLASSES, STUDY_COLUMNS, best_translator, heldout_metrics,
-    study_heldout_sample, train_translator, training_device, translator_study,
+    COSINE_COLUMNS,
+    CURVE_COLUMNS,
+    STUDY_CLASSES,
+    STUDY_COLUMNS,
+    best_translator,
+    heldout_metrics,
+    study_heldout_sample,
+    train_translator,
+    training_device,
+    translator_study,
 )
 from sing.core.geometry import head_geometry
-from sing.core.nonlinear import (ARCHITECTURES, LOSSES, NonlinearTranslator, build_module, count_parameters,
-                                 translator_loss)
+from sing.core.nonlinear import (
+    ARCHITECTURES,
+    LOSSES,
+    NonlinearTranslator,
+    build_module,
+    count_parameters,
+    translator_loss,
+)
 from sing.core.translator import LinearTranslator, is_linear, load_translator, translator_params
 
 
@@ -376,6 +390,48 @@ def test_study_full_grid_rows_and_curves():
     assert res.curves.select("architecture", "loss").unique().height == 11  # every gradient-trained row
     assert set(res.translators) == set(zip(t["architecture"], t["loss"]))
     assert sorted(t["rank_mse"].to_list()) == pytest.approx(sorted(pl.Series(t["mse"]).rank("average").to_list()))
+
+
+def test_study_is_deterministic_keeps_wall_times_apart_and_keeps_fig11_inputs(tmp_path):
+    """Two runs give equal tables and byte-equal saved translators (wall times only in ``timings``); the training
+    seed is separate from the fold seed; the Fig. 11 rows are the first image of each class through every
+    translator, equal to translating it directly, and sheet_columns reads them back."""
+    from sing.analysis.translator_study import (
+        EMBEDDING_COLUMNS,
+        TIMING_COLUMNS,
+        sheet_columns,
+        study_embeddings,
+        translate_all,
+    )
+
+    F, Z = planted_mlp(120, seed=2)
+    ids = [f"i{i:03d}" for i in range(120)]
+    classes = [f"c{i % 3}" for i in range(30)]
+    kw = dict(model="m", space="s", eval_classes=classes, architectures=("linear", "mlp3"), losses=("mse", "cosine"),
+              ridge_alpha=1.0, folds=3, hidden_dim=8, lr=1e-3, batch_size=32, max_epochs=3, patience=2)
+    runs = [translator_study(F[:90], Z[:90], ids[:90], F[90:], Z[90:], ids[90:], **kw) for _ in range(2)]
+    assert runs[0].table.equals(runs[1].table) and "wall_s" not in runs[0].table.columns
+    assert tuple(runs[0].timings.columns) == TIMING_COLUMNS and runs[0].timings.height == 4
+    mlp = runs[0].table.filter(pl.col("architecture") == "mlp3").row(0, named=True)
+    assert mlp["train_gflop"] == pytest.approx((6 * mlp["n_params"] * mlp["n_train"] + 2 * mlp["n_params"]
+                                                * mlp["n_stop"]) * mlp["epochs_run"] / 1e9)
+    for i, res in enumerate(runs):
+        res.translators[("mlp3", "mse")].save(tmp_path / f"t{i}.safetensors")
+    assert (tmp_path / "t0.safetensors").read_bytes() == (tmp_path / "t1.safetensors").read_bytes()
+    other = translator_study(F[:90], Z[:90], ids[:90], F[90:], Z[90:], ids[90:], **kw, train_seed=5)
+    assert other.table.filter(pl.col("method") == "ridge").equals(runs[0].table.filter(pl.col("method") == "ridge"))
+    assert not other.table.equals(runs[0].table)  # the MLPs start elsewhere; the folds (and the ridge) do not move
+    emb = study_embeddings(runs[0].translators, F[90:], Z[90:], ids[90:], classes)
+    assert tuple(emb.columns) == EMBEDDING_COLUMNS and emb.height == 3 * (1 + 4)
+    assert emb["image_id"].unique(maintain_order=True).to_list() == ["i090", "i091", "i092"]  # first of c0, c1, c2
+    columns, z_true, rows = sheet_columns(emb, 2)
+    assert rows == ["i090", "i091"] and list(columns) == ["linear/mse", "linear/cosine", "mlp3/mse", "mlp3/cosine"]
+    np.testing.assert_array_equal(z_true, Z[90:92])
+    direct = translate_all(runs[0].translators, F[90:92])
+    for name in columns:
+        np.testing.assert_array_equal(columns[name], direct[name])
+    with pytest.raises(ValueError, match="n_images"):
+        sheet_columns(emb, 0)
 
 
 def test_study_refuses_overlap_and_bad_folds():

@@ -8,7 +8,7 @@ params.settings: (the job's settings, recorded in provenance)     wildcards: mod
 import logging
 
 from sing.analysis.translation import translator_eval
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.pairs import read_chunk_dirs
 from sing.io.storage import write_frame
@@ -18,7 +18,7 @@ setup_logging(snakemake.log[0])
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
 feature_rows, features = read_chunk_dirs(snakemake.input.features)
 clip_rows, clip = read_chunk_dirs(snakemake.input.clip)
-table = translator_eval(LinearTranslator.load(snakemake.input.translator), feature_rows, features, clip_rows, clip,
+table = translator_eval(load_translator(snakemake.input.translator), feature_rows, features, clip_rows, clip,
                         model=model, space=space)
 logging.info("%d images, mean cosine %.4f", table.height, table["cosine"].mean())
 write_frame(table, snakemake.output.evaluation,

@@ -13,7 +13,7 @@ import polars as pl
 
 from sing.analysis.validation import VALIDATION_COLUMNS, subsample, validation_scores
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.pairs import read_chunk_dirs, read_image_ids
 from sing.io.storage import write_frame
@@ -37,7 +37,7 @@ if keep is not None:
     table, F = table[keep.tolist()], F[keep]
 W, _ = read_head(snakemake.input.head)
 df = validation_scores(F, table["image_id"].to_list(), W, HeadGeometry.load(snakemake.input.geometry),
-                       LinearTranslator.load(snakemake.input.translator), seeds, pred=table["pred_class"].to_numpy())
+                       load_translator(snakemake.input.translator), seeds, pred=table["pred_class"].to_numpy())
 df = df.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space")).select(VALIDATION_COLUMNS)
 write_frame(df, snakemake.output.validation, table_metadata("validation", settings, model=model, space=space))
 logging.info("%s/%s: %d held-out images; median logit change per kind %s", model, space, table.height,

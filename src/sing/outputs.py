@@ -21,11 +21,24 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-__all__ = ["FIGURES", "FIGURE_INPUT_FILES", "FigureSpec", "TABLES", "TableSpec", "collected_tables", "figure",
-           "figure_names", "figure_tables", "per_image_tables", "table", "table_names"]
+__all__ = ["FIGURES", "FIGURE_INPUT_FILES", "FigureSpec", "TABLES", "TableSpec", "collected_tables", "enabled",
+           "figure", "figure_names", "figure_tables", "per_image_tables", "table", "table_names"]
 
 #: inputs of the ``figures`` rule that are not tables: name -> what they are (the rule provides each under this name)
 FIGURE_INPUT_FILES = MappingProxyType({"geometries": "the head geometry file of every run model"})
+
+
+def enabled(when: str, config: Mapping[str, Any] | None) -> bool:
+    """Whether an output declared with ``when`` (a dotted config key, "" = always) exists under ``config`` (a
+    resolved config, defaults filled; None = every output). KeyError naming the key when the config lacks it."""
+    if not when or config is None:
+        return True
+    value: Any = config
+    for part in when.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"config has no key {when!r} (an output's `when`)")
+        value = value[part]
+    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,8 @@ class TableSpec:
     ``rows`` / ``summary``: what one row is and, in a line, what it holds (the README's outputs table);
     ``columns``: every column with its unit (results/README.md "Scores and tables"). Markdown; both tables are
     generated from here by ``.ci/config_reference.py``.
+    ``when``: a dotted boolean config key; the table exists only when it is true (e.g. the translator study's
+    tables: ``translator.study.enabled``); "" = always.
     """
 
     name: str
@@ -49,6 +64,7 @@ class TableSpec:
     columns: str
     collected: bool = False
     per_image: bool = False
+    when: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -65,6 +81,7 @@ class FigureSpec:
     :data:`FIGURE_INPUT_FILES`), then the figure settings dict; returns ``(altair chart, plotted data frame)``.
     ``caption``: the report caption, a reStructuredText file under ``report/captions/`` (default
     ``<name>.rst``). ``paper``: the paper figure or table it reproduces ("" when it goes beyond the paper).
+    ``when``: as :attr:`TableSpec.when` (a figure reading a conditional table must share its ``when``).
     """
 
     name: str
@@ -75,6 +92,7 @@ class FigureSpec:
     files: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     caption: str = ""
+    when: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -126,10 +144,13 @@ TABLES: tuple[TableSpec, ...] = (
         columns=("`model_a`, `model_b`, `n_classes`, `spearman_rho`, `spearman_p` of per-class median \\|AS\\|"),
     ),
     TableSpec(
-        "space_crosscheck", "model",
-        summary=("IS/AS ratio in both CLIP spaces; Kendall τ / Spearman ρ of the orderings"),
-        columns=("`space_a`, `space_b`, `ratio_a`, `ratio_b`, `rank_a`, `rank_b`, `n_models`, `kendall_tau`, "
-                 "`kendall_p`, `spearman_rho`, `spearman_p` (EVA02 cross-check, paper Fig. 12a)"),
+        "space_crosscheck", "model set × pair of spaces × model",
+        summary=("IS/AS ratio in both CLIP spaces; Kendall τ / Spearman ρ of the orderings, over the paper models "
+                 "and over every run model"),
+        columns=("`models` (`paper`: the models of `figures.paper_models` that ran, the paper's 5 by default; `all`: "
+                 "every run model; the correlations are over that set), `space_a`, `space_b`, `ratio_a`, `ratio_b`, "
+                 "`rank_a`, `rank_b`, `n_models`, `kendall_tau`, `kendall_p`, `spearman_rho`, `spearman_p` (EVA02 "
+                 "cross-check, paper Fig. 12a)"),
     ),
     TableSpec(
         "steering", "model × space × calibration × image",
@@ -144,10 +165,14 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "validation", "model × space × image × kind × seed",
-        summary=("logit change and CLIP drift of equal-norm null / random / principal steps on held-out images"),
+        summary=("logit change and CLIP drift of null removal and of equal-norm null / random / principal steps on "
+                 "held-out images"),
         columns=("held-out analysis images (val; those in the translator sample are left out): `kind` "
-                 "(`null`/`random`/`principal`), `norm` (= ‖Π_n f‖), `logit_change`, `logit_change_rel`, "
-                 "`clip_drift_deg` (paper supp. §2, Fig. 9)"),
+                 "(`null_removal`: δ = −Π_n f, the paper's null perturbation, one row per image, `seed` null; `null`: "
+                 "a random direction inside the null space; `random`: an isotropic random direction; `principal`: the "
+                 "predicted class's head row; all of norm ‖Π_n f‖), `norm` (= ‖Π_n f‖), `logit_change`, "
+                 "`logit_change_rel`, `clip_drift_deg` (paper supp. §2, Fig. 9; for `null_removal` it equals the IS "
+                 "of the image)"),
         collected=True, per_image=True,
     ),
     TableSpec(
@@ -182,6 +207,52 @@ TABLES: tuple[TableSpec, ...] = (
                  "per (model, space), drawn uniformly (the Fig. 3a point clouds)"),
         collected=True,
     ),
+    TableSpec(
+        "translator_sensitivity", "model × space × translator variant",
+        summary=("median \\|AS\\|, median IS and both ratio readings under the CV-chosen ridge, the ridge at α × "
+                 "`translator.sensitivity.factors` and the study's best non-linear translator (beyond the paper)"),
+        columns=("`variant` (`default`: the CV-chosen ridge every other table uses; `alpha_x<f>`: the ridge refitted "
+                 "exactly at α × f from its sufficient statistics; `best_nonlinear`: the translator study's best "
+                 "non-linear translator by `translator.study.select_by`, f and f̃ translated separately), `translator` "
+                 "(its description), `alpha`, `alpha_factor`, `n_images` (every analysed image, or a fixed subsample "
+                 "of `translator.sensitivity.max_images`), `median_abs_as`, `median_is` (°), `ratio` (median IS / "
+                 "median \\|AS\\|), `image_ratio_median` (median of per-image IS / \\|AS\\|)"),
+        collected=True,
+    ),
+    TableSpec(
+        "translator_stability", "space × translator variant × statistic",
+        summary=("Kendall τ / Spearman ρ of the model ordering under each translator variant against the default "
+                 "translator; `stable` = τ = 1"),
+        columns=("`variant`, `statistic` (`ratio`, `image_ratio_median`), `n_models`, `kendall_tau`, `kendall_p`, "
+                 "`spearman_rho`, `spearman_p` (scipy's τ-b and ρ rules), `order_default`, `order_variant` (the models "
+                 "by decreasing statistic), `stable` (τ = 1; null with fewer than 2 models)"),
+    ),
+    TableSpec(
+        "translator_study", "model × space × architecture × loss",
+        summary=("the translator study (supp. Table 2): ridge and 3 MLP architectures × 3 losses, held-out mse, "
+                 "cosine, R²"),
+        columns=("`architecture` (`linear`, `mlp3`, `mlp4`, `residual`), `loss` (`mse`, `cosine`, `mse_cosine`), "
+                 "`method` (`ridge`: the closed-form ridge at the production translator's CV-chosen α; `adamw`), "
+                 "`hidden_dim`, `n_params`, `alpha`, `n_train` / `n_stop` (translator-sample images trained on / used "
+                 "for early stopping), `n_eval`, `n_eval_classes` (held-out study images), `epochs_run`, `best_epoch`, "
+                 "`mse` (per coordinate), `sq_error_mean` (per image, eq. 14), `r2`, `cosine_mean`, `cosine_median`, "
+                 "`cosine_q05/q25/q75/q95`, `cosine_min`, `wall_s` (the only non-deterministic column), `device`, "
+                 "`rank_mse`, `rank_cosine` (1 = best within the model and space)"),
+        collected=True, when="translator.study.enabled",
+    ),
+    TableSpec(
+        "translator_curves", "model × space × architecture × loss × epoch",
+        summary=("training curves of the gradient-trained translators (supp. Fig. 7)"),
+        columns=("`epoch` (0 = before training), `train_loss`, `train_mse`, `train_cosine_mean`, `stop_loss`, "
+                 "`stop_mse`, `stop_cosine_mean` (on the early-stopping images)"),
+        collected=True, when="translator.study.enabled",
+    ),
+    TableSpec(
+        "translator_cosines", "model × space × architecture × loss × held-out image",
+        summary=("per-image cosine between the translated feature and the real CLIP embedding (supp. Fig. 8)"),
+        columns=("`image_id`, `class_id`, `cosine` (T f vs the image's CLIP embedding, held-out study images)"),
+        collected=True, per_image=True, when="translator.study.enabled",
+    ),
 )
 
 #: every figure the ``figures`` rule draws, in the order the workflow lists its outputs
@@ -200,9 +271,12 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("open_vocabulary", "sing.figures.experiments:open_vocabulary", ("open_vocabulary",),
                "concept angles before and after null removal", "Fig. 5"),
     FigureSpec("validation", "sing.figures.experiments:validation", ("validation",),
-               "logit change and CLIP drift of null / random / principal perturbations", "supp. Fig. 9"),
+               "logit change and CLIP drift of null removal and of null / random / principal perturbations",
+               "supp. Fig. 9"),
     FigureSpec("space_crosscheck", "sing.figures.ratios:space_crosscheck", ("space_crosscheck",),
-               "the ratio in two CLIP spaces", "supp. Fig. 12a"),
+               "the ratio of the paper models in two CLIP spaces", "supp. Fig. 12a", options={"subset": True}),
+    FigureSpec("space_crosscheck_all", "sing.figures.ratios:space_crosscheck", ("space_crosscheck",),
+               "the same over every run model", "supp. Fig. 12a (all models)", options={"subset": False}),
     FigureSpec("robustness", "sing.figures.ratios:robustness", ("robustness",),
                "probe accuracy on Π_p f vs its translation", "supp. Fig. 12c"),
     FigureSpec("spectra", "sing.figures.spectra:spectra_of_files", (),
@@ -211,6 +285,17 @@ FIGURES: tuple[FigureSpec, ...] = (
                "leakage z-scores against random subspaces of the null-space dimension"),
     FigureSpec("steering", "sing.figures.experiments:steering", ("steering",),
                "null-space steering toward a target prompt", "Table 1"),
+    FigureSpec("translator_sensitivity", "sing.figures.translators:translator_sensitivity",
+               ("translator_sensitivity", "translator_stability"),
+               "each model's IS/\\|AS\\| ratio under other translators, with Kendall τ of the model ordering"),
+    FigureSpec("translator_study", "sing.figures.translators:translator_study", ("translator_study",),
+               "held-out cosine and mse of linear and non-linear translators", "supp. Table 2",
+               when="translator.study.enabled"),
+    FigureSpec("translator_curves", "sing.figures.translators:training_curves", ("translator_curves",),
+               "training curves of the non-linear translators", "supp. Fig. 7", when="translator.study.enabled"),
+    FigureSpec("translator_cosines", "sing.figures.translators:cosine_histograms", ("translator_cosines",),
+               "histograms of the per-image cosine between translated and real CLIP embeddings", "supp. Fig. 8",
+               when="translator.study.enabled"),
 )
 
 
@@ -227,6 +312,10 @@ for _spec in FIGURES:
     _missing = [t for t in _spec.tables if t not in _TABLES]
     if _missing:
         raise ValueError(f"figure {_spec.name}: reads unknown tables {_missing} (declare them in sing.outputs.TABLES)")
+    _conditional = [t for t in _spec.tables if _TABLES[t].when not in ("", _spec.when)]
+    if _conditional:
+        raise ValueError(f"figure {_spec.name}: reads tables {_conditional} that exist only when "
+                         f"{_TABLES[_conditional[0]].when!r}; declare the figure with the same `when`")
 
 
 def table(name: str) -> TableSpec:
@@ -243,14 +332,14 @@ def figure(name: str) -> FigureSpec:
     return _FIGURES[name]
 
 
-def table_names() -> list[str]:
-    """Every global table's name, in declaration order."""
-    return list(_TABLES)
+def table_names(config: Mapping[str, Any] | None = None) -> list[str]:
+    """Every global table's name, in declaration order; with ``config``, only those it produces (``when``)."""
+    return [t.name for t in TABLES if enabled(t.when, config)]
 
 
-def figure_names() -> list[str]:
-    """Every figure's name, in declaration order."""
-    return list(_FIGURES)
+def figure_names(config: Mapping[str, Any] | None = None) -> list[str]:
+    """Every figure's name, in declaration order; with ``config``, only those it produces (``when``)."""
+    return [f.name for f in FIGURES if enabled(f.when, config)]
 
 
 def collected_tables() -> list[str]:
@@ -263,7 +352,7 @@ def per_image_tables() -> list[str]:
     return [t.name for t in TABLES if t.per_image]
 
 
-def figure_tables() -> list[str]:
-    """The tables the figures read, each once, in table declaration order."""
-    used = {t for spec in FIGURES for t in spec.tables}
+def figure_tables(config: Mapping[str, Any] | None = None) -> list[str]:
+    """The tables the figures read (those of ``config``'s figures), each once, in table declaration order."""
+    used = {t for spec in FIGURES if enabled(spec.when, config) for t in spec.tables}
     return [t for t in _TABLES if t in used]

@@ -23,8 +23,8 @@ from typing import Any, Mapping
 from .models.sources import SOURCES
 
 __all__ = [
-    "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES", "SpaceEntry", "resolve_models",
-    "resolve_spaces",
+    "FIGURE_MODEL_PRESETS", "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES", "SpaceEntry",
+    "resolve_figure_models", "resolve_models", "resolve_spaces",
 ]
 
 #: the value of ``run_models`` / ``run_spaces`` that selects the paper's list
@@ -185,6 +185,15 @@ MODELS: Mapping[str, ModelEntry] = MappingProxyType({
     "dinov2_lc": ModelEntry(source="dinov2_hub", backbone="dinov2_vitl14", layers=1, display="DINOv2-L (hub head)"),
 })
 
+#: ``figures.paper_models`` presets: the five models of the paper's model-level figures (main Figs. 3-5, supp.
+#: Fig. 12a), ``authors`` as the authors' code ran them (``configs/models.yaml``: "DinoViT" = a supervised AugReg
+#: ViT-L/16, "EfficientNet" = B0 Noisy Student) and ``paper_text`` as the paper's text describes them (DINO [Caron et
+#: al.]: ViT-B/16, the largest DINO ViT with a released linear head; EfficientNet-B4 Noisy Student). FACTS §1-3.
+FIGURE_MODEL_PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "authors": ("dinovit1", "resnet", "resnext", "efficientnet", "bitresnet"),
+    "paper_text": ("dino_vitb16", "resnet", "resnext", "efficientnet_b4", "bitresnet"),
+})
+
 #: Karlo's UnCLIP space (OpenAI CLIP ViT-L/14, 768-d) and a second, different 768-d space (FACTS §4)
 PAPER_SPACES = ("openai_vitl14", "eva02_l14")
 SPACES: Mapping[str, SpaceEntry] = MappingProxyType({
@@ -208,6 +217,17 @@ def _resolve(cls, catalogue, paper, what, run, entries):
     if len(set(run)) != len(run):
         raise ValueError(f"config run_{what}: duplicate keys in {list(run)}")
     return {key: merged[key] for key in run}
+
+
+def resolve_figure_models(value: str | list[str]) -> list[str]:
+    """``figures.paper_models`` as a list of model keys: a preset name of :data:`FIGURE_MODEL_PRESETS` or the list
+    itself (copied). ValueError naming ``figures.paper_models`` for an unknown preset."""
+    if isinstance(value, str):
+        if value not in FIGURE_MODEL_PRESETS:
+            raise ValueError(f"config figures.paper_models: unknown preset {value!r} (presets: "
+                             f"{', '.join(FIGURE_MODEL_PRESETS)}; or a list of model keys)")
+        return list(FIGURE_MODEL_PRESETS[value])
+    return list(value)
 
 
 def resolve_models(run_models: str | list[str], models: Mapping[str, Mapping] | None = None

@@ -28,7 +28,7 @@ from .stats import image_ratios, kendall_tau, nan_ratio, spearman
 
 __all__ = [
     "DEFAULT_VARIANT", "SENSITIVITY_COLUMNS", "STABILITY_COLUMNS", "STATISTICS", "factor_variant", "ordering_sentence",
-    "ordering_stability", "ridge_variants", "sensitivity_rows", "variant_label",
+    "ordering_stability", "ridge_variants", "sensitivity_rows", "stability_sentences", "variant_label",
 ]
 
 DEFAULT_VARIANT = "default"
@@ -203,3 +203,24 @@ def ordering_sentence(stability: pl.DataFrame, space: str, *, statistic: str = "
     n = int(rows["n_models"].max())
     return (f"The ordering of models in {space_label or space} is not stable under the translator: Kendall "
             f"{listed} ({what}, {n} models).")
+
+
+def stability_sentences(stability: pl.DataFrame, sensitivity: pl.DataFrame | None = None, *, statistic: str = "ratio",
+                        space_display: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{space: sentence}`` for every space whose model ordering is not stable under the translator
+    (:func:`ordering_sentence`; stable spaces are left out): what the report's front page
+    (``sing.analysis.headline.headline_sentences(stability=...)``, issue 20) and the model-level figures print.
+    ``sensitivity`` (the :data:`SENSITIVITY_COLUMNS` rows): when given and every model of a space has the same best
+    non-linear translator, the sentence names it. ``space_display``: space key → display name."""
+    out = {}
+    for space in sorted(stability["space"].unique().to_list()):
+        names = None
+        if sensitivity is not None:
+            best = sensitivity.filter((pl.col("space") == space) & (pl.col("variant") == "best_nonlinear"))
+            described = best["translator"].unique().to_list()
+            names = {"best_nonlinear": described[0]} if len(described) == 1 else None
+        sentence = ordering_sentence(stability, space, statistic=statistic,
+                                     space_label=(space_display or {}).get(space), translators=names)
+        if sentence:
+            out[space] = sentence
+    return out

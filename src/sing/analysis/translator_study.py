@@ -39,7 +39,8 @@ from ..data.images import sample_order
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "COSINE_COLUMNS", "CURVE_COLUMNS", "STUDY_CLASSES", "STUDY_COLUMNS", "StudyResult", "best_translator",
+    "COSINE_COLUMNS", "CURVE_COLUMNS", "STUDY_CLASSES", "STUDY_COLUMNS", "TIMING_COLUMNS", "StudyResult",
+    "best_translator", "EMBEDDING_COLUMNS", "REAL_EMBEDDING", "sheet_columns", "study_embeddings",
     "heldout_metrics", "study_heldout_sample", "training_device", "train_translator", "translate_all",
     "translator_study",
 ]
@@ -69,10 +70,12 @@ STUDY_CLASSES: Mapping[str, str] = {
 #: Table 2: one row per (model, space, architecture, loss)
 STUDY_COLUMNS = (
     "model", "space", "architecture", "loss", "method", "hidden_dim", "n_params", "alpha",
-    "n_train", "n_stop", "n_eval", "n_eval_classes", "epochs_run", "best_epoch",
+    "n_train", "n_stop", "n_eval", "n_eval_classes", "epochs_run", "best_epoch", "train_gflop",
     "mse", "sq_error_mean", "r2", "cosine_mean", "cosine_median", "cosine_q05", "cosine_q25", "cosine_q75",
-    "cosine_q95", "cosine_min", "wall_s", "device", "rank_mse", "rank_cosine",
+    "cosine_q95", "cosine_min", "device", "rank_mse", "rank_cosine",
 )
+#: wall times, apart from the table so that two runs write byte-identical tables: one row per translator
+TIMING_COLUMNS = ("model", "space", "architecture", "loss", "method", "device", "epochs_run", "wall_s")
 #: Fig. 7: one row per (model, space, architecture, loss, epoch); epoch 0 = before training
 CURVE_COLUMNS = ("model", "space", "architecture", "loss", "epoch", "train_loss", "train_mse", "train_cosine_mean",
                  "stop_loss", "stop_mse", "stop_cosine_mean")
@@ -324,6 +327,7 @@ class StudyResult:
     curves: pl.DataFrame  # CURVE_COLUMNS
     cosines: pl.DataFrame  # COSINE_COLUMNS
     translators: dict[tuple[str, str], Any] = field(default_factory=dict)  # (architecture, loss) -> translator
+    timings: pl.DataFrame | None = None  # TIMING_COLUMNS (wall times: the only non-deterministic numbers)
 
 
 def _ids(ids: Sequence[Any], n: int, name: str) -> list[str]:
@@ -365,7 +369,7 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
                      hidden_dim: int | None = None,
                      dropout: float = 0.1, lr: float = 1e-4, weight_decay: float = 0.1, batch_size: int = 256,
                      max_epochs: int = 200, patience: int = 10, min_delta: float = 0.0, cosine_weight: float = 1.0,
-                     device: Any = "cpu") -> StudyResult:
+                     train_seed: int | None = None, device: Any = "cpu") -> StudyResult:
     """Table 2 / Figs. 7-8 of one (model, space) (module docstring for the data protocol).
 
     F_train (N, m), Z_train (N, n), train_ids (N): the translator sample; F_eval (M, m), Z_eval (M, n), eval_ids
@@ -376,10 +380,14 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
     m×m eigendecomposition per fold, ~50 s for m = 2048 on a loaded 2-core machine); every other (architecture,
     loss) is trained by :func:`train_translator` (method
     "adamw") with the remaining keyword arguments. ``folds``/``seed``: the fold assignment (that of the
-    translator config); fold ``stop_fold`` is the early-stopping set.
+    translator config); fold ``stop_fold`` is the early-stopping set; ``train_seed`` (default ``seed``): the seed of
+    the gradient-trained translators' initialisation, dropout and batch order.
 
     Ranks: ``rank_mse`` (1 = lowest held-out mse) and ``rank_cosine`` (1 = highest mean cosine), ties averaged.
-    ``wall_s`` is the only non-deterministic column. Raises ValueError for overlapping train/eval ids, an empty
+    ``train_gflop``: the training compute of a gradient-trained row, (6 P n_train + 2 P n_stop) × epochs_run / 1e9
+    for P parameters (forward + backward per training image, forward per stopping image; null for the ridge): a
+    machine-independent cost. Wall times are in ``timings`` (:data:`TIMING_COLUMNS`), not in the table or in the
+    translators' metrics, so the table is deterministic. Raises ValueError for overlapping train/eval ids, an empty
     training or stopping set, fewer than two training folds for the ridge's CV, or unknown names.
     """
     from ..core.nonlinear import ARCHITECTURES, LOSSES
@@ -422,7 +430,7 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
     train = ~stop
     n_classes = len({c for c in ev_classes if c is not None}) if eval_classes is not None else None
 
-    rows, curve_frames, cos_frames, translators = [], [], [], {}
+    rows, curve_frames, cos_frames, translators, timings = [], [], [], {}, []
     for arch in archs:
         for loss_name in losses:
             if arch == "linear" and loss_name == "mse":
@@ -436,17 +444,20 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
                     tr = fit_ridge(F[train], Z[train], alphas, folds=folds, fold_ids=fold[train], seed=seed)
                 wall = time.perf_counter() - t0
                 info = {"method": "ridge", "hidden_dim": None, "n_params": int(tr.weight.size + tr.bias.size),
-                        "alpha": float(tr.alpha), "epochs_run": None, "best_epoch": None, "wall_s": wall,
+                        "alpha": float(tr.alpha), "epochs_run": None, "best_epoch": None, "train_gflop": None,
                         "device": "cpu", "n_train": int(train.sum()), "n_stop": int(stop.sum())}
             else:
                 tr, curves = train_translator(
                     F[train], Z[train], F[stop], Z[stop], architecture=arch, loss=loss_name, hidden_dim=hidden_dim,
                     dropout=dropout, lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
-                    patience=patience, min_delta=min_delta, cosine_weight=cosine_weight, seed=seed, device=device)
+                    patience=patience, min_delta=min_delta, cosine_weight=cosine_weight,
+                    seed=seed if train_seed is None else train_seed, device=device)
                 mt = tr.metrics
+                wall = mt.pop("wall_s")  # kept out of the saved translator: its bytes stay deterministic
+                gflop = (6 * mt["n_params"] * mt["n_train"] + 2 * mt["n_params"] * mt["n_stop"]) * mt["epochs_run"]
                 info = {"method": "adamw", "hidden_dim": None if arch == "linear" else tr.hidden_dim,
                         "n_params": mt["n_params"], "alpha": None, "epochs_run": mt["epochs_run"],
-                        "best_epoch": mt["best_epoch"], "wall_s": mt["wall_s"], "device": mt["device"],
+                        "best_epoch": mt["best_epoch"], "train_gflop": gflop / 1e9, "device": mt["device"],
                         "n_train": mt["n_train"], "n_stop": mt["n_stop"]}
                 curve_frames.append(curves.select(pl.lit(model).alias("model"), pl.lit(space).alias("space"),
                                                   pl.lit(arch).alias("architecture"), pl.lit(loss_name).alias("loss"),
@@ -457,13 +468,17 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
             translators[(arch, loss_name)] = tr
             rows.append({"model": model, "space": space, "architecture": arch, "loss": loss_name, **info,
                          "n_eval": len(ev_ids), "n_eval_classes": n_classes, **metrics})
+            timings.append({"model": model, "space": space, "architecture": arch, "loss": loss_name,
+                            "method": info["method"], "device": info["device"], "epochs_run": info["epochs_run"],
+                            "wall_s": wall})
             cos_frames.append(pl.DataFrame({"model": model, "space": space, "architecture": arch, "loss": loss_name,
                                             "image_id": ev_ids, "class_id": ev_classes,
                                             "cosine": _row_cosines(pred, Ze)},
                                            schema_overrides={"class_id": pl.String}))
             log.info("%s/%s %s/%s: eval mse %.6g, cosine mean %.4f, R² %.4f (%s, %.1f s)", model, space, arch,
-                     loss_name, metrics["mse"], metrics["cosine_mean"], metrics["r2"], info["method"], info["wall_s"])
+                     loss_name, metrics["mse"], metrics["cosine_mean"], metrics["r2"], info["method"], wall)
     schema = {"hidden_dim": pl.Int64, "n_params": pl.Int64, "alpha": pl.Float64, "epochs_run": pl.Int64,
+              "train_gflop": pl.Float64,
               "best_epoch": pl.Int64, "n_eval_classes": pl.Int64, "n_train": pl.Int64, "n_stop": pl.Int64,
               "n_eval": pl.Int64}
     table = pl.DataFrame(rows, schema_overrides=schema)
@@ -472,7 +487,9 @@ def translator_study(F_train: Any, Z_train: Any, train_ids: Sequence[Any], F_eva
     curves = (pl.concat(curve_frames) if curve_frames else
               pl.DataFrame(schema={c: (pl.String if i < 4 else pl.Int64 if c == "epoch" else pl.Float64)
                                    for i, c in enumerate(CURVE_COLUMNS)}))
-    return StudyResult(table, curves, pl.concat(cos_frames).select(COSINE_COLUMNS), translators)
+    timing = pl.DataFrame(timings, schema_overrides={"epochs_run": pl.Int64, "wall_s": pl.Float64})
+    return StudyResult(table, curves, pl.concat(cos_frames).select(COSINE_COLUMNS), translators,
+                       timing.select(TIMING_COLUMNS))
 
 
 def best_translator(table: pl.DataFrame, by: str = "cosine_mean", *, nonlinear_only: bool = True
@@ -501,3 +518,53 @@ def translate_all(translators: Mapping[tuple[str, str], Any], F: Any) -> dict[st
     F64 = as_float64(F, "F", ndim=(1, 2))
     F64 = F64[None] if F64.ndim == 1 else F64
     return {f"{arch}/{loss}": np.asarray(t(F64), dtype=np.float64) for (arch, loss), t in translators.items()}
+
+
+#: one row per (image, translator) of :func:`study_embeddings` (the input of supp. Fig. 11)
+EMBEDDING_COLUMNS = ("image_id", "class_id", "translator", "embedding")
+#: the ``translator`` value of an image's real CLIP embedding in :func:`study_embeddings`
+REAL_EMBEDDING = "clip"
+
+
+def study_embeddings(translators: Mapping[tuple[str, str], Any], F_eval: Any, Z_eval: Any, eval_ids: Sequence[Any],
+                     eval_classes: Sequence[Any]) -> pl.DataFrame:
+    """Supp. Fig. 11's input, kept by the study: the first held-out image of each class (lowest image id), its
+    real CLIP embedding (``translator`` = :data:`REAL_EMBEDDING`) and its translation by every translator of the
+    study (``"<architecture>/<loss>"``, :func:`translate_all`). F_eval (M, m), Z_eval (M, n), eval_ids /
+    eval_classes (M). Rows by class, then real embedding first and translators in study order; ``embedding``:
+    float64 lists (n). Columns :data:`EMBEDDING_COLUMNS`."""
+    Fe = as_float64(F_eval, "F_eval", ndim=2)
+    Ze = as_float64(Z_eval, "Z_eval", ndim=2)
+    ids, classes = [str(i) for i in eval_ids], [str(c) for c in eval_classes]
+    if not (len(ids) == len(classes) == Fe.shape[0] == Ze.shape[0]):
+        raise ValueError(f"eval_ids/eval_classes: expected {Fe.shape[0]} each, got {len(ids)}/{len(classes)}")
+    first: dict[str, int] = {}
+    for i in sorted(range(len(ids)), key=lambda k: ids[k]):
+        first.setdefault(classes[i], i)
+    idx = [first[c] for c in sorted(first)]
+    columns = {REAL_EMBEDDING: Ze[idx], **translate_all(translators, Fe[idx])}
+    rows = [{"image_id": ids[i], "class_id": classes[i], "translator": name, "embedding": E[k].tolist()}
+            for k, i in enumerate(idx) for name, E in columns.items()]
+    return pl.DataFrame(rows, schema={"image_id": pl.String, "class_id": pl.String, "translator": pl.String,
+                                      "embedding": pl.List(pl.Float64)})
+
+
+def sheet_columns(embeddings: pl.DataFrame, n_images: int) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """From :func:`study_embeddings` rows, the first ``n_images`` images (in row order): ``(columns, z_true,
+    image_ids)`` for :func:`sing.unclip.paper_figures.translator_sheet` — translator → (k, n) array in study
+    order, the real embeddings (k, n). ValueError when ``n_images`` < 1 or a translator lacks an image."""
+    if n_images < 1:
+        raise ValueError(f"n_images: expected >= 1, got {n_images}")
+    ids = embeddings.unique("image_id", maintain_order=True)["image_id"].to_list()[:n_images]
+    sub = embeddings.filter(pl.col("image_id").is_in(ids))
+    out: dict[str, np.ndarray] = {}
+    for name in sub.unique("translator", maintain_order=True)["translator"].to_list():
+        rows = {r["image_id"]: r["embedding"] for r in sub.filter(pl.col("translator") == name).iter_rows(named=True)}
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise ValueError(f"embeddings: translator {name!r} has no row for images {missing}")
+        out[name] = np.array([rows[i] for i in ids], dtype=np.float64)
+    z_true = out.pop(REAL_EMBEDDING, None)
+    if z_true is None:
+        raise ValueError(f"embeddings: no {REAL_EMBEDDING!r} rows (the images' real CLIP embeddings)")
+    return out, z_true, ids

@@ -126,9 +126,11 @@ def cosine_histograms(cosines: pl.DataFrame, settings=None, *, loss: str = "mse"
 
 
 def translator_sensitivity(table: pl.DataFrame, stability: pl.DataFrame, settings=None, *, statistic: str = "ratio"):
-    """Per space (columns): each model's ``statistic`` (default the IS/|AS| ratio of medians) under every translator
-    variant, the default marked; the subtitle gives Kendall τ of the model ordering per variant."""
+    """Per space (columns): each model's ``statistic`` (default the IS/|AS| ratio of medians; the workflow passes
+    ``translator.sensitivity.statistic`` as ``settings["sensitivity_statistic"]``) under every translator variant;
+    the subtitle gives Kendall τ of the model ordering per variant."""
     s = dict(settings or {})
+    statistic = s.get("sensitivity_statistic", statistic)
     if table.height == 0:
         raise ValueError("translator_sensitivity: no rows to plot")
     models = model_subset(sorted(table["model"].unique().to_list()), s, "models")

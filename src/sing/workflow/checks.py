@@ -83,7 +83,8 @@ def synthetic_dataset_classes(plan: "Plan") -> None:
         return
     sampled = {"classes": plan.analysed, "samples.translator.classes": plan.translator_classes,
                "samples.robustness.classes": plan.robustness_classes,
-               "analyses.open_vocabulary.classes": plan.openvocab}
+               "analyses.open_vocabulary.classes": plan.openvocab,
+               "samples.translator_study.classes": plan.study_classes}
     for key, class_ids in sampled.items():
         _require(key, class_ids, synthetic["classes"], "in dataset.synthetic.classes")
 
@@ -137,3 +138,23 @@ def open_vocabulary_concepts(plan: "Plan") -> None:
 def figure_models(plan: "Plan") -> None:
     """figures.paper_models names known models, each once."""
     plan.figure_models  # noqa: B018  (resolving raises, or warns)
+
+
+@check
+def translator_study_settings(plan: "Plan") -> None:
+    """translator.use: best_nonlinear needs the study; a study trains a non-linear translator and stops early on
+    a fold the translator's cross-validation has."""
+    translator = plan.config["translator"]
+    study = translator["study"]
+    if translator["use"] == "best_nonlinear" and not study["enabled"]:
+        raise config_error("translator.use", "best_nonlinear", "needs the translator study "
+                           "(translator.study.enabled: true), which trains the non-linear translators")
+    if not study["enabled"]:
+        return
+    if not [a for a in study["architectures"] if a != "linear"]:
+        raise config_error("translator.study.architectures", study["architectures"],
+                           "lists no non-linear architecture (mlp3, mlp4, residual): the study compares them with "
+                           "the ridge and keeps the best")
+    if study["stop_fold"] >= translator["folds"]:
+        raise config_error("translator.study.stop_fold", study["stop_fold"],
+                           f"must be below translator.folds ({translator['folds']})")
