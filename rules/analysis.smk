@@ -34,7 +34,7 @@ rule aggregate_model:
     input:
         scores=lambda w: chunk_dirs("scores", "analysis", model=w.model, space=w.space),
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
-        translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        translator=translator_file(),
         settings=manifest("aggregate_model"),
     output:
         model_summary=f"{R}/tables/per_model/{{model}}/{{space}}/model_summary.parquet",
@@ -52,7 +52,7 @@ rule aggregate_model:
 
 rule steering:
     input:
-        unpack(model_inputs),
+        unpack(ridge_inputs),
         features=f"{R}/features/{{model}}/analysis/chunk-{chunk_holding(config['analyses']['steering']['source_class'])}",
         text=text_file("steering"),
         settings=manifest("steering"),
@@ -100,7 +100,7 @@ rule train_probes:
     input:
         features=lambda w: chunk_dirs("features", "robustness", model=w.model),
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
-        translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+        translators=per_space(translator_file()),
         settings=manifest("train_probes"),
     output:
         principal=f"{R}/probes/{{model}}/principal.safetensors",
@@ -131,7 +131,7 @@ rule robustness:
     input:
         principal=f"{R}/probes/{{model}}/principal.safetensors",
         translated=per_space(f"{R}/probes/{{model}}/{{space}}.safetensors"),
-        translators=per_space(f"{R}/translators/{{model}}/{{space}}.safetensors"),
+        translators=per_space(translator_file()),
         geometry=f"{R}/heads/{{model}}/geometry.safetensors",
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
         train_features=lambda w: chunk_dirs("features", "robustness", model=w.model),
@@ -240,11 +240,7 @@ rule compare_models:
 
 rule collect_table:
     input:
-        tables=lambda w: expand(
-            f"{R}/tables/per_model/{{model}}/{{space}}/{w.table}.parquet",
-            model=MODELS,
-            space=SPACES,
-        ),
+        tables=table_parts,
         settings=manifest("collect_table"),
     output:
         table=f"{R}/tables/{{table}}.parquet",

@@ -63,8 +63,13 @@ SCRIPTS = "../workflow_scripts"
 MODELS = PLAN.model_keys
 SPACES = PLAN.space_keys
 DATASET = config["dataset"]
-TABLES = outputs.table_names()
-FIGURES = outputs.figure_names()
+# this config's tables and figures (the translator study's only when it runs)
+# and those of translators sing fits: none when every translator is published
+TABLES = outputs.table_names(config, fitted=bool(PLAN.fitted))
+FIGURES = outputs.figure_names(config, fitted=bool(PLAN.fitted))
+STUDY = PLAN.study_enabled
+# the supplementary's UnCLIP figures (the unclip_paper_figures rule): Fig. 10, 11 (needs the study), 13
+UNCLIP_SHEETS = ["gallery", *(["translators"] if STUDY else []), "perturbations"]
 # the report's front page, written by the front_page rule (rules/report.smk); the Snakefile's `report` reads it
 FRONT_PAGE = f"{R}/report/front_page.rst"
 
@@ -174,11 +179,19 @@ def per_space(pattern):
     return expand(pattern, space=SPACES, allow_missing=True)
 
 
-def model_inputs(w):
-    """The head, its geometry and the translator of one (model, space)."""
+def translator_file(model="{model}", space="{space}", scoring=True):
+    """The translator of (model, space) that AS/IS are computed with (`translator.use`: the ridge, or the
+    translator study's best non-linear one), or with scoring=False always the ridge (steering needs W_T).
+    """
+    nonlinear = scoring and config["translator"]["use"] == "best_nonlinear"
+    return f"{R}/translators/{model}/{space}{'.best_nonlinear' if nonlinear else ''}.safetensors"
+
+
+def model_inputs(w, scoring=True):
+    """The head, its geometry and the translator (translator_file) of one (model, space)."""
     return {
         "geometry": f"{R}/heads/{w.model}/geometry.safetensors",
-        "translator": f"{R}/translators/{w.model}/{w.space}.safetensors",
+        "translator": translator_file(w.model, w.space, scoring),
         "head": f"{R}/heads/{w.model}/head.safetensors",
     }
 
@@ -226,6 +239,27 @@ def written(path):
     return f"{R}/written/{os.path.relpath(path, R)}.json"
 
 
+def table_parts(w):
+    """The per-(model, space) parts of a collected table: every run pair, or the pairs whose translator sing
+    fits for a table declared `fitted_only` (sing.outputs)."""
+    pairs = (
+        PLAN.fitted
+        if outputs.table(w.table).fitted_only
+        else [(m, s) for m in MODELS for s in SPACES]
+    )
+    return [f"{R}/tables/per_model/{m}/{s}/{w.table}.parquet" for m, s in pairs]
+
+
+def ridge_inputs(w):
+    """model_inputs with the ridge translator, whatever `translator.use` says."""
+    return model_inputs(w, scoring=False)
+
+
+def if_study(*paths):
+    """``paths`` when the translator study runs, else none (inputs that only the study provides)."""
+    return list(paths) if STUDY else []
+
+
 def all_targets():
     tables = expand(
         f"{R}/tables/{{table}}.{{kind}}", table=TABLES, kind=["parquet", "preview.html"]
@@ -236,7 +270,11 @@ def all_targets():
         fmt=config["figures"]["formats"],
     )
     pictures = (
-        expand(f"{R}/figures/unclip/{{model}}.png", model=MODELS)
+        expand(
+            f"{R}/figures/unclip/{{model}}{{sheet}}.png",
+            model=MODELS,
+            sheet=["", *(f".{sheet}" for sheet in UNCLIP_SHEETS)],
+        )
         if config["unclip"]["enabled"]
         else []
     )

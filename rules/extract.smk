@@ -58,6 +58,23 @@ rule extract_translator_features:
         f"{SCRIPTS}/extract_features.py"
 
 
+use rule extract_translator_features as extract_study_features with:
+    input:
+        dataset_ready(),
+        model_files,
+        head=f"{R}/heads/{{model}}/head.safetensors",
+        exclude=f"{R}/features/{{model}}/translator.parquet",
+        settings=manifest("extract_study_features"),
+    output:
+        features=f"{R}/features/{{model}}/study.parquet",
+    log:
+        f"{R}/logs/extract_features/{{model}}/study.log",
+    benchmark:
+        f"{R}/benchmarks/extract_features/{{model}}/study.tsv"
+    params:
+        settings=settings("extract_study_features"),
+
+
 rule extract_features:
     input:
         dataset_ready(),
@@ -106,6 +123,21 @@ rule embed_translator_images:
         settings=settings("embed_translator_images"),
     script:
         f"{SCRIPTS}/extract_features.py"
+
+
+use rule embed_translator_images as embed_study_images with:
+    input:
+        dataset_ready(),
+        exclude=f"{R}/clip/{{space}}/translator.parquet",
+        settings=manifest("embed_study_images"),
+    output:
+        features=f"{R}/clip/{{space}}/study.parquet",
+    log:
+        f"{R}/logs/embed_images/{{space}}/study.log",
+    benchmark:
+        f"{R}/benchmarks/embed_images/{{space}}/study.tsv"
+    params:
+        settings=settings("embed_study_images"),
 
 
 rule embed_images:

@@ -4,7 +4,10 @@ localrules:
 
 rule figures:
     input:
-        **{table: f"{R}/tables/{table}.parquet" for table in outputs.figure_tables()},
+        **{
+            table: f"{R}/tables/{table}.parquet"
+            for table in outputs.figure_tables(config, fitted=bool(PLAN.fitted))
+        },
         geometries=expand(f"{R}/heads/{{model}}/geometry.safetensors", model=MODELS),
         settings=manifest("figures"),
     output:

@@ -75,7 +75,7 @@ rule evaluate_translator:
     input:
         features=lambda w: chunk_dirs("features", "analysis", model=w.model),
         clip=lambda w: chunk_dirs("clip", "analysis", space=w.space),
-        translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        translator=translator_file(),
         settings=manifest("evaluate_translator"),
     output:
         evaluation=f"{R}/tables/per_model/{{model}}/{{space}}/translator_eval.parquet",
@@ -92,3 +92,89 @@ rule evaluate_translator:
         settings=settings("evaluate_translator"),
     script:
         f"{SCRIPTS}/evaluate_translator.py"
+
+
+rule translator_study:
+    """Supp. §1.1 / Table 2 / Figs. 7-8: the ridge vs the MLP translators, trained on the translator sample (early
+    stopping on its fold translator.study.stop_fold) and evaluated on the held-out study images.
+    """
+    input:
+        features=f"{R}/features/{{model}}/translator.parquet",
+        clip=f"{R}/clip/{{space}}/translator.parquet",
+        study_features=f"{R}/features/{{model}}/study.parquet",
+        study_clip=f"{R}/clip/{{space}}/study.parquet",
+        translator=f"{R}/translators/{{model}}/{{space}}.safetensors",
+        settings=manifest("translator_study"),
+    output:
+        study=f"{R}/tables/per_model/{{model}}/{{space}}/translator_study.parquet",
+        curves=f"{R}/tables/per_model/{{model}}/{{space}}/translator_curves.parquet",
+        cosines=f"{R}/tables/per_model/{{model}}/{{space}}/translator_cosines.parquet",
+        best=f"{R}/translators/{{model}}/{{space}}.best_nonlinear.safetensors",
+        embeddings=f"{R}/translators/{{model}}/{{space}}.study_embeddings.parquet",
+        timings=f"{R}/benchmarks/translator_study/{{model}}/{{space}}.translators.tsv",
+    log:
+        f"{R}/logs/translator_study/{{model}}/{{space}}.log",
+    benchmark:
+        f"{R}/benchmarks/translator_study/{{model}}/{{space}}.tsv"
+    conda:
+        "../envs/sing.yaml"
+    threads: 1
+    resources:
+        **GPU_RESOURCES,
+        mem_mb=32000,
+        runtime=120,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("translator_study"),
+    script:
+        f"{SCRIPTS}/translator_study.py"
+
+
+rule translator_sensitivity:
+    """Beyond the paper: the analysed images' null-removal scores under the ridge at α × factors (refitted from
+    the translator sample's sufficient statistics) and the study's best non-linear translator.
+    """
+    input:
+        unpack(ridge_inputs),
+        features=lambda w: chunk_dirs("features", "analysis", model=w.model),
+        text=text_file("classes"),
+        translator_features=f"{R}/features/{{model}}/translator.parquet",
+        translator_clip=f"{R}/clip/{{space}}/translator.parquet",
+        best=if_study(f"{R}/translators/{{model}}/{{space}}.best_nonlinear.safetensors"),
+        settings=manifest("translator_sensitivity"),
+    output:
+        sensitivity=f"{R}/tables/per_model/{{model}}/{{space}}/translator_sensitivity.parquet",
+    log:
+        f"{R}/logs/translator_sensitivity/{{model}}/{{space}}.log",
+    conda:
+        "../envs/sing.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+        cpus_per_task=cpus_per_task,
+    params:
+        settings=settings("translator_sensitivity"),
+    script:
+        f"{SCRIPTS}/translator_sensitivity.py"
+
+
+localrules:
+    translator_stability,
+
+
+rule translator_stability:
+    """Kendall τ / Spearman ρ of the model ordering under each translator variant against the default."""
+    input:
+        sensitivity=f"{R}/tables/translator_sensitivity.parquet",
+        settings=manifest("translator_stability"),
+    output:
+        stability=f"{R}/tables/translator_stability.parquet",
+    log:
+        f"{R}/logs/translator_stability.log",
+    conda:
+        "../envs/sing.yaml"
+    params:
+        settings=settings("translator_stability"),
+    script:
+        f"{SCRIPTS}/translator_stability.py"

@@ -502,7 +502,7 @@ def test_validation_null_is_invariant_others_are_not():
     g = head_geometry(W)
     df = validation_scores(F, [f"i{j}" for j in range(10)], W, g, T, seeds=[0, 1])
     assert tuple(df.columns) == VALIDATION_COLUMNS[2:]
-    assert df.height == 10 * 3 * 2
+    assert df.height == 10 * 3 * 2 + 10  # + one deterministic null_removal row per image
     Pn = ref_null_projector(W)
     norms = np.linalg.norm(F @ Pn, axis=1)
     for kind in ("null", "random", "principal"):
@@ -516,6 +516,29 @@ def test_validation_null_is_invariant_others_are_not():
     prin = df.filter(pl.col("kind") == "principal")["logit_change"].to_numpy()
     rand = df.filter(pl.col("kind") == "random")["logit_change"].to_numpy()
     assert np.median(prin) > np.median(rand) > 1e3 * null["logit_change"].max()
+
+
+def test_validation_null_removal_is_the_paper_perturbation_and_its_drift_is_the_image_score():
+    """δ = −Π_n f (supp. §2): logit change ‖W Π_n f‖ ≈ 0, CLIP drift = IS of the same images (score_images), one row
+    per image with a null seed; the other kinds' rows are those of the kinds alone."""
+    W, T, F, Zt = toy(n=12)
+    g = head_geometry(W)
+    ids = [f"i{j:02d}" for j in range(12)]
+    df = validation_scores(F, ids, W, g, T, seeds=[0, 1])
+    rem = df.filter(pl.col("kind") == "null_removal").sort("image_id")
+    assert rem.height == 12 and rem["seed"].null_count() == 12
+    s = score_images(F, Zt, g, T, W=W)
+    np.testing.assert_allclose(rem["clip_drift_deg"].to_numpy(), s["is_deg"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(rem["logit_change"].to_numpy(), s["logit_change"], rtol=0, atol=1e-12)
+    Pn = ref_null_projector(W)
+    np.testing.assert_allclose(rem["norm"].to_numpy(), np.linalg.norm(F @ Pn, axis=1), rtol=1e-10)
+    assert rem["logit_change_rel"].max() < 1e-10 and rem["clip_drift_deg"].min() > 0
+    rest = df.filter(pl.col("kind") != "null_removal")
+    assert rest.equals(validation_scores(F, ids, W, g, T, seeds=[0, 1], kinds=("null", "random", "principal")))
+    only = validation_scores(F, ids, W, g, T, seeds=[0], kinds=("null_removal",))
+    assert only.equals(rem)
+    with pytest.raises(ValueError, match="kinds"):
+        validation_scores(F, ids, W, g, T, seeds=[0], kinds=("removal",))
 
 
 def test_validation_nullity_zero_rows_are_zero():
@@ -667,7 +690,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                {"validation": val}, {"analyses": {"validation": {"seeds": 2, "max_images": 25}, "seed": 0}},
                {"model": "toy", "space": "s"})
     v = pl.read_parquet(val)
-    assert tuple(v.columns) == VALIDATION_COLUMNS and v.height == 25 * 3 * 2
+    assert tuple(v.columns) == VALIDATION_COLUMNS and v.height == 25 * 3 * 2 + 25  # + null_removal, one per image
     assert v["image_id"].str.starts_with("val/").all()  # the held-out analysis images
     assert v.filter(pl.col("kind") == "null")["logit_change_rel"].max() < 1e-4
 

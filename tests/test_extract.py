@@ -178,6 +178,27 @@ def test_run_extraction_clip_single(root, tmp_path):
                        sample={"split": "train", "per_class": 50, "seed": 0}, mode="single", progress=False)
 
 
+def test_run_extraction_excludes_ids_and_keeps_the_sample_order(root, tmp_path):
+    """The translator study's held-out sample: ids in ``exclude`` are never sampled, the rest keep their order
+    (= study_heldout_sample), and the count is in the provenance."""
+    from sing.analysis.translator_study import study_heldout_sample
+    from sing.io.storage import read_metadata
+
+    first = [i for w in (A, B) for i in sample_class(class_files(root, "train", w), 2, 1, w)]
+    out = tmp_path / "held.parquet"
+    run_extraction("clip", "demo", SPACE, dataset=imagenet(root), classes=[A, B], out=out, mode="single",
+                   sample={"split": "train", "per_class": "all", "seed": 1}, device="cpu", on_bad_image="skip",
+                   progress=False, exclude=first)
+    df, _, meta = read_embeddings(out)
+    assert not set(df["image_id"]) & set(first)
+    readable = set(_good(root, "train", A) + _good(root, "train", B))
+    files = {w: class_files(root, "train", w) for w in (A, B)}
+    held = study_heldout_sample(files, 100, 1, exclude=first, take_all_if_fewer=True)
+    expected = [i for ids in held.values() for i in ids if i in readable]
+    assert df["image_id"].to_list() == expected
+    assert "excluded_images" in str(read_metadata(out)) and df.height == len(expected)
+
+
 @pytest.fixture(scope="module")
 def space():
     from sing.models.clip_spaces import load_space

@@ -8,11 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sing.analysis.comparisons import robustness_correlation, space_crosscheck
+from sing.analysis.comparisons import robustness_correlation, space_crosscheck, space_crosschecks
 from sing.analysis.open_vocabulary import OPEN_VOCABULARY_COLUMNS
+from sing.analysis.sensitivity import SENSITIVITY_COLUMNS, ordering_stability
 from sing.analysis.stats import leakage_z
 from sing.analysis.steering import STEERING_COLUMNS
 from sing.analysis.summaries import CLASS_SUMMARY_COLUMNS, JOINT_SAMPLE_COLUMNS, MODEL_SUMMARY_COLUMNS, STAT_COLUMNS
+from sing.analysis.translator_study import COSINE_COLUMNS, CURVE_COLUMNS, STUDY_COLUMNS
 from sing.analysis.validation import VALIDATION_COLUMNS
 from sing.core.geometry import head_geometry
 from sing.figures.render import build, make
@@ -115,9 +117,50 @@ def synthetic_tables(models=MODELS, spaces=SPACES, n_classes=60, n_images=40, se
         "steering": pl.concat(steer).select(STEERING_COLUMNS),
         "robustness": robustness_correlation(pl.DataFrame(rob)),
         "open_vocabulary": pl.concat(ov).select(OPEN_VOCABULARY_COLUMNS),
-        "space_crosscheck": space_crosscheck(ms),
+        "space_crosscheck": space_crosschecks(ms, SETTINGS["paper_models"]),
         "joint_sample": pl.concat(joint).select(JOINT_SAMPLE_COLUMNS),
+        **translator_tables(ms, rng),
     }
+
+
+def translator_tables(model_summary, rng, n_eval=20, epochs=6):
+    """Planted tables of the translator study and sensitivity (the library's columns): per (model, space) the
+    default ratio of the model summary and three variants, one of them reversing the order."""
+    sens, study, curves, cosines = [], [], [], []
+    for r in model_summary.iter_rows(named=True):
+        base = {"model": r["model"], "space": r["space"], "n_images": 40, "median_abs_as": 1.0, "median_is": r["ratio"]}
+        for variant, factor, ratio in (("default", 1.0, r["ratio"]), ("alpha_x0.1", 0.1, r["ratio"] * 1.1),
+                                       ("alpha_x10", 10.0, 100.0 / r["ratio"]), ("best_nonlinear", None, r["ratio"])):
+            sens.append({**base, "variant": variant, "translator": "mlp3/mse" if factor is None else "ridge",
+                         "alpha": None if factor is None else 10.0 * factor, "alpha_factor": factor, "ratio": ratio,
+                         "image_ratio_median": ratio * 1.05})
+        for arch in ("linear", "mlp3", "mlp4", "residual"):
+            for loss in ("mse", "cosine", "mse_cosine"):
+                cos = np.clip(rng.normal(0.8, 0.05, n_eval), -1, 1)
+                row = {c: None for c in STUDY_COLUMNS}
+                row.update(model=r["model"], space=r["space"], architecture=arch, loss=loss, method="adamw",
+                           hidden_dim=64, n_params=1000, n_train=80, n_stop=20, n_eval=n_eval, n_eval_classes=4,
+                           epochs_run=epochs, best_epoch=epochs - 1, train_gflop=1e-3, mse=float(rng.random()),
+                           sq_error_mean=1.0, r2=0.5, cosine_mean=float(cos.mean()), cosine_median=0.8,
+                           cosine_q05=0.7, cosine_q25=0.75, cosine_q75=0.85, cosine_q95=0.9,
+                           cosine_min=float(cos.min()), device="cpu", rank_mse=1.0, rank_cosine=1.0)
+                study.append(row)
+                cosines.append(pl.DataFrame({"model": r["model"], "space": r["space"], "architecture": arch,
+                                             "loss": loss, "image_id": [f"i{j}" for j in range(n_eval)],
+                                             "class_id": "c", "cosine": cos}))
+                if (arch, loss) != ("linear", "mse"):
+                    e = np.arange(epochs + 1)
+                    curves.append(pl.DataFrame({"model": r["model"], "space": r["space"], "architecture": arch,
+                                                "loss": loss, "epoch": e, "train_loss": 1.0 / (e + 1),
+                                                "train_mse": 1.0 / (e + 1), "train_cosine_mean": 1 - 1 / (e + 2),
+                                                "stop_loss": 1.0 / (e + 1), "stop_mse": 1.0 / (e + 1),
+                                                "stop_cosine_mean": 1 - 1 / (e + 2)}))
+    sensitivity = pl.DataFrame(sens, schema_overrides={"alpha": pl.Float64, "alpha_factor": pl.Float64})
+    return {"translator_sensitivity": sensitivity.select(SENSITIVITY_COLUMNS),
+            "translator_stability": ordering_stability(sensitivity),
+            "translator_study": pl.DataFrame(study, schema_overrides={"alpha": pl.Float64}).select(STUDY_COLUMNS),
+            "translator_curves": pl.concat(curves).select(CURVE_COLUMNS),
+            "translator_cosines": pl.concat(cosines).select(COSINE_COLUMNS)}
 
 
 def write_inputs(tmp_path, tables, models=MODELS):
@@ -216,6 +259,42 @@ def test_space_crosscheck_with_one_space_says_so(tmp_path):
     assert empty.height == 0 and tuple(empty.columns) == SPACE_CROSSCHECK_COLUMNS
     chart, data = ratios.space_crosscheck(empty, {})
     assert data.height == 0 and "not applicable" in str(chart.to_dict()["title"])
+
+
+def _spec(chart) -> str:
+    return json.dumps(finalize(chart).to_dict(), ensure_ascii=False)
+
+
+def test_the_crosscheck_is_over_the_paper_models_with_their_own_tau(inputs):
+    """Fig. 12a on figures.paper_models (the paper's 5), Kendall τ over those models (scipy), and every run model
+    in space_crosscheck_all."""
+    from scipy.stats import kendalltau
+
+    chart, paper = build("space_crosscheck", inputs, SETTINGS)
+    _, every = build("space_crosscheck_all", inputs, SETTINGS)
+    assert set(paper["model"]) == set(SETTINGS["paper_models"]) and set(every["model"]) == set(MODELS)
+    table = pl.read_parquet(inputs["space_crosscheck"]).filter(pl.col("models") == "paper")
+    tau = kendalltau(table["ratio_a"].to_numpy(), table["ratio_b"].to_numpy())[0]
+    assert table.height == 5 and np.allclose(table["kendall_tau"].to_numpy(), tau, atol=1e-12)
+    assert f"Kendall τ = {tau:.3f}" in _spec(chart) and "(paper models)" in _spec(chart)
+
+
+def test_an_unstable_ordering_is_said_in_the_model_level_figures(inputs):
+    """The translator_stability sentence (τ < 1 for some variant) is a subtitle line of the model-level figures of
+    that space, and absent when the ordering is stable."""
+    from sing.analysis.sensitivity import stability_sentences
+
+    stability = pl.read_parquet(inputs["translator_stability"])
+    sentences = stability_sentences(stability, pl.read_parquet(inputs["translator_sensitivity"]),
+                                    space_display=SETTINGS["space_display"])
+    assert set(sentences) == set(SPACES)  # the planted alpha_x10 variant reverses the order everywhere
+    assert "Kendall τ = -1.00 at α×10" in sentences["openai_vitl14"]
+    settings = {**SETTINGS, "stability_sentences": sentences}
+    for figure in ("ratio_bars", "ratio_bars_all", "ratio_scatter", "ratio_scatter_all"):
+        assert "is not stable under the" in _spec(build(figure, inputs, settings)[0]), figure
+        assert "is not stable" not in _spec(build(figure, inputs, SETTINGS)[0]), figure
+    nonlinear = _spec(build("ratio_bars", inputs, {**SETTINGS, "translator_use": "best_nonlinear"})[0])
+    assert "best non-linear translator: f and f̃ translated separately, linearity lost" in nonlinear
 
 
 def test_ratio_scatter_draws_the_joint_distribution_with_covariance_ellipses(inputs):

@@ -35,9 +35,16 @@ def test_every_table_and_figure_with_awkward_class_ids(folder_demo):
         assert pl.read_parquet(R / "tables" / f"{table}.parquet").height > 0, table
     from sing.outputs import figure_names
 
-    for figure in figure_names():
+    study_off = {"translator": {"study": {"enabled": False}}}  # config.folder-demo.yaml: the run without the study
+    for figure in figure_names(study_off):
         assert (R / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+    assert not list((R / "figures").glob("translator_study*"))
+    assert not (R / "tables" / "translator_study.parquet").exists()
+    assert pl.read_parquet(R / "tables" / "translator_sensitivity.parquet")["variant"].unique().sort().to_list() == [
+        "alpha_x0.1", "alpha_x10", "default"]  # no best non-linear translator without the study
     assert (R / "figures" / "unclip" / "pets_smallnet.png").stat().st_size > 1000
+    assert (R / "figures" / "unclip" / "pets_smallnet.perturbations.png").stat().st_size > 1000
+    assert not (R / "figures" / "unclip" / "pets_smallnet.translators.png").exists()
 
     classes = pl.read_parquet(R / "classes.parquet")
     assert classes["class_id"].to_list() == ORDER and classes["class_index"].to_list() == list(range(6))

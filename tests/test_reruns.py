@@ -109,7 +109,6 @@ CASES: dict[str, tuple[dict, dict]] = {
     "run_spaces": ({"run_spaces": ["demo_clip_a"]}, {}),
     "models.<key>.seed": ({"models": {"demo_densenet121": {"seed": 7}}}, {"model": "demo_densenet121"}),
     "models.<key>.display": ({"models": {"demo_resnet50": {"display": "ResNet-50 (renamed)"}}}, {}),
-    "figures.paper_models": ({"figures": {"paper_models": ["demo_resnet50"]}}, {}),
     "spaces.<key>.seed": ({"spaces": {"demo_clip_b": {"seed": 5}}}, {"space": "demo_clip_b"}),
     "analyses.baseline_seeds": ({"analyses": {"baseline_seeds": 2}}, {}),
     "analyses.bootstrap": ({"analyses": {"bootstrap": 100}}, {}),
@@ -130,6 +129,16 @@ CASES: dict[str, tuple[dict, dict]] = {
     "unclip.model_id": ({"unclip": {"model_id": "kakaobrain/karlo-v1-alpha-image-variations"}}, {}),
     "unclip.n_images": ({"unclip": {"n_images": 1}}, {}),
     "unclip.prompts": ({"unclip": {"prompts": ["an image of a jellyfish", "an image of a jeep"]}}, {}),
+    "unclip.decoder_steps": ({"unclip": {"decoder_steps": 3}}, {}),
+    "unclip.gallery.quantiles": ({"unclip": {"gallery": {"quantiles": [0.5]}}}, {}),
+    "figures.paper_models": ({"figures": {"paper_models": ["demo_densenet121"]}}, {}),
+    # the translator study and the translator sensitivity (issue 17); translator.use: scoring with the study's best
+    # non-linear translator reruns every job that computes AS/IS with it, and nothing else (steering stays linear)
+    "translator.use": ({"translator": {"use": "best_nonlinear"}}, {}),
+    "translator.study.enabled": ({"translator": {"study": {"enabled": False}}}, {}),
+    "translator.study.max_epochs": ({"translator": {"study": {"max_epochs": 10}}}, {}),
+    "translator.sensitivity.factors": ({"translator": {"sensitivity": {"factors": [0.5]}}}, {}),
+    "samples.translator_study.seed": ({"samples": {"translator_study": {"seed": 1}}}, {}),
     # cosmetic: nothing reruns (results_dir: tests/test_reruns.py::test_a_moved_results_folder_reruns_nothing)
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
     "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: classes.parquet only

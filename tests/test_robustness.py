@@ -121,6 +121,23 @@ def test_translated_inputs_are_the_translated_principal_features():
         translated_inputs(F, g, T)
 
 
+def test_translated_inputs_of_a_nonlinear_translator_translate_the_principal_features():
+    import torch
+
+    from sing.core.nonlinear import NonlinearTranslator, build_module
+
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((5, 9))
+    g = head_geometry(W)
+    torch.manual_seed(0)
+    T = NonlinearTranslator(build_module("residual", 9, 7, 6), architecture="residual", loss="mse", in_dim=9, out_dim=7)
+    F = rng.standard_normal((30, 9))
+    np.testing.assert_allclose(translated_inputs(principal_coordinates(F, g), g, T, block_rows=7),
+                               T(g.project_principal(F)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="C: expected"):
+        translated_inputs(F, g, T)
+
+
 def test_probe_bad_input_and_round_trip(tmp_path):
     rng = np.random.default_rng(5)
     X, y = gaussian_classes(10, rng.standard_normal((3, 4)), rng)

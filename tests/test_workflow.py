@@ -50,6 +50,70 @@ def test_demo_produces_every_table_and_figure(demo):
     assert (demo / RESULTS / "figures" / "unclip" / "demo_resnet50.png").stat().st_size > 1000
 
 
+def test_the_translator_study_and_sensitivity_in_the_demo(demo):
+    """Issue 17 end to end on the demo (random weights: plumbing, not a finding): every table of sing.outputs the
+    demo config produces, with the library's columns; the study's 12 translators per (model, space) and its best
+    non-linear one, reloadable; the sensitivity's variants and Kendall τ recomputed with scipy from the
+    sensitivity table; null removal in the validation table with a CLIP drift equal to each image's IS in the
+    scores; the cross-check over the paper models and all models; the supplementary's UnCLIP sheets."""
+    from scipy.stats import kendalltau
+
+    from sing.analysis.sensitivity import SENSITIVITY_COLUMNS, STABILITY_COLUMNS
+    from sing.analysis.translator_study import COSINE_COLUMNS, CURVE_COLUMNS, STUDY_COLUMNS, best_translator
+    from sing.core.translator import load_translator
+    from sing.outputs import table_names
+
+    root = demo / RESULTS
+    tables = {name: pl.read_parquet(root / "tables" / f"{name}.parquet") for name in table_names()}
+    assert all(frame.height > 0 for frame in tables.values()), [n for n, f in tables.items() if f.height == 0]
+    for name, columns in (("translator_study", STUDY_COLUMNS), ("translator_curves", CURVE_COLUMNS),
+                          ("translator_cosines", COSINE_COLUMNS), ("translator_sensitivity", SENSITIVITY_COLUMNS),
+                          ("translator_stability", STABILITY_COLUMNS)):
+        assert tuple(tables[name].columns) == columns, name
+    pairs = [(m, s) for m in ("demo_densenet121", "demo_resnet50") for s in ("demo_clip_a", "demo_clip_b")]
+    study = tables["translator_study"]
+    assert study.group_by("model", "space").len().sort("model", "space").rows() == [(*p, 12) for p in pairs]
+    assert study.filter(pl.col("method") == "ridge")[["architecture", "loss"]].unique().rows() == [("linear", "mse")]
+    assert (study["n_eval"] > 0).all() and (study["n_eval_classes"] == 6).all()
+    sens = tables["translator_sensitivity"]
+    for model, space in pairs:
+        part = study.filter((pl.col("model") == model) & (pl.col("space") == space))
+        best = load_translator(root / "translators" / model / f"{space}.best_nonlinear.safetensors")
+        assert (best.architecture, best.loss) == best_translator(part)
+        row = sens.filter((pl.col("model") == model) & (pl.col("space") == space))
+        assert row["variant"].to_list() == ["default", "alpha_x0.1", "alpha_x10", "best_nonlinear"]
+        described = row.filter(pl.col("variant") == "best_nonlinear")["translator"].item()
+        assert described == f"{best.architecture}/{best.loss}"
+    stability = tables["translator_stability"]
+    assert stability.height == 2 * 3 * 2  # spaces x variants x statistics
+    for r in stability.iter_rows(named=True):
+        sub = sens.filter(pl.col("space") == r["space"]).sort("model")
+        x = sub.filter(pl.col("variant") == "default")[r["statistic"]].to_numpy()
+        y = sub.filter(pl.col("variant") == r["variant"])[r["statistic"]].to_numpy()
+        assert r["kendall_tau"] == pytest.approx(kendalltau(x, y)[0], abs=1e-12)
+        assert r["stable"] == (r["kendall_tau"] == pytest.approx(1.0))
+    # null removal: δ = −Π_n f; its CLIP drift is the IS of the same image (scores), its logits do not move
+    validation = tables["validation"]
+    assert set(validation["kind"]) == {"null_removal", "null", "random", "principal"}
+    removal = validation.filter(pl.col("kind") == "null_removal")
+    for model, space in pairs:
+        sc = pl.concat([pl.read_parquet(p) for p in (root / "scores" / model / space).rglob("*.parquet")])
+        joined = removal.filter((pl.col("model") == model) & (pl.col("space") == space)).join(
+            sc.select("image_id", "is_deg"), on="image_id")
+        assert joined.height > 0 and (joined["clip_drift_deg"] - joined["is_deg"]).abs().max() < 1e-9
+        assert joined["logit_change_rel"].max() < 1e-4
+    cross = tables["space_crosscheck"]
+    assert set(cross["models"]) == {"paper", "all"}
+    assert cross.filter(pl.col("models") == "paper")["n_models"].unique().to_list() == [2]  # the demo's paper_models
+    unclip = root / "figures" / "unclip"
+    for model in ("demo_resnet50", "demo_densenet121"):
+        for sheet, cells in (("gallery", 3 * 2), ("translators", 1 * 13), ("perturbations", 4 * 2)):
+            assert (unclip / f"{model}.{sheet}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert pl.read_parquet(unclip / f"{model}.{sheet}.cells.parquet").height == cells, (model, sheet)
+        pert = pl.read_parquet(unclip / f"{model}.perturbations.cells.parquet")
+        assert pert.filter(pl.col("kind") == "null")["logit_change"].max() < 1e-6 * pert["logit_change"].max()
+
+
 def test_the_readme_figure_is_the_demos(demo):
     """README.md shows the demo's Fig. 3a, labelled as random weights: the file in docs/ is exactly what the demo
     draws (after a change to the figure: cp results/demo/figures/ratio_scatter.png docs/demo-ratio-scatter.png)."""
@@ -127,6 +191,9 @@ def test_full_paper_config_plans_without_data_or_weights(tmp_path):
     assert jobs["fit_translator"] == 13 * 2
     assert jobs["head_geometry"] == jobs["export_head"] == 13
     assert jobs["embed_texts"] == 2 * 3  # class prompts, concepts and the steering target of each space
+    # the translator study (GPU, per model x space) and its held-out images; the sensitivity (CPU)
+    assert jobs["translator_study"] == jobs["translator_sensitivity"] == 13 * 2
+    assert jobs["extract_study_features"] == 13 and jobs["embed_study_images"] == 2
     assert not (tmp_path / "no-imagenet").exists()
     assert not (tmp_path / "results").exists()  # a dry run leaves no manifest behind
 

@@ -212,6 +212,18 @@ BAD_CONFIGS = [
      ["analyses.open_vocabulary.dictionaries", "brodn"]),
     ({**broden(space="eva02_l14"), "analyses": {"open_vocabulary": {"dictionaries": ["broden"]}}},
      ["analyses.open_vocabulary.dictionaries", "eva02_l14", "not in run_spaces"]),
+    # the translator study and sensitivity (issue 17)
+    (published(translator={"use": "best_nonlinear", "published": {"demo_densenet121": {"demo_clip_a": CONVNEXT}}}),
+     ["translator.use", "best_nonlinear", "demo_densenet121/demo_clip_a", "published translator"]),
+    ({"translator": {"use": "best_nonlinear", "study": {"enabled": False}}},
+     ["translator.use", "best_nonlinear", "translator.study.enabled"]),
+    ({"translator": {"use": "nonlinear"}}, ["translator.use", "nonlinear"]),
+    ({"translator": {"study": {"architectures": ["linear"]}}}, ["translator.study.architectures", "non-linear"]),
+    ({"translator": {"study": {"stop_fold": 4}}}, ["translator.study.stop_fold", "translator.folds (4)"]),
+    ({"translator": {"sensitivity": {"factors": [0.1, 1]}}}, ["translator.sensitivity.factors"]),
+    ({"samples": {"translator_study": {"classes": ["n01440764", "n01484850"]}}},
+     ["samples.translator_study.classes", "n01484850", "dataset.synthetic.classes"]),
+    ({"figures": {"paper_models": "paper"}}, ["figures.paper_models"]),
 ]
 
 
@@ -305,6 +317,32 @@ def test_figure_models_that_are_not_run_are_named():
     assert plan.figure_models == ["demo_resnet50"]
     assert plan.warnings == ["config figures.paper_models: ['resnet'] are not in run_models; the 5-model figures "
                              "leave them out"]
+
+
+def test_figure_model_presets_resolve_and_need_no_run():
+    """figures.paper_models presets: the paper's five as the authors ran them (the default) and as the paper's text
+    describes them; models the run lacks are left out without a warning (a preset suits any subset)."""
+    from sing.registry import FIGURE_MODEL_PRESETS, MODELS
+
+    assert resolved(files=("config.yaml",))["figures"]["paper_models"] == "authors"
+    paper = plan_of(files=("config.yaml",))
+    assert paper.figure_models == ["dinovit1", "resnet", "resnext", "efficientnet", "bitresnet"] and not paper.warnings
+    text = plan_of({"figures": {"paper_models": "paper_text"}, "run_models": ["dino_vitb16", "resnet", "vgg16"]},
+                   files=("config.yaml",))
+    assert text.figure_models == ["dino_vitb16", "resnet"] and not text.warnings
+    assert all(key in MODELS for keys in FIGURE_MODEL_PRESETS.values() for key in keys)
+    assert MODELS["dinovit1"].display.startswith("ViT-L/16") and "DinoViT" in MODELS["dinovit1"].display
+    assert plan_of(files=("config.yaml", "examples/paper-text.yaml")).figure_models == list(
+        FIGURE_MODEL_PRESETS["paper_text"])
+
+
+def test_the_translator_study_is_planned_only_when_enabled(in_repo):
+    """The study's classes are checked against the dataset only when it runs: a folder dataset with the study off
+    plans with the ImageNet default classes in samples.translator_study; with it on, the error names the key."""
+    assert plan_of(files=("config.yaml",)).study_classes[:2] == ["n01440764", "n01484850"]
+    assert plan_of(files=FOLDER_DEMO).study_classes == []
+    with pytest.raises(ValueError, match="samples.translator_study.classes.*ImageNet default"):
+        plan_of({"translator": {"study": {"enabled": True}}}, files=FOLDER_DEMO)
 
 
 # ----------------------------------------------------------------------------------------------- folder datasets

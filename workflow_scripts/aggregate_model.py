@@ -11,7 +11,7 @@ import logging
 
 from sing.analysis.summaries import class_summary, joint_sample, model_summary, uses_random_weights
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.storage import write_frame
 from sing.io.tables import read_scores, table_metadata
@@ -22,7 +22,7 @@ analyses = settings["analyses"]
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
 scores = read_scores(list(snakemake.input.scores))
 geometry = HeadGeometry.load(snakemake.input.geometry)
-translator = LinearTranslator.load(snakemake.input.translator)
+translator = load_translator(snakemake.input.translator)
 quality = {key: settings["translator"][key] for key in ("min_heldout_r2", "min_samples_per_dim")}
 ms = model_summary(scores, model, space, geometry, translator, n_boot=analyses["bootstrap"], ci=analyses["ci"],
                    seed=analyses["seed"], quality=quality,

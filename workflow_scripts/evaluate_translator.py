@@ -8,7 +8,7 @@ params.settings: (the job's settings, recorded in provenance)     wildcards: mod
 import logging
 
 from sing.analysis.translation import translator_eval_tables
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.pairs import chunk_tables
 from sing.io.storage import write_frame
@@ -17,7 +17,7 @@ from sing.io.tables import table_metadata
 setup_logging(snakemake.log[0])
 model, space = snakemake.wildcards.model, snakemake.wildcards.space
 # streamed one class at a time (memory: one class, whatever the number of classes)
-table = translator_eval_tables(LinearTranslator.load(snakemake.input.translator),
+table = translator_eval_tables(load_translator(snakemake.input.translator),
                                chunk_tables(snakemake.input.features), chunk_tables(snakemake.input.clip),
                                model=model, space=space)
 logging.info("%d images, mean cosine %.4f", table.height, table["cosine"].mean())

@@ -2,15 +2,16 @@
 (unnormalised image embeddings).
 
 params.settings (rules/common.smk): models or spaces ({key: spec}, this job's encoder), samples.<sample> (split,
-per_class, seed, take_all_if_fewer; the translator and robustness samples also their classes, the robustness
-sample's resolved to this chunk's), the chunk's classes (`classes` for the analysis sample,
+per_class, seed, take_all_if_fewer; the translator, translator-study and robustness samples also their classes, the
+robustness sample's resolved to this chunk's), the chunk's classes (`classes` for the analysis sample,
 `analyses.open_vocabulary.classes` for openvocab), dataset.{kind, root, class_index} (classifiers: every class in
 the dataset's order, which the head is checked against and ordered by; CLIP spaces: {class: index} of this job's
 classes), extraction.{device, precision, batch_size, on_bad_image, on_missing_image, channels_last}, weights (the
 encoder's weights lock entry).
 config: weights_dir, extraction.num_workers, extraction.loader_timeout (they change no number, so they are not
 settings).
-input.head (classifiers): the exported head (the export_head job's check passed).
+input.head (classifiers): the exported head (the export_head job's check passed); input.exclude (the translator
+study's held-out sample): the translator sample, whose images are never taken.
 output.features: a directory (one <file key>.parquet per class, + skipped.parquet) or a single *.parquet (all
 classes).
 """
@@ -22,6 +23,7 @@ import torch
 from sing.data.datasets import open_dataset
 from sing.data.extraction import run_extraction
 from sing.io.logs import setup_logging
+from sing.io.pairs import read_image_ids
 from sing.models.devices import resolve_device
 from sing.models.lock import verify
 from sing.models.weights import WeightsCache
@@ -34,8 +36,12 @@ collection = "models" if "models" in settings else "spaces"
 (key, entry), = settings[collection].items()
 # where each sample's class list is in the settings (for a chunk job: the chunk's classes)
 CLASSES = {"translator": ("samples", "translator", "classes"), "analysis": ("classes",),
-           "openvocab": ("analyses", "open_vocabulary", "classes"), "robustness": ("samples", "robustness", "classes")}
-sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else "translator"
+           "openvocab": ("analyses", "open_vocabulary", "classes"), "robustness": ("samples", "robustness", "classes"),
+           "translator_study": ("samples", "translator_study", "classes")}
+# the samples of a single file: by rule (the study's rules are `use rule` copies of the translator's)
+SINGLE = {"extract_translator_features": "translator", "embed_translator_images": "translator",
+          "extract_study_features": "translator_study", "embed_study_images": "translator_study"}
+sample_name = snakemake.wildcards["sample"] if "sample" in snakemake.wildcards.keys() else SINGLE[snakemake.rule]
 if sample_name not in CLASSES:
     raise ValueError(f"sample {sample_name!r}: no class list known for it (add it to CLASSES in {__file__})")
 class_ids = settings
@@ -63,5 +69,6 @@ summary = run_extraction(
     loader_timeout=snakemake.config["extraction"]["loader_timeout"], on_bad_image=extraction["on_bad_image"],
     on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
     weights=WeightsCache(weights_dir, offline=True),
-    provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream)
+    provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream,
+    exclude=read_image_ids([snakemake.input.exclude]) if "exclude" in snakemake.input.keys() else ())
 logging.info("done: %s", summary)

@@ -16,7 +16,7 @@ import polars as pl
 from sing.analysis.probe import LinearProbe
 from sing.analysis.robustness import ROBUSTNESS_COLUMNS, read_probe_data, robustness_rows
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.pairs import chunk_tables, read_image_ids
 from sing.io.storage import write_frame
@@ -27,7 +27,7 @@ settings = snakemake.params.settings
 model = snakemake.wildcards.model
 geometry = HeadGeometry.load(snakemake.input.geometry)
 principal = LinearProbe.load(snakemake.input.principal)
-translated = {space: (LinearProbe.load(p), LinearTranslator.load(t))
+translated = {space: (LinearProbe.load(p), load_translator(t))
               for space, p, t in zip(settings["run_spaces"], snakemake.input.translated, snakemake.input.translators)}
 seen = read_image_ids([*snakemake.input.train_features, *snakemake.input.translator_sample])
 test = read_probe_data(chunk_tables(snakemake.input.features), geometry, exclude=seen, classes=principal.classes)

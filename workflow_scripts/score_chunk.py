@@ -1,6 +1,7 @@
 """Table 1 for one (model, space, chunk): per-image AS/IS of null removal + the random-subspace baseline.
 
-input: features (dir of <file key>.parquet), geometry, translator, head, text (class prompts)
+input: features (dir of <file key>.parquet), geometry, translator (translator.use: the ridge or the translator
+study's best non-linear one, which translates f and f̃ separately), head, text (class prompts)
 params.settings: classes (of this chunk), analyses.{baseline_seeds, seed}
 output: scores (dir: one <file key>.parquet per class of the chunk)
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 from sing.analysis.scores import RandomSubspaces, score_images, scores_frame
 from sing.core.files import atomic_path
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.data.classes import file_key
 from sing.io.logs import setup_logging
 from sing.io.storage import write_frame
@@ -23,7 +24,7 @@ analyses = settings["analyses"]
 wildcards = dict(snakemake.wildcards.items())
 class_ids = list(settings["classes"])
 geometry = HeadGeometry.load(snakemake.input.geometry)
-translator = LinearTranslator.load(snakemake.input.translator)
+translator = load_translator(snakemake.input.translator)
 W, _ = read_head(snakemake.input.head)
 _, text = load_text(snakemake.input.text, "class", class_ids)
 baseline = RandomSubspaces(geometry.in_dim, geometry.nullity, analyses["baseline_seeds"], analyses["seed"])

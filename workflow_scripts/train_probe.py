@@ -16,7 +16,7 @@ from sing.analysis.probe import select_probe
 from sing.analysis.robustness import read_probe_data, translated_inputs
 from sing.core.files import write_content_record
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.pairs import chunk_tables
 from sing.models.devices import resolve_device
@@ -32,7 +32,7 @@ data = read_probe_data(chunk_tables(snakemake.input.features), geometry)
 logging.info("%s: %d images x %d principal coordinates, %d classes, on %s", model, *data.X.shape,
              len(set(data.y.tolist())), device)
 jobs = [("principal", data.X, snakemake.output.principal)]
-jobs += [(space, LinearTranslator.load(t), out)
+jobs += [(space, load_translator(t), out)
          for space, t, out in zip(settings["run_spaces"], snakemake.input.translators, snakemake.output.translated)]
 for name, inputs, out in jobs:
     X = inputs if name == "principal" else translated_inputs(data.X, geometry, inputs)

@@ -14,7 +14,7 @@ import polars as pl
 
 from sing.analysis.validation import VALIDATION_COLUMNS, subsample, validation_scores
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.io.logs import setup_logging
 from sing.io.pairs import chunk_image_ids, read_chunk_rows, read_image_ids
 from sing.io.storage import write_frame
@@ -42,7 +42,7 @@ keep = subsample(len(held), analyses["validation"]["max_images"], analyses["seed
 table, F = read_chunk_rows(snakemake.input.features, held if keep is None else held[keep])
 W, _ = read_head(snakemake.input.head)
 df = validation_scores(F, table["image_id"].to_list(), W, HeadGeometry.load(snakemake.input.geometry),
-                       LinearTranslator.load(snakemake.input.translator), seeds, pred=table["pred_class"].to_numpy())
+                       load_translator(snakemake.input.translator), seeds, pred=table["pred_class"].to_numpy())
 df = df.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space")).select(VALIDATION_COLUMNS)
 write_frame(df, snakemake.output.validation, table_metadata("validation", settings, model=model, space=space))
 logging.info("%s/%s: %d held-out images; median logit change per kind %s", model, space, table.height,

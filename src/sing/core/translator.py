@@ -28,6 +28,8 @@ __all__ = [
     "RidgeStats",
     "fit_ridge",
     "fold_ids_for",
+    "is_linear",
+    "load_translator",
     "translation_metrics",
     "translator_params",
 ]
@@ -100,9 +102,14 @@ def _check_scoring(scoring: str) -> str:
 # Translator
 # ---------------------------------------------------------------------------------------------
 def translator_params(translator: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(weight (n, m), bias (n,))`` as float64 numpy from anything with ``.weight`` and ``.bias``."""
+    """``(weight (n, m), bias (n,))`` as float64 numpy from anything with ``.weight`` and ``.bias``.
+
+    Raises ValueError for a translator without them, e.g. a non-linear
+    :class:`sing.core.nonlinear.NonlinearTranslator` (steering and text gradients need the matrix ``W_T``)."""
     if not (hasattr(translator, "weight") and hasattr(translator, "bias")):
-        raise ValueError("translator: expected an object with .weight (n×m) and .bias (n)")
+        raise ValueError(f"translator: expected an object with .weight (n×m) and .bias (n), i.e. a linear "
+                         f"translator; got {translator!r} (null-space steering and text gradients need W_T; a "
+                         "non-linear translator can only score AS/IS, translating f and f̃ separately)")
     W = as_float64(translator.weight, "translator.weight", ndim=2)
     if translator.bias is None:
         b = np.zeros(W.shape[0])
@@ -123,6 +130,9 @@ class LinearTranslator:
     source : where a translator not fitted by sing comes from (JSON-serialisable; e.g. a published file, its
         sha256 and metadata: :func:`sing.io.published.import_translator`); None for a fitted one.
     """
+
+    #: affine: ``T(f̃) = T(f) − W_T Π_n f`` (see :func:`is_linear`)
+    is_linear = True
 
     def __init__(self, weight: Any, bias: Any, alpha: float | None = None,
                  metrics: dict[str, Any] | None = None, *, n_train: int | None = None,
@@ -215,6 +225,41 @@ class LinearTranslator:
                          n_train=meta.get("n_train"), source=meta.get("source"))
         translator.provenance = meta.get("provenance")
         return translator
+
+
+def is_linear(translator: Any) -> bool:
+    """True when ``translator`` is affine, ``T(f) = W_T f + b_T`` (then ``T(f̃) = T(f) − W_T Π_n f``): a
+    :class:`LinearTranslator`, or anything exposing ``.weight`` and ``.bias`` (a
+    :class:`~sing.core.nonlinear.NonlinearTranslator` only with ``architecture == "linear"``)."""
+    flag = getattr(translator, "is_linear", None)
+    if isinstance(flag, bool):
+        return flag
+    return hasattr(translator, "weight") and hasattr(translator, "bias")
+
+
+def load_translator(path: str | os.PathLike) -> Any:
+    """Load any translator sing writes, by the ``kind`` in its metadata: ``linear_translator`` →
+    :class:`LinearTranslator` (imports no torch), ``nonlinear_translator`` →
+    :class:`sing.core.nonlinear.NonlinearTranslator` (imports torch). FileNotFoundError for a missing file,
+    ValueError naming the file for another kind."""
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with safe_open(str(path), framework="numpy") as fh:
+        raw = (fh.metadata() or {}).get("sing")
+    kind = json.loads(raw).get("kind") if raw else None
+    if kind == "linear_translator":
+        return LinearTranslator.load(path)
+    if kind == "nonlinear_translator":
+        from .nonlinear import NonlinearTranslator
+
+        return NonlinearTranslator.load(path)
+    raise ValueError(f"{path}: holds a {kind!r}, expected a 'linear_translator' or a 'nonlinear_translator'")
 
 
 def _r2_per_output(sse: np.ndarray, sst: np.ndarray) -> np.ndarray:

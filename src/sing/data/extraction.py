@@ -13,7 +13,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -368,7 +368,7 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
                    num_workers: int = 0, on_bad_image: str = "fail", on_missing_image: str = "fail",
                    channels_last: bool = False, weights: WeightsCache | None = None, provenance: dict | None = None,
                    progress=None, sample_key: str | None = None,
-                   loader_timeout: float = DEFAULT_LOADER_TIMEOUT) -> dict:
+                   loader_timeout: float = DEFAULT_LOADER_TIMEOUT, exclude: Collection[str] = ()) -> dict:
     """List and sample images, load the model once, extract, write parquet file(s).
 
     kind: "classifier" (spec of a :class:`sing.registry.ModelEntry`, built by sing.models.classifiers) or "clip"
@@ -383,7 +383,10 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
 
     Before the model is loaded: the classes are listed (:meth:`sing.data.datasets.Dataset.list_classes`: non-image
     files logged and ignored, ``on_missing_image`` for images LOC_val_solution.csv lists but the disk lacks) and
-    every class must have an image file, and ``per_class`` of them unless ``take_all_if_fewer`` (ValueError
+    ``exclude``: image ids never sampled (e.g. the translator sample, so that the translator study evaluates on
+    images no translator saw; the order of the remaining ids is unchanged, so this equals
+    :func:`sing.analysis.translator_study.study_heldout_sample`); their number is recorded in the provenance.
+    Every class must have an image file, and ``per_class`` of them unless ``take_all_if_fewer`` (ValueError
     naming the class and its folder). The sample is then the first ``per_class`` *readable* images of each
     class (:func:`sample_usable`); a class left with no readable image is an error naming it, so a job never
     succeeds with an empty class or 0 images.
@@ -422,10 +425,13 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
     where = {w: listing.where for w, listing in listings.items()}
     setting = sample_key or (f"samples.{provenance['sample_name']}" if (provenance or {}).get("sample_name")
                              else None)
+    excluded = frozenset(map(str, exclude))
+    files = {w: [f for f in listing.files if f not in excluded] if excluded else listing.files
+             for w, listing in listings.items()}
     for w, listing in listings.items():  # listing-time checks, before the model is loaded
-        sample_class(listing.files, per_class, seed, w, take_all_if_fewer=take_all, folder=where[w], setting=setting,
+        sample_class(files[w], per_class, seed, w, take_all_if_fewer=take_all, folder=where[w], setting=setting,
                      ignored=listing.ignored)
-    order = {w: sample_order(listing.files, seed, w) for w, listing in listings.items()}
+    order = {w: sample_order(files[w], seed, w) for w in listings}
     log.info("%s %s: %d classes, %d image files listed (%s)", kind, key, len(class_ids),
              sum(len(o) for o in order.values()), sample)
 
@@ -468,7 +474,8 @@ def run_extraction(kind: str, key: str, entry: dict, *, dataset, classes: Sequen
                 {"entry": entry, "sample": sample, "classes": class_ids, "precision": precision},
                 entry=entry, sample=sample, precision_requested=requested, on_bad_image=on_bad_image,
                 on_missing_image=on_missing_image,
-                batch_size=batch_size, channels_last=channels_last, **(provenance or {}))}
+                batch_size=batch_size, channels_last=channels_last,
+                **({"excluded_images": len(excluded)} if excluded else {}), **(provenance or {}))}
 
     def write(path, sel):
         sel = np.asarray(sel, np.int64)

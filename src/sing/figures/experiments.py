@@ -160,10 +160,11 @@ def log_ticks(values, floor: float = LOG_FLOOR, max_ticks: int = 7) -> tuple[lis
 
 
 def validation(table: pl.DataFrame, settings=None):
-    """Supp. Fig 9: logit change (log axis) and CLIP drift of equal-norm null / random / principal perturbations.
-    Logit changes below the numerical floor (``LOG_FLOOR``, 1e-12: exact zeros of a nullity-0 head, or null
-    steps at float precision) are drawn at the floor, which the axis labels "≤ 1e-12", and the floor sits one
-    tick step inside the axis, so a distribution there is drawn whole and labelled, not cut to half a tick."""
+    """Fig 9: logit change (log axis) and CLIP drift of null removal (δ = −Π_n f, the paper's) and of equal-norm
+    null-space / random / principal perturbations. Logit changes below the numerical floor (``LOG_FLOOR``, 1e-12:
+    exact zeros of a nullity-0 head, or null steps at float precision) are drawn at the floor, which the axis labels
+    "≤ 1e-12", and the floor sits one tick step inside the axis, so a distribution there is drawn whole and
+    labelled, not cut to half a tick."""
     s = dict(settings or {})
     space = primary_space(table, s)
     t = table.filter(pl.col("space") == space).with_columns(
@@ -215,9 +216,9 @@ def validation(table: pl.DataFrame, settings=None):
     right = panel("drift", "CLIP drift ∠(T f, T f_δ) in degrees", False).properties(title=title(
         "CLIP-space drift", f"f_δ = f + δ; {space_name(space, s)} space"))
     chart = alt.hconcat(left, right).properties(title=title(
-        "Equal-norm perturbations: null vs random vs principal",
-        with_caveat("held-out analysis images; norm = ‖Π_n f‖ per image; box 25-75 %, whiskers 5-95 %, tick median",
-                    random_weights_note(s, models, [space]))))
+        "Null removal vs equal-norm null-space, random and principal perturbations",
+        with_caveat("held-out analysis images; null_removal: δ = −Π_n f; the others: random directions of norm "
+                    "‖Π_n f‖; box 25-75 %, whiskers 5-95 %, tick median", random_weights_note(s, models, [space]))))
     return chart, df
 
 

@@ -38,6 +38,23 @@ def _models_in_space(model_summary: pl.DataFrame, space: str, settings, subset: 
     return clean(with_display(df.filter(pl.col("model").is_in(keep)), settings)), which
 
 
+def _stability_note(space: str, settings) -> list[str]:
+    """Subtitle lines about the translator: that AS/IS come from a non-linear translator
+    (``settings["translator_use"] == "best_nonlinear"``), and the sentence saying that the model ordering of
+    ``space`` is not stable under the translator (``settings["stability_sentences"]``:
+    :func:`sing.analysis.sensitivity.stability_sentences`, set by the figures job from
+    ``tables/translator_stability``), wrapped; [] for the ridge with a stable ordering."""
+    import textwrap
+
+    s = dict(settings or {})
+    lines = []
+    if s.get("translator_use") == "best_nonlinear":
+        lines.append("AS/IS with the translator study's best non-linear translator: f and f̃ translated separately, "
+                     "linearity lost (not the paper's linear-translator quantity)")
+    sentence = dict(s.get("stability_sentences") or {}).get(space)
+    return [line for text in (*lines, *([sentence] if sentence else [])) for line in textwrap.wrap(text, 110)]
+
+
 #: the two confidence ellipses of Fig 3a: (name in the data, legend label, radius or level)
 ELLIPSES = (("ellipse_1sigma", "1σ ellipse", {"radius": 1.0}), ("ellipse_95", "95 % ellipse", {"level": 0.95}))
 
@@ -127,7 +144,8 @@ def ratio_scatter(model_summary: pl.DataFrame, joint: pl.DataFrame, settings=Non
     chart = alt.layer(images, rings, medians, halo, labels).properties(
         width=520, height=400,
         title=title(f"Joint distribution of |AS| and IS after null removal, {which}",
-                    with_caveat(sub, random_weights_note(settings, keep, [space]))))
+                    with_caveat([*sub, *_stability_note(space, settings)],
+                                random_weights_note(settings, keep, [space]))))
     return chart, long.sort("layer", "model", "segment", "order")
 
 
@@ -157,15 +175,21 @@ def ratio_bars(model_summary: pl.DataFrame, settings=None, subset: bool = True):
            f"error bars: {int(round(100 * ci))}% percentile bootstrap CI (resampling: {unit})"]
     if missing:
         sub.append(f"no ratio (median |AS| = 0, e.g. nullity 0): {', '.join(missing)}")
+    sub += _stability_note(space, settings)
     note = random_weights_note(settings, df["model"].to_list(), [space])
     chart = alt.layer(bars, err, text).properties(width=max(320, 46 * len(order)), height=340,
                                                   title=title(f"IS/|AS| ratio, {which}", with_caveat(sub, note)))
     return chart, df
 
 
-def space_crosscheck(crosscheck: pl.DataFrame, settings=None):
-    """Fig 12a: the ratio of medians per model in two CLIP spaces, with Kendall τ / Spearman ρ of the orderings. A
-    run with one CLIP space has no pair to compare: the figure says so (an empty table, not an error)."""
+def space_crosscheck(crosscheck: pl.DataFrame, settings=None, subset: bool = True):
+    """Fig 12a: the ratio of medians per model in two CLIP spaces, with Kendall τ / Spearman ρ of the orderings,
+    over the paper models (``subset``; the table's ``models == "paper"`` block, the paper's 5 by default) or every
+    run model (``models == "all"``). A run with one CLIP space has no pair to compare: the figure says so (an empty
+    table, not an error)."""
+    which = "paper models" if subset else "all models"
+    if "models" in crosscheck.columns:
+        crosscheck = crosscheck.filter(pl.col("models") == ("paper" if subset else "all")).drop("models")
     if crosscheck.height == 0:
         note = pl.DataFrame({"note": ["One CLIP space in run_spaces: the cross-check compares the model ordering "
                                       "of two spaces."]})
@@ -193,7 +217,7 @@ def space_crosscheck(crosscheck: pl.DataFrame, settings=None):
         color=alt.Color("space_name:N", title="CLIP space", legend=alt.Legend(orient="top")),
         tooltip=["model_name", "space_name", "ratio", "rank"],
     ).properties(width=max(320, 56 * len(order)), height=320, title=title(
-        "Model ordering by IS/|AS| in two CLIP spaces",
+        f"Model ordering by IS/|AS| in two CLIP spaces, {which}",
         with_caveat([f"{correlation_text('Kendall τ', stats['kendall_tau'], stats['kendall_p'], stats['n_models'])}; "
                      f"{correlation_text('Spearman ρ', stats['spearman_rho'], stats['spearman_p'], stats['n_models'])}",
                      f"sorted by the {space_name(first, settings)} ratio"],

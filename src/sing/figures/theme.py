@@ -15,7 +15,7 @@ alt.data_transformers.disable_max_rows()
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 #: colours: original / equivalent features (paper Fig 5), perturbation kinds (Fig 9)
 ORIG_COLOR, EQ_COLOR, ARROW_COLOR = "#1f77b4", "#d62728", "#2ca02c"
-KIND_COLORS = {"null": "#2ca02c", "random": "#7f7f7f", "principal": "#d62728"}
+KIND_COLORS = {"null_removal": "#1f77b4", "null": "#2ca02c", "random": "#7f7f7f", "principal": "#d62728"}
 LOG_FLOOR = 1e-12  # logit changes are drawn on a log axis; exact zeros (nullity 0) sit at this floor
 #: a correlation across models (Pearson r, Kendall τ, Spearman ρ) over fewer models is shown as "n too small"
 MIN_MODELS = 4

@@ -118,9 +118,11 @@ def table_metadata(table: str, settings: Any = None, **extra: Any) -> dict[str, 
 
 
 def sort_table(df: pl.DataFrame, keys: Sequence[str] | None = None) -> pl.DataFrame:
-    """Sort by the given key columns, or by the known key columns present (space, model, class_id, ...)."""
+    """Sort by the given key columns, or by the known key columns present (space, model, class_id, ...). Stable:
+    rows equal in every key keep their order (e.g. a translator study's rows within one model and space), so the
+    result is deterministic."""
     if keys is None:
         known = ("space", "model", "model_a", "model_b", "space_a", "space_b", "class_index", "class_id", "kind",
                  "concept", "image_id", "seed")
         keys = [k for k in known if k in df.columns]
-    return df.sort(list(keys)) if keys else df
+    return df.sort(list(keys), maintain_order=True) if keys else df

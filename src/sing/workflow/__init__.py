@@ -25,5 +25,6 @@ __all__ = ["GPU_RULES"]
 
 #: the rules whose jobs ask the scheduler for a GPU (``resources: **GPU_RESOURCES``); every other rule runs on
 #: CPUs only (tests/test_hpc.py checks the rules against this list)
-GPU_RULES = ("extract_features", "extract_translator_features", "embed_images", "embed_translator_images",
-             "embed_texts", "concept_dictionary", "train_probes", "unclip_pictures")
+GPU_RULES = ("extract_features", "extract_translator_features", "extract_study_features", "embed_images",
+             "embed_translator_images", "embed_study_images", "embed_texts", "concept_dictionary", "train_probes",
+             "translator_study", "unclip_pictures", "unclip_paper_figures")

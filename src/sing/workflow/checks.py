@@ -109,7 +109,8 @@ def synthetic_dataset_classes(plan: "Plan") -> None:
         return
     sampled = {"classes": plan.analysed, "samples.translator.classes": plan.translator_classes,
                "samples.robustness.classes": plan.robustness_classes,
-               "analyses.open_vocabulary.classes": plan.openvocab}
+               "analyses.open_vocabulary.classes": plan.openvocab,
+               "samples.translator_study.classes": plan.study_classes}
     for key, class_ids in sampled.items():
         _require(key, class_ids, synthetic["classes"], "in dataset.synthetic.classes")
 
@@ -202,6 +203,11 @@ def published_translators(plan: "Plan") -> None:
         if unknown:
             raise config_error(f"translator.published.{model}", unknown,
                                "not in the catalogue (sing.registry.SPACES) nor in config spaces")
+    if plan.published and plan.config["translator"]["use"] == "best_nonlinear":
+        pairs = ", ".join(f"{m}/{s}" for m, s in plan.published)
+        raise config_error("translator.use", "best_nonlinear", f"needs a translator study of every pair, but {pairs} "
+                           "use a published translator (translator.published: no translator sample, no study); "
+                           "use translator.use: linear with published translators")
     for (model, space), path in plan.published.items():
         key = f"translator.published.{model}.{space}"
         spec = plan.spaces[space].spec()
@@ -252,3 +258,23 @@ def _check_dictionary_file(plan: "Plan", name: str) -> None:
             check_dimension(dictionary, entry["space"], dim)
         except ValueError as e:
             raise config_error(f"{key}.space", entry["space"], f"does not fit: {e}") from None
+
+
+@check
+def translator_study_settings(plan: "Plan") -> None:
+    """translator.use: best_nonlinear needs the study; a study trains a non-linear translator and stops early on
+    a fold the translator's cross-validation has."""
+    translator = plan.config["translator"]
+    study = translator["study"]
+    if translator["use"] == "best_nonlinear" and not study["enabled"]:
+        raise config_error("translator.use", "best_nonlinear", "needs the translator study "
+                           "(translator.study.enabled: true), which trains the non-linear translators")
+    if not study["enabled"]:
+        return
+    if not [a for a in study["architectures"] if a != "linear"]:
+        raise config_error("translator.study.architectures", study["architectures"],
+                           "lists no non-linear architecture (mlp3, mlp4, residual): the study compares them with "
+                           "the ridge and keeps the best")
+    if study["stop_fold"] >= translator["folds"]:
+        raise config_error("translator.study.stop_fold", study["stop_fold"],
+                           f"must be below translator.folds ({translator['folds']})")

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from ..analysis.concepts import default_concepts
 from ..data.classes import ClassCatalog, catalog_from_settings
-from ..registry import ModelEntry, SpaceEntry, resolve_models, resolve_spaces
+from ..registry import ModelEntry, SpaceEntry, resolve_figure_models, resolve_models, resolve_spaces
 from .config import config_error, schema_default
 
 __all__ = ["Plan", "SAMPLES", "check_replaced"]
@@ -30,7 +30,8 @@ class Plan:
     Attributes: ``config``, ``schema``; ``models`` / ``spaces`` (key -> :class:`sing.registry.ModelEntry` /
     :class:`~sing.registry.SpaceEntry`, in ``run_models`` / ``run_spaces`` order); ``catalog`` (the dataset's
     :class:`sing.data.classes.ClassCatalog`); the class lists, each in the dataset's order: ``analysed``
-    (``classes``), ``openvocab``, ``translator_classes``, ``text_classes``, ``robustness_classes``; ``chunks``
+    (``classes``), ``openvocab``, ``translator_classes``, ``text_classes``, ``robustness_classes``,
+    ``study_classes`` (the translator study's; empty when it does not run); ``chunks``
     (sample -> chunk number -> its classes); ``figure_models``; ``published`` ((model, space) -> path of a
     published translator, run pairs only) and ``fitted`` (the other run pairs, in run order); ``dictionaries``
     (name -> resolved ``text.dictionaries`` entry, plus ``builtin``) and ``concept_dictionaries`` (space -> the
@@ -62,6 +63,10 @@ class Plan:
             for model in self.models for space in self.spaces if space in (published.get(model) or {})}
         self.fitted: list[tuple[str, str]] = [(m, s) for m in self.models for s in self.spaces
                                               if (m, s) not in self.published]
+        # the translator study's held-out classes: checked only when the study runs
+        self.study_classes = (self.dataset_classes(config["samples"]["translator_study"]["classes"],
+                                                   "samples.translator_study.classes")
+                              if self.study_enabled else [])
         run_checks(self)
         self.chunks: dict[str, dict[int, list[str]]] = {
             "analysis": self.catalog.group_by_chunk(self.analysed),
@@ -70,6 +75,11 @@ class Plan:
         }
 
     # ------------------------------------------------------------------------------------------ run keys
+    @property
+    def study_enabled(self) -> bool:
+        """Whether the translator study runs (``translator.study.enabled``)."""
+        return bool(self.config["translator"]["study"]["enabled"])
+
     @property
     def model_keys(self) -> list[str]:
         return list(self.models)
@@ -210,10 +220,12 @@ class Plan:
 
     @cached_property
     def figure_models(self) -> list[str]:
-        """``figures.paper_models`` as the figures use them: each key must name a catalogue or config model (a
-        typo is an error); keys of models this run does not run are left out, with a warning unless the list is
-        the schema's default (the paper's five, meant for any subset)."""
-        wanted = self.config["figures"]["paper_models"]
+        """``figures.paper_models`` as the figures use them: a preset (``authors``, ``paper_text``:
+        :data:`sing.registry.FIGURE_MODEL_PRESETS`) or a list; each key must name a catalogue or config model (a
+        typo is an error); keys of models this run does not run are left out, with a warning unless a preset was
+        given (the paper's five, meant for any subset)."""
+        value = self.config["figures"]["paper_models"]
+        wanted = resolve_figure_models(value)
         unknown = [m for m in wanted if m not in self.known_model_keys]
         if unknown:
             raise config_error("figures.paper_models", unknown,
@@ -221,7 +233,7 @@ class Plan:
         if len(set(wanted)) != len(wanted):
             raise config_error("figures.paper_models", wanted, "lists a model twice")
         not_run = [m for m in wanted if m not in self.models]
-        if not_run and wanted != schema_default(self.schema, "figures.paper_models"):
+        if not_run and not isinstance(value, str):
             self.warnings.append(f"config figures.paper_models: {not_run} are not in run_models; the 5-model "
                                  "figures leave them out")
         return [m for m in wanted if m in self.models]

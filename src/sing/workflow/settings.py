@@ -47,6 +47,7 @@ RESOLVED: dict[str, Callable[["Plan", Wildcards], Any]] = {
     "analyses.open_vocabulary.classes": lambda p, w: _chunk(p, "openvocab", w) if "chunk" in w else p.openvocab,
     "analyses.open_vocabulary.concepts": lambda p, w: p.concepts,
     "samples.translator.classes": lambda p, w: p.translator_classes,
+    "samples.translator_study.classes": lambda p, w: p.study_classes,
     "samples.robustness.classes": lambda p, w: (_chunk(p, "robustness", w) if "chunk" in w
                                                 else p.robustness_classes),
     "text.classes": lambda p, w: p.text_classes,
@@ -71,6 +72,8 @@ def job_classes(plan: "Plan", step: str, w: Wildcards) -> list[str]:
         return _chunk(plan, w["sample"], w)
     if step == "embed_translator_images":
         return plan.translator_classes
+    if step == "embed_study_images":
+        return plan.study_classes
     if step == "embed_texts":
         return plan.openvocab if w["part"] == "concepts" else plan.text_classes
     if step == "aggregate_model":
@@ -181,7 +184,7 @@ class JobSettings:
         models = self._in_scope(w, "model", self.plan.models)
         spaces = self._in_scope(w, "space", self.plan.spaces)
         out: dict[str, Any] = {}
-        if step == "unclip_pictures":
+        if step in ("unclip_pictures", "unclip_paper_figures"):
             spaces = [self.plan.config["unclip"]["space"]]
             out["unclip"] = self._unclip_lock()
         if step == "import_translator":
