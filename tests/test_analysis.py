@@ -697,7 +697,8 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     probes = {"principal": out / "probes/principal.safetensors", "translated": [out / "probes/s.safetensors"]}
     run_script("train_probe", tmp_path, {"features": [R / "features/toy/robustness/chunk-000"],
                                          "geometry": common["geometry"], "translators": [common["translator"]]},
-               probes, {"run_spaces": ["s"], "extraction": {"device": "cpu"},
+               {**probes, "written": [out / "written/principal.json", out / "written/s.json"]},
+               {"run_spaces": ["s"], "extraction": {"device": "cpu"},
                         "analyses": {"seed": 0, "robustness": {"l2": [1e-4, 1e-1], "holdout": 0.25, "max_iter": 100,
                                                                "tol": 1e-5}}}, {"model": "toy"})
     rob = out / "robustness.parquet"

@@ -239,7 +239,8 @@ def test_export_head_job_refuses_a_label_map_that_does_not_name_the_dataset(tmp_
         settings = {"models": {"pets": entry},
                     "dataset": {"kind": "folder", "root": "/data/pets", "class_index": list(PETS.ids)},
                     "weights": {"models": {"pets": {"files": []}}}}  # as sing.workflow.settings builds it
-        smk = SimpleNamespace(output=Namedlist(fromdict={"head": str(out)}), log=[str(tmp_path / "log.txt")],
+        smk = SimpleNamespace(output=Namedlist(fromdict={"head": str(out), "written": str(out) + ".written.json"}),
+                              log=[str(tmp_path / "log.txt")],
                               params=Namedlist(fromdict={"settings": settings}),
                               config={"weights_dir": str(tmp_path / "w")})
         runpy.run_path(str(script), init_globals={"snakemake": smk}, run_name="__main__")

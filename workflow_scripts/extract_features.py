@@ -70,5 +70,5 @@ summary = run_extraction(
     on_missing_image=extraction["on_missing_image"], channels_last=extraction["channels_last"],
     weights=WeightsCache(weights_dir, offline=True),
     provenance={"sample_name": sample_name, "weights": settings["weights"]}, progress=stream,
-    exclude=read_image_ids([snakemake.input.exclude]) if "exclude" in snakemake.input.keys() else ())
+    exclude=read_image_ids([snakemake.input.exclude]) if hasattr(snakemake.input, "exclude") else ())
 logging.info("done: %s", summary)

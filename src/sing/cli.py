@@ -259,6 +259,18 @@ def explain(image: str, model: str, *, translator: str | None = None, space: str
     """
     import torch
 
+    with torch.no_grad():  # inference only; the caller's autograd state is left as it was
+        return _explain(image, model, translator=translator, space=space, dictionary=dictionary, concepts=concepts,
+                        seeds=seeds, config=config, results=results, weights_dir=weights_dir, out=out, top=top,
+                        device=device, online=online, unclip_model=unclip_model, fingerprint=fingerprint)
+
+
+def _explain(image: str, model: str, *, translator: str | None = None, space: str | None = None,
+            dictionary: str | None = None, concepts: Sequence[str] | None = None,
+            seeds: Sequence[int] | None = None, config: str | None = None, results: str | None = None,
+            weights_dir: str | None = None, out: str | None = None, top: int = 5, device: str = "cpu",
+            online: bool = False, unclip_model: str | None = None, fingerprint: bool = True) -> dict[str, Any]:
+
     from .core.geometry import HeadGeometry, head_geometry, weight_sha256
     from .core.translator import LinearTranslator
     from .data.extraction import extract_classifier
@@ -332,7 +344,6 @@ def explain(image: str, model: str, *, translator: str | None = None, space: str
         raise ValueError(f"model {model!r}: {W.shape[0]} head outputs but {len(class_ids)} classes")
 
     # the feature of the image, through the workflow's extraction path
-    torch.set_grad_enabled(False)
     ext = extract_classifier(adapter, [img.name], img.parent, batch_size=1, device=device, progress=False)
     f = ext["features"][0].astype(np.float64)
     logits = W @ f + b
