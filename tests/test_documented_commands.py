@@ -120,6 +120,8 @@ HOW: dict[str, dict] = {
     ".venv/bin/snakemake --cores N": {"how": "dry"},
     "mkdir -p ~/.config/snakemake": {"how": "run", "home": True},
     "cp -r profiles/slurm ~/.config/snakemake/": {"how": "run", "home": True},
+    ".venv/bin/snakemake --profile slurm": {
+        "how": "dry", "setup": "profile", "expect": "config dataset.root: /datasets/imagenet does not exist"},
     ".venv/bin/snakemake --profile slurm --config 'dataset={root: /path/to/imagenet}'": {
         "how": "dry", "setup": "profile", "expect": "config dataset.root: /path/to/imagenet does not exist"},
     ".venv/bin/snakemake --profile slurm --configfile pets.yaml": {"how": "dry", "setup": "pets+profile",
