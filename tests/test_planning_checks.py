@@ -344,7 +344,7 @@ def test_translator_quality_thresholds_are_the_schema_defaults():
 
 # ------------------------------------------------------------------ through sing.workflow, as the Snakefile calls them
 # The workflow builds a Plan (config-only checks, every invocation) and, while Snakemake builds the DAG, asks
-# MachineChecks for each rule it plans (rules/common.smk check_machine): a real run stops on the problems before any
+# MachineChecks for each rule it plans (rules/execution.smk check_machine): a real run stops on the problems before any
 # job, a dry run prints them as warnings. These tests call exactly that, without Snakemake (milliseconds).
 from sing.workflow.check_config import check_config  # noqa: E402
 from sing.workflow.config import is_config_mistake, load_schema, merge_configs, resolve_config  # noqa: E402

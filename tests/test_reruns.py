@@ -138,6 +138,7 @@ CASES: dict[str, tuple[dict, dict]] = {
     "translator.study.enabled": ({"translator": {"study": {"enabled": False}}}, {}),
     "translator.study.max_epochs": ({"translator": {"study": {"max_epochs": 10}}}, {}),
     "translator.sensitivity.factors": ({"translator": {"sensitivity": {"factors": [0.5]}}}, {}),
+    "translator.sensitivity.statistic": ({"translator": {"sensitivity": {"statistic": "image_ratio_median"}}}, {}),
     "samples.translator_study.seed": ({"samples": {"translator_study": {"seed": 1}}}, {}),
     # cosmetic: nothing reruns (results_dir: tests/test_reruns.py::test_a_moved_results_folder_reruns_nothing)
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),

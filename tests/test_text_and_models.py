@@ -183,7 +183,8 @@ def test_library_warnings_reach_the_job_log(tmp_path, num_workers):
                 "samples": {"analysis": {"split": "val", "per_class": "all", "seed": 0, "take_all_if_fewer": False}}}
     _run_script("extract_features.py", output=_NL(features=str(tmp_path / "o")), settings=settings,
                 wildcards={"model": "old", "sample": "analysis", "chunk": "000"}, log=tmp_path / "job.log",
-                config={"weights_dir": str(tmp_path / "w"), "extraction": {"num_workers": num_workers, "loader_timeout": 300}})
+                config={"weights_dir": str(tmp_path / "w"),
+                        "extraction": {"num_workers": num_workers, "loader_timeout": 300}})
     log = (tmp_path / "job.log").read_text()
     assert "Mapping deprecated model name ssl_resnet18" in log
     assert "Invalid APNG" in log and "apng.png" in log  # main: load_rgb silenced every decoder warning

@@ -477,3 +477,12 @@ def test_the_authors_translators_example_plans(in_repo):
     assert set(plan.published) == {("convnext", "openai_vitl14"), ("deit", "openai_vitl14")} and plan.fitted == []
     assert plan.translator_sample_models() == [] and plan.concept_dictionaries == {"openai_vitl14": ["builtin",
                                                                                                     "broden"]}
+
+
+def test_rules_keep_paths_and_glue_only():
+    """Planning lives in sing.workflow (unit-tested here): rules/common.smk keeps paths, input functions and the
+    Snakemake glue in at most 300 lines, rules/execution.smk the run-time glue (resources, container, SLURM)."""
+    common = (REPO / "rules" / "common.smk").read_text().splitlines()
+    assert len(common) <= 300, f"rules/common.smk has {len(common)} lines"
+    execution = (REPO / "rules" / "execution.smk").read_text()
+    assert "\nrule " not in execution and "\nrule " not in "\n".join(common)

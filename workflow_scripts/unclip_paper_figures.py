@@ -26,7 +26,7 @@ from sing.core.geometry import HeadGeometry
 from sing.core.translator import LinearTranslator
 from sing.io.logs import setup_logging
 from sing.io.pairs import read_chunk_dirs
-from sing.io.storage import write_frame
+from sing.io.storage import read_frame, write_frame
 from sing.io.tables import load_text, read_head, table_metadata
 from sing.models.devices import resolve_device
 from sing.models.lock import verify
@@ -62,7 +62,7 @@ def label(image_id):
 sheets = {"gallery": angle_gallery(pipeline, F, geometry, translator, z_text, image_ids=image_ids,
                                    seed=cfg["seed"], **cfg["gallery"], **render)}
 for path in snakemake.input.embeddings:  # one file when the translator study ran, else none
-    columns, z_true, ids = sheet_columns(pl.read_parquet(path), cfg["translators"]["n_images"])
+    columns, z_true, ids = sheet_columns(read_frame(path), cfg["translators"]["n_images"])
     sheet, records = translator_sheet(pipeline, columns, z_true=z_true, row_labels=[label(i) for i in ids],
                                       seed=cfg["seed"], **render)
     sheets["translators"] = (sheet, [{**r, "image_id": ids[r["row"]]} for r in records])

@@ -162,14 +162,14 @@ def _is_sing_translator(path: Path) -> bool:
 def _class_table(adapter: Any, W: np.ndarray, results: Path | None) -> tuple[list[str], list[str | None]]:
     """(class id, prompt name or None) per head output: the workflow's classes table, the model's label map, or
     ImageNet-1k (timm's order, open_clip's names) for a 1000-class head; else indices without names."""
-    import polars as pl
+    from .io.storage import read_frame
 
     c = W.shape[0]
     if results is not None:
         path = results / "classes.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"--results: dataset classes not found: {path} (run the workflow first)")
-        df = pl.read_parquet(path).sort("class_index")
+        df = read_frame(path).sort("class_index")
         names = df["prompt_name"].to_list() if "prompt_name" in df.columns else df["name"].to_list()
         return df["class_id"].to_list(), names
     if adapter.class_labels and len(adapter.class_labels) == c:

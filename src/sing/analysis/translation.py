@@ -197,5 +197,7 @@ def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.Pa
     if dropped:
         log.warning("%d images present on one side only were dropped", dropped)
     table = pl.concat(parts).sort("image_id")
-    return table.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space")).select(
+    kind = "published" if (getattr(translator, "source", None) or {}).get("kind") == "published" else "fitted"
+    return table.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space"),
+                              pl.lit(kind).alias("translator")).select(
         TRANSLATOR_EVAL_COLUMNS)
