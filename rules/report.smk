@@ -73,7 +73,7 @@ use rule table_preview as table_preview_per_image with:
 # The report's front page: the answer first (sing.analysis.headline.front_page), then the method text of
 # report/workflow.rst. The Snakefile's `report:` points at it once it exists.
 REPORT_DIR = Path(str(workflow.current_basedir)).parent / "report"
-# issue 17's translator_stability table, once declared: "is the model ordering stable under the translator?"
+# "is the model ordering stable under the translator?" (none when every translator is published: nothing to vary)
 STABILITY = (
     {"stability": f"{R}/tables/translator_stability.parquet"}
     if "translator_stability" in TABLES

@@ -3,8 +3,9 @@ and whether that ordering holds, the model-level table, one link per figure by i
 
 input: model_summary (parquet), figures (one file per figure: its report entry is linked), method
 (report/workflow.rst), style (report/front_page_style.rst: how Snakemake's report lays the page out), stability
-(issue 17's tables/translator_stability.parquet, once declared), the manifest
-params.settings: models.<key>.display, spaces.<key>.display, analyses.ci     output: the page
+(tables/translator_stability.parquet; absent when every translator is published), the manifest
+params.settings: models.<key>.display, spaces.<key>.display, analyses.ci, translator.sensitivity.statistic (the
+ordering the stability sentence reports)     output: the page
 """
 
 import logging
@@ -22,11 +23,13 @@ display = {key: entry["display"] for key, entry in job["models"].items()}
 space_display = {key: entry["display"] for key, entry in job["spaces"].items()}
 summary = read_frame(snakemake.input.model_summary)
 stability = None
-if "stability" in snakemake.input.keys():  # "is the model ordering stable under the translator?" (issue 17)
+if "stability" in snakemake.input.keys():  # "is the model ordering stable under the translator?" (none: all published)
     from sing.analysis.sensitivity import ordering_sentence
 
     table = read_frame(snakemake.input.stability)
-    stability = {space: ordering_sentence(table, space, space_label=name) for space, name in space_display.items()}
+    statistic = job["translator"]["sensitivity"]["statistic"]
+    stability = {space: ordering_sentence(table, space, statistic=statistic, space_label=name)
+                 for space, name in space_display.items()}
 figures = [(figure(Path(path).name.split(".")[0]).heading, Path(path).name) for path in snakemake.input.figures]
 method = Path(snakemake.input.method).read_text(encoding="utf-8").split("\n", 2)[2]  # its own title dropped
 page = front_page(summary, display=display, space_display=space_display, ci=job["analyses"]["ci"],
