@@ -106,7 +106,8 @@ def model_concepts(table: pl.DataFrame, settings=None, top: int = 10):
     t = t.filter((pl.col("dictionary") == dictionary) & (pl.col("rank") <= top)).with_columns(
         pl.when(pl.col("as_mean") >= 0).then(pl.lit("closer")).otherwise(pl.lit("farther")).alias("dir"))
     panels, data = [], []
-    for model in model_subset(sorted(t["model"].unique().to_list()), s):
+    models = model_subset(sorted(t["model"].unique().to_list()), s)
+    for model in models:
         sub = t.filter(pl.col("model") == model).sort("rank")
         panels.append(alt.Chart(sub).mark_bar(size=10).encode(
             y=alt.Y("concept:N", sort=sub["concept"].to_list(), title=None),
@@ -118,7 +119,8 @@ def model_concepts(table: pl.DataFrame, settings=None, top: int = 10):
             display_name(model, s), f"{sub['n_classes'].max()} classes")))
         data.append(sub.with_columns(pl.lit(display_name(model, s)).alias("model_name")))
     chart = alt.concat(*panels, columns=3, spacing=30).properties(title=title(
-        "Concepts the null space carries most", f"dictionary {dictionary}, {space_name(space, s)} space"))
+        "Concepts the null space carries most", with_caveat(f"dictionary {dictionary}, {space_name(space, s)} space",
+                                                          random_weights_note(s, models, [space]))))
     return chart, pl.concat(data, how="vertical_relaxed")
 
 

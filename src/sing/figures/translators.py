@@ -8,7 +8,19 @@ import altair as alt
 import polars as pl
 
 from ..analysis.sensitivity import DEFAULT_VARIANT, variant_label
-from .theme import clean, display_name, fmt, model_subset, primary_space, space_name, title, with_display
+from .experiments import json_list, log_ticks
+from .theme import (
+    clean,
+    display_name,
+    fmt,
+    model_subset,
+    primary_space,
+    random_weights_note,
+    space_name,
+    title,
+    with_caveat,
+    with_display,
+)
 
 __all__ = ["ARCH_COLORS", "cosine_histograms", "training_curves", "translator_sensitivity", "translator_study"]
 
@@ -62,10 +74,11 @@ def translator_study(table: pl.DataFrame, settings=None):
     rows = alt.vconcat(*panels, spacing=20)
     n_eval = int(df["n_eval"].max()) if df.height else 0
     chart = rows.properties(title=title(
-        "Translator study: linear vs non-linear translators", [
+        "Translator study: linear vs non-linear translators", with_caveat([
             f"{space_name(space, s)} space; {n_eval} held-out images"
             + (f" of {k} class{'es' if k != 1 else ''}" if (k := int(df["n_eval_classes"].max() or 0)) else ""),
-            "dot: mean cosine, bar: 25-75 % of images; right: mean squared error (lower is better)"]))
+            "dot: mean cosine, bar: 25-75 % of images; right: mean squared error (lower is better)"],
+            random_weights_note(s, models, [space]))))
     return chart, df
 
 
@@ -90,8 +103,9 @@ def training_curves(curves: pl.DataFrame, settings=None):
         row=alt.Row("metric:N", title=None, sort=["MSE", "mean cosine"]),
         column=alt.Column("objective:N", title="training objective", sort=list(_LOSS_NAMES.values())),
     ).resolve_scale(y="independent").properties(title=title(
-        "Translator training curves", f"{display_name(model, s)} → {space_name(space, s)}; held-out translator "
-        "images (early-stopping set), epoch 0 = before training"))
+        "Translator training curves", with_caveat(
+            f"{display_name(model, s)} → {space_name(space, s)}; held-out translator images (early-stopping set), "
+            "epoch 0 = before training", random_weights_note(s, [model], [space]))))
     return chart, long
 
 
@@ -120,8 +134,9 @@ def cosine_histograms(cosines: pl.DataFrame, settings=None, *, loss: str = "mse"
         tooltip=["architecture", "bin_start", "bin_end", "count"],
     ).properties(width=260, height=120).facet(row=alt.Row("architecture:N", title=None,
                                                           sort=list(ARCH_COLORS))).properties(title=title(
-        "Translated vs real CLIP embeddings", f"{display_name(model, s)} → {space_name(space, s)}; objective "
-        f"{_LOSS_NAMES.get(loss, loss)}; {df['image_id'].n_unique()} held-out images"))
+        "Translated vs real CLIP embeddings", with_caveat(
+            f"{display_name(model, s)} → {space_name(space, s)}; objective {_LOSS_NAMES.get(loss, loss)}; "
+            f"{df['image_id'].n_unique()} held-out images", random_weights_note(s, [model], [space]))))
     return chart, binned
 
 
@@ -142,10 +157,14 @@ def translator_sensitivity(table: pl.DataFrame, stability: pl.DataFrame, setting
     morder = [display_name(m, s) for m in models]
     base = alt.Chart(df)
     y = alt.Y("model_name:N", sort=morder, title=None)
+    # powers of ten, evenly spaced (as the validation figure's log axis), not Vega's 1, 3, 5, 20, ...
+    ticks, labels, domain = log_ticks(df[statistic].to_numpy())
     x = alt.X(f"{statistic}:Q", title={"ratio": "median IS / median |AS|", "image_ratio_median":
                                        "median of per-image IS / |AS|", "median_abs_as": "median |AS| (°)",
                                        "median_is": "median IS (°)"}.get(statistic, statistic),
-              scale=alt.Scale(type="log"))
+              scale=alt.Scale(type="log", domain=domain, nice=False),
+              axis=alt.Axis(values=ticks, labelExpr=f"{json_list(labels)}[indexof({json_list(ticks)}, datum.value)]",
+                            labelOverlap=False, grid=True))
     line = base.mark_rule(color="#bbbbbb").encode(y=y, x=f"min({statistic}):Q", x2=f"max({statistic}):Q")
     pts = base.mark_point(size=70, filled=True).encode(
         y=y, x=x, shape=alt.Shape("variant_name:N", title="translator", sort=vorder, legend=alt.Legend(orient="top")),
@@ -158,5 +177,7 @@ def translator_sensitivity(table: pl.DataFrame, stability: pl.DataFrame, setting
                      + ("" if r["stable"] is not False else " (order changes)"))
     chart = alt.layer(line, pts).properties(width=300, height=max(90, 28 * len(morder))).facet(
         column=alt.Column("space_name:N", title=None)).properties(title=title(
-            "How much the verdict depends on the translator", notes or ["one model: no ordering to compare"]))
+            "How much the verdict depends on the translator",
+            with_caveat(notes or ["one model: no ordering to compare"],
+                        random_weights_note(s, models, sorted(df["space"].unique().to_list())))))
     return chart, df
