@@ -84,11 +84,12 @@ SIZED = {
 
 
 def mem_mb(size):
-    """`mem_mb` of a rule's jobs: a number of MB, or the name of a SIZED rule; on a local run at most the memory
-    pool (local_pool), so no single job asks for more than the machine has."""
+    """`mem_mb` of a rule's jobs: a number of MB, or the name of a SIZED rule; at most config max_mem_mb, and on a
+    local run at most the memory pool (local_pool), so no single job asks for more than the machine has."""
 
     def function(wildcards, input):
         mb = SIZED[size](input) if isinstance(size, str) else size
+        mb = min(mb, config["max_mem_mb"] or mb)
         pool = local_pool()
         return mb if pool is None else min(mb, pool)
 

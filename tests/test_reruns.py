@@ -38,7 +38,7 @@ def test_every_leaf_key_says_what_it_decides(workflow_rules):
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
     # (chunk_size is not here: it decides classes.parquet's chunk column)
     assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers", "extraction.loader_timeout",
-                        "container", "slurm_gpu.request", "slurm_gpu.model", "slurm_gpu.partition"}
+                        "container", "slurm_gpu.request", "slurm_gpu.model", "slurm_gpu.partition", "max_mem_mb"}
 
 
 def _node(schema, dotted):
@@ -139,12 +139,14 @@ CASES: dict[str, tuple[dict, dict]] = {
     "translator.study.max_epochs": ({"translator": {"study": {"max_epochs": 10}}}, {}),
     "translator.sensitivity.factors": ({"translator": {"sensitivity": {"factors": [0.5]}}}, {}),
     "translator.sensitivity.statistic": ({"translator": {"sensitivity": {"statistic": "image_ratio_median"}}}, {}),
+    "analyses.steering.calibration": ({"analyses": {"steering": {"calibration": "per_image"}}}, {}),
     "samples.translator_study.seed": ({"samples": {"translator_study": {"seed": 1}}}, {}),
     # cosmetic: nothing reruns (results_dir: tests/test_reruns.py::test_a_moved_results_folder_reruns_nothing)
     "weights_dir": ({"weights_dir": "results/demo/weights-moved"}, {}),
     "chunk_size": ({"chunk_size": 600}, {}),  # the demo's classes keep their grouping: classes.parquet only
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
     "extraction.loader_timeout": ({"extraction": {"loader_timeout": 60}}, {}),
+    "max_mem_mb": ({"max_mem_mb": 1000}, {}),
     "slurm_gpu.request": ({"slurm_gpu": {"request": "gres"}}, {}),
     "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
     "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
