@@ -197,7 +197,7 @@ rule class_concepts:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=60,
         cpus_per_task=cpus_per_task,
     params:

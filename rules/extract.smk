@@ -205,7 +205,7 @@ rule concept_dictionary:
     threads: 2
     resources:
         **GPU_RESOURCES,
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=60,
         cpus_per_task=cpus_per_task,
     params:

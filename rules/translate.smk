@@ -62,7 +62,7 @@ rule import_translator:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(4000),
         runtime=10,
         cpus_per_task=cpus_per_task,
     params:
@@ -121,7 +121,7 @@ rule translator_study:
     threads: 1
     resources:
         **GPU_RESOURCES,
-        mem_mb=32000,
+        mem_mb=mem_mb(32000),
         runtime=120,
         cpus_per_task=cpus_per_task,
     params:
@@ -150,7 +150,7 @@ rule translator_sensitivity:
         "../envs/sing.yaml"
     threads: 1
     resources:
-        mem_mb=16000,
+        mem_mb=mem_mb(16000),
         runtime=60,
         cpus_per_task=cpus_per_task,
     params:

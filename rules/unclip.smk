@@ -69,7 +69,7 @@ if config["unclip"]["enabled"]:
         threads: 4
         resources:
             **GPU_RESOURCES,
-            mem_mb=32000,
+            mem_mb=mem_mb(32000),
             runtime=60,
             cpus_per_task=cpus_per_task,
         params:

@@ -123,3 +123,11 @@ def test_local_memory_pool_never_exceeds_the_machine():
     assert local_memory_pool_mb(64000) <= min(64000, machine - 1000 if machine > 1001 else 1)
     assert local_memory_pool_mb(None) == max(1, machine - 1000)
     assert local_memory_pool_mb(1000) == min(1000, max(1, machine - 1000))
+
+
+def test_every_rule_sizes_memory_through_mem_mb(parsed_workflow):
+    """A rule's mem_mb goes through rules/execution.smk mem_mb() (the config's max_mem_mb, the local pool): a
+    literal `mem_mb=32000` would bypass both (a local run then waited for it alone; issue 19, kind 5)."""
+    literal = [rule.name for rule in parsed_workflow.rules if "mem_mb" in rule.resources.keys()
+               and "mem_mb" not in getattr(rule.resources["mem_mb"]._value, "__qualname__", "")]
+    assert not literal, f"use mem_mb=mem_mb(MB) in these rules: {literal}"
