@@ -443,6 +443,21 @@ def test_a_planning_only_writer_puts_everything_back(tmp_path):
     assert not (tmp_path / "manifests" / "other").exists()
 
 
+def test_a_dry_run_beside_a_run_removes_only_its_own_folders(tmp_path):
+    """A dry run on a fresh results folder while a run fills it: restoring removed every empty folder under the
+    first folder it made, including one the run had just made for a job's benchmark file (the job then failed with
+    FileNotFoundError). Only the folders on its manifests' paths go."""
+    results = tmp_path / "results"
+    writer = ManifestWriter(planning_only=lambda: True)
+    writer.write(results / "manifests" / "embed_texts" / "a" / "concepts.json", {"x": 1})
+    made_by_the_run = [results / "benchmarks" / "embed_texts" / "a", results / "manifests" / "fit_translator"]
+    for folder in made_by_the_run:
+        folder.mkdir(parents=True)
+    writer.restore()
+    assert all(folder.is_dir() for folder in made_by_the_run)
+    assert not (results / "manifests" / "embed_texts").exists()
+
+
 # ----------------------------------------------------------------------------------------------- containers
 def test_data_paths_name_the_key_of_each_path():
     """What a container binds and what is checked for characters, each path under the config key that sets it."""

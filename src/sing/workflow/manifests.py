@@ -43,9 +43,8 @@ class ManifestWriter:
             if not self._restore:
                 atexit.register(self.restore)
             self._restore[path] = (path.read_bytes(), path.stat()) if path.exists() else None
-            missing = [d for d in path.parents if not d.exists()]
-            if missing:
-                self._new_dirs.append(missing[-1])
+            # only the folders on this manifest's path: a run beside this dry run may be making others
+            self._new_dirs.extend(d for d in path.parents if not d.exists())
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         tmp.write_text(text)
@@ -54,7 +53,8 @@ class ManifestWriter:
 
     def restore(self) -> None:
         """Put back every file a planning-only process changed (bytes and mtime); remove the new ones and the
-        folders made for them."""
+        folders made for them, when empty (never a folder it did not make: a real run may be filling the results
+        folder beside a dry run)."""
         for path, before in self._restore.items():
             if before is None:
                 path.unlink(missing_ok=True)
@@ -62,9 +62,8 @@ class ManifestWriter:
                 data, stat = before
                 path.write_bytes(data)
                 os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        for top in reversed(self._new_dirs):
-            for folder, _, _ in sorted(os.walk(top), reverse=True):
-                if not os.listdir(folder):
-                    os.rmdir(folder)
+        for folder in sorted(set(self._new_dirs), key=lambda d: len(d.parts), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         self._restore.clear()
         self._new_dirs.clear()
