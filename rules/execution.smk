@@ -85,7 +85,8 @@ SIZED = {
 
 def mem_mb(size):
     """`mem_mb` of a rule's jobs: a number of MB, or the name of a SIZED rule; at most config max_mem_mb, and on a
-    local run at most the memory pool (local_pool), so no single job asks for more than the machine has."""
+    local run at most the memory pool (local_pool), so no single job asks for more than the machine has.
+    """
 
     def function(wildcards, input):
         mb = SIZED[size](input) if isinstance(size, str) else size
