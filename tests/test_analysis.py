@@ -686,7 +686,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     val = out / "validation.parquet"
     analysis_dirs = [R / "features/toy/analysis/chunk-000", R / "features/toy/analysis/chunk-001"]
     run_script("validation", tmp_path, {**common, "features": analysis_dirs,
-                                        "translator_sample": R / "features/toy/translator.parquet"},
+                                        "translator_sample": [R / "features/toy/translator.parquet"]},
                {"validation": val}, {"analyses": {"validation": {"seeds": 2, "max_images": 25}, "seed": 0}},
                {"model": "toy", "space": "s"})
     v = pl.read_parquet(val)
@@ -705,7 +705,7 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
     run_script("robustness", tmp_path, {**probes, "translators": [common["translator"]], "geometry": common["geometry"],
                                         "features": analysis_dirs,
                                         "train_features": [R / "features/toy/robustness/chunk-000"],
-                                        "translator_sample": R / "features/toy/translator.parquet"},
+                                        "translator_sample": [R / "features/toy/translator.parquet"]},
                {"robustness": rob}, {"run_spaces": ["s"]}, {"model": "toy"})
     rb = pl.read_parquet(rob)
     assert tuple(rb.columns) == ROBUSTNESS_COLUMNS and rb["n_test"][0] == 40 and rb["n_train"][0] == 80
@@ -733,11 +733,12 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                                                          "space_crosscheck", "robustness")}
     run_script("compare_models", tmp_path, {"model_summaries": [out / "ms2.parquet"],
                                             "class_summaries": [out / "cs2.parquet"],
-                                            "robustness": [out / "rob2.parquet"]}, cmp_out)
+                                            "robustness": [out / "rob2.parquet"]}, cmp_out,
+               {"figures": {"paper_models": ["none_of_these"]}})  # no paper model: both blocks over every model
     rc = pl.read_parquet(cmp_out["rank_correlation"])
     assert rc["spearman_rho"][0] == pytest.approx(-1.0)
     cc = pl.read_parquet(cmp_out["space_crosscheck"])
-    assert cc.height == 2 and cc["spearman_rho"][0] == pytest.approx(1.0)
+    assert cc["models"].to_list() == ["all", "all", "paper", "paper"] and cc["spearman_rho"][0] == pytest.approx(1.0)
     assert pl.read_parquet(cmp_out["robustness"])["pearson_r"][0] == pytest.approx(1.0)
 
     col = out / "collected.parquet"
@@ -751,5 +752,6 @@ def test_workflow_scripts_end_to_end(mini_results, tmp_path):
                 "run_spaces": ["s", "s2"], "models": {"toy": {"display": "Toy"}, "toy2": {"display": "Toy 2"}},
                 "spaces": {"s": {"display": "S"}, "s2": {"display": "S2"}},
                 "analyses": {"steering": {"target": "an image of a jellyfish", "target_is_deg": 40.0,
-                                         "calibration": "mean_is"}}, "dataset": {"class_names": {}}})
+                                         "calibration": "mean_is"}}, "dataset": {"class_names": {}},
+                "translator": {"use": "linear", "sensitivity": {"statistic": "ratio"}}})
     assert fig["ratio_bars_all_png"].read_bytes()[:4] == b"\x89PNG"

@@ -238,9 +238,10 @@ class _NL(dict):
         return len(self._pos)
 
 
-def _run_script(name, *, input=None, output, settings, log, wildcards=None, config=None):
+def _run_script(name, *, input=None, output, settings, log, wildcards=None, config=None, rule=None):
     """Run a workflow script with a stand-in `snakemake` object: params.settings as sing.workflow.settings builds it."""
     sm = SimpleNamespace(input=input or _NL(), output=output, params=_NL(settings=settings), log=_NL(str(log)),
+                         rule=rule or name.removesuffix(".py"),
                          threads=2, wildcards=_NL(**(wildcards or {})),
                          config=config or {"weights_dir": "weights",
                                            "extraction": {"num_workers": 0, "loader_timeout": 300}})
@@ -273,7 +274,8 @@ def test_scripts_end_to_end(tmp_path):
     model = {**common, "models": {"r18": SMALL}, "weights": {"models": {"r18": unlocked}},
              "dataset": {"kind": "imagenet", "root": str(ds), "class_index": wnids}}
     head = tmp_path / "heads" / "r18" / "head.safetensors"
-    _run_script("export_head.py", output=_NL(head=str(head)), settings=model, wildcards={"model": "r18"},
+    _run_script("export_head.py", output=_NL(head=str(head), written=str(head) + ".written.json"), settings=model,
+                wildcards={"model": "r18"},
                 config=config, log=tmp_path / "head.log")
     assert "matches ImageNet-1k at" in (tmp_path / "head.log").read_text()
     out = tmp_path / "features" / "chunk-000"
@@ -288,7 +290,7 @@ def test_scripts_end_to_end(tmp_path):
     head = tmp_path / "heads" / "r18" / "head.safetensors"
     _run_script("extract_features.py", input=_NL(str(ds)), output=_NL(features=str(single)),
                 settings={**model, "samples": {"translator": {**sample, "classes": [A, B]}}},
-                wildcards={"model": "r18"}, log=tmp_path / "ex2.log")
+                wildcards={"model": "r18"}, log=tmp_path / "ex2.log", rule="extract_translator_features")
     assert read_embeddings(single)[1].shape == (4, 512)
     space = {**common, "spaces": {"demo": SPACE}, "weights": {"spaces": {"demo": unlocked}},
              "dataset": {"kind": "imagenet", "root": str(ds), "class_index": {A: 0, B: 281}}}
