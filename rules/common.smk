@@ -257,4 +257,13 @@ def all_targets():
         if config["unclip"]["enabled"]
         else []
     )
-    return [f"{R}/classes.parquet", *tables, *figures, *pictures, FRONT_PAGE]
+    # the content records of the intermediate files: a file whose record is missing (placed by hand) is remade
+    records = [
+        written(f"{R}/{path}.safetensors")
+        for path in (
+            *(f"heads/{m}/{f}" for m in MODELS for f in ("head", "geometry")),
+            *(f"translators/{m}/{s}" for m in MODELS for s in SPACES),
+            *(f"probes/{m}/{p}" for m in MODELS for p in ("principal", *SPACES)),
+        )
+    ]
+    return [f"{R}/classes.parquet", *tables, *figures, *pictures, FRONT_PAGE, *records]

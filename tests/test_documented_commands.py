@@ -127,18 +127,18 @@ HOW: dict[str, dict] = {
                                   "options with the authors' files on stand-in weights"},
     ".venv/bin/snakemake prefetch_weights --cores 1 --configfile config.yaml examples/paper-text.yaml": {"how": "dry"},
     ".venv/bin/snakemake --cores all --configfile config.yaml examples/paper-text.yaml": {
-        "how": "dry", "expect": "config dataset.root: /datasets/imagenet does not exist"},
+        "how": "dry", "expect": "dataset.root: /datasets/imagenet does not exist"},
     ".venv/bin/snakemake prefetch_weights --cores 1 --configfile examples/authors-translators.yaml "
-    "--config 'dataset={root: /path/to/imagenet}'": {"how": "dry"},
+    "--config 'dataset={root: /path/to/imagenet}'": {"how": "dry", "cwd": "repo"},  # its translators: tests/data
     ".venv/bin/snakemake --cores 8 --configfile examples/authors-translators.yaml "
     "--config 'dataset={root: /path/to/imagenet}'": {
-        "how": "dry", "expect": "config dataset.root: /path/to/imagenet does not exist"},
+        "how": "dry", "cwd": "repo", "expect": "dataset.root: /path/to/imagenet does not exist"},
     ".venv/bin/snakemake prefetch_weights --cores 1 --configfile pets.yaml": {"how": "dry", "setup": "pets"},
     ".venv/bin/snakemake --cores N": {"how": "dry"},
     "mkdir -p ~/.config/snakemake": {"how": "run", "home": True},
     "cp -r profiles/slurm ~/.config/snakemake/": {"how": "run", "home": True},
     ".venv/bin/snakemake --profile slurm": {
-        "how": "dry", "setup": "profile", "expect": "config dataset.root: /datasets/imagenet does not exist"},
+        "how": "dry", "setup": "profile", "expect": "dataset.root: /datasets/imagenet does not exist"},
     ".venv/bin/snakemake --profile slurm --config 'dataset={root: /path/to/imagenet}'": {
         "how": "dry", "setup": "profile", "expect": "config dataset.root: /path/to/imagenet does not exist"},
     ".venv/bin/snakemake --profile slurm --configfile pets.yaml": {"how": "dry", "setup": "pets+profile",

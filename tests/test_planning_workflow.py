@@ -121,4 +121,4 @@ def test_a_job_that_fails_at_run_time_has_its_traceback_in_its_own_log(workdir):
     assert code == 1, out[-3000:]
     log = (workdir / RESULTS / "logs" / "table_preview" / "model_summary.log").read_text()
     assert "CRITICAL sing.job: the job failed: ComputeError: parquet" in log
-    assert "Traceback (most recent call last):" in log and "pl.read_parquet(snakemake.input.table)" in log
+    assert "Traceback (most recent call last):" in log and "read_frame(snakemake.input.table)" in log

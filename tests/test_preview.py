@@ -46,3 +46,11 @@ def test_long_tables_show_first_and_last_rows_and_random_weights_are_named():
     assert "showing the first 2 and the last 2 of 10 rows" in page and "… 6 rows not shown …" in page
     assert [c[1] for c in cells(page) if len(c) == 2] == ["0", "1", "8", "9"]
     assert "<b>RANDOM WEIGHTS</b>: rows of ResNet50 (random), CLIP ViT-L/14 come from untrained weights" in page
+
+
+def test_model_orderings_are_shown_by_display_names():
+    """translator_stability's orders ("key > key") read with display names, the keys kept in the cell's title."""
+    frame = pl.DataFrame({"space": ["s"], "variant": ["alpha_x10"], "order_default": ["a > b"],
+                          "order_variant": ["b > a"]})
+    page = preview_html(frame, title="t", names={"models": {"a": "Model A", "b": "Model B"}, "spaces": {"s": "S"}})
+    assert ">Model B &gt; Model A<" in page and ">Model A &gt; Model B<" in page and 'title="b &gt; a"' in page

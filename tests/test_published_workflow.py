@@ -155,6 +155,6 @@ def test_a_configured_dictionary_adds_its_job_and_its_space_concept_tables(demo,
     assert ("concept_dictionary", (("dictionary", "mine"), ("space", "demo_clip_a"))) in planned
     assert {w for rule, w in planned if rule == "class_concepts"} == {
         (("model", m), ("space", "demo_clip_a")) for m in ("demo_resnet50", "demo_densenet121")}
-    assert rules <= {"concept_dictionary", "class_concepts", "collect_table", "table_preview", "figures"}
+    assert rules <= {"concept_dictionary", "class_concepts", "collect_table", "table_preview", "figures", "front_page"}
     assert json.loads((demo / R / "manifests" / "class_concepts" / "demo_resnet50" / "demo_clip_a.json").read_text(
     ))["analyses"]["open_vocabulary"]["dictionaries"] == ["builtin"]  # the dry run left the manifest as it was

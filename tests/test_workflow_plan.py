@@ -341,7 +341,8 @@ def test_the_translator_study_is_planned_only_when_enabled(in_repo):
     plans with the ImageNet default classes in samples.translator_study; with it on, the error names the key."""
     assert plan_of(files=("config.yaml",)).study_classes[:2] == ["n01440764", "n01484850"]
     assert plan_of(files=FOLDER_DEMO).study_classes == []
-    with pytest.raises(ValueError, match="samples.translator_study.classes.*ImageNet default"):
+    with pytest.raises(ValueError, match="samples.translator_study.classes.*ImageNet default.*"
+                                         "translator.study.enabled: false"):
         plan_of({"translator": {"study": {"enabled": True}}}, files=FOLDER_DEMO)
 
 

@@ -70,7 +70,8 @@ def write_config(workdir: Path, name: str, overrides: dict) -> Path:
 
 def snakemake(workdir: Path, *args: str, configfiles=("config.demo.yaml",), timeout=900,
               check=True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *configfiles, *args]
+    # targets and options before --configfile, which would take a target as one more config file
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", *configfiles]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:

@@ -11,7 +11,7 @@ import logging
 
 from sing.analysis.open_vocabulary import concept_tables
 from sing.core.geometry import HeadGeometry
-from sing.core.translator import LinearTranslator
+from sing.core.translator import load_translator
 from sing.data.dictionaries import read_dictionary
 from sing.io.logs import setup_logging
 from sing.io.storage import write_frame
@@ -24,7 +24,7 @@ names = settings["analyses"]["open_vocabulary"]["dictionaries"]
 dictionaries = [read_dictionary(path, name=name) for name, path in zip(names, snakemake.input.dictionaries)]
 class_table, model_table = concept_tables(
     snakemake.input.features, settings["classes"], HeadGeometry.load(snakemake.input.geometry),
-    LinearTranslator.load(snakemake.input.translator), dictionaries, model=model, space=space,
+    load_translator(snakemake.input.translator), dictionaries, model=model, space=space,
     top=settings["analyses"]["open_vocabulary"]["top"])
 caveats = [c for d in dictionaries for c in d.caveats]
 for name, table, out in (("class_concepts", class_table, snakemake.output.class_concepts),

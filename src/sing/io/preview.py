@@ -22,6 +22,8 @@ KEY_COLUMNS = ("model", "space", "model_a", "model_b", "space_a", "space_b", "ca
 #: key columns shown by display name: column -> which name map (``names`` of :func:`preview_html`)
 NAMED_COLUMNS = {"model": "models", "model_a": "models", "model_b": "models", "space": "spaces",
                  "space_a": "spaces", "space_b": "spaces", "class_id": "classes"}
+#: columns holding a model ordering "key_1 > key_2 > ..." (translator_stability), shown by display names
+ORDER_COLUMNS = {"order_default": "models", "order_variant": "models"}
 _FROZEN = 3  # key columns frozen at the left edge (each 13em wide)
 _WIDTH_EM = 13
 
@@ -86,6 +88,10 @@ def preview_html(frame: pl.DataFrame, *, title: str, caption: str = "", names: M
         mapping = names.get(NAMED_COLUMNS.get(c, ""), {})
         if value is not None and mapping and str(value) in mapping:
             return (f'<td{cls} title="{html.escape(str(value))}">{html.escape(str(mapping[str(value)]))}</td>')
+        order = names.get(ORDER_COLUMNS.get(c, ""), {})
+        if isinstance(value, str) and order:
+            shown = " > ".join(order.get(key, key) for key in value.split(" > "))
+            return f'<td{cls} title="{html.escape(value)}">{html.escape(shown)}</td>'
         return f"<td{cls}>{_cell(value)}</td>"
 
     body = []

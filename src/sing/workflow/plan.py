@@ -65,7 +65,8 @@ class Plan:
                                               if (m, s) not in self.published]
         # the translator study's held-out classes: checked only when the study runs
         self.study_classes = (self.dataset_classes(config["samples"]["translator_study"]["classes"],
-                                                   "samples.translator_study.classes")
+                                                   "samples.translator_study.classes",
+                                                   alternative="or turn the study off: translator.study.enabled: false")
                               if self.study_enabled else [])
         run_checks(self)
         self.chunks: dict[str, dict[int, list[str]]] = {
@@ -96,16 +97,18 @@ class Plan:
         return {*MODELS, *self.config["models"]}
 
     # ------------------------------------------------------------------------------------------ classes
-    def dataset_classes(self, value, key: str) -> list[str]:
+    def dataset_classes(self, value, key: str, alternative: str = "") -> list[str]:
         """``value`` (a class id, a list or ``all``) checked against the dataset, in the dataset's order: the
-        error names ``key``, and says so when a folder dataset still has the paper's ImageNet default there."""
+        error names ``key``, and says so when a folder dataset still has the paper's ImageNet default there (with
+        ``alternative``, another way out, e.g. the setting that turns the step off)."""
         try:
             return self.catalog.select([value] if isinstance(value, str) and value != "all" else value,
                                        what=f"config {key}")
         except ValueError as e:
             if self.catalog.kind != "imagenet" and value == schema_default(self.schema, key):
+                fix = f"set {key} to its own classes" + (f", {alternative}" if alternative else "")
                 raise ValueError(f"{e}. {value!r} is the paper's ImageNet default; on a {self.catalog.describe()} "
-                                 f"set {key} to its own classes") from None
+                                 f"{fix}") from None
             raise
 
     def chunk_ids(self, sample: str) -> list[str]:
