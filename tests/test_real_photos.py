@@ -58,7 +58,7 @@ def photos_run(tmp_path_factory) -> Path:
         "dataset": {"kind": "imagenet", "root": "photos"},
         "classes": CLASSES, "chunk_size": 1000,
         "samples": {"translator": {"classes": CLASSES, "per_class": 3}, "analysis": {"per_class": 2},
-                    "robustness": {"classes": CLASSES}},
+                    "robustness": {"classes": CLASSES, "per_class": 3}},
         "extraction": {"device": "cpu", "precision": "fp32", "batch_size": 8, "num_workers": 0},
         "translator": {"alphas": [1.0, 100.0], "folds": 3},
         "text": {"classes": CLASSES, "vocabulary": {"categories": ["colour"], "templates": ["a photo of {}."]}},

@@ -212,6 +212,10 @@ BAD_CONFIGS = [
      ["analyses.open_vocabulary.dictionaries", "brodn"]),
     ({**broden(space="eva02_l14"), "analyses": {"open_vocabulary": {"dictionaries": ["broden"]}}},
      ["analyses.open_vocabulary.dictionaries", "eva02_l14", "not in run_spaces"]),
+    # a run model's local file that does not exist: named at planning, not as Snakemake's MissingInputException
+    ({"models": {"mine": {"source": "timm", "name": "resnet18", "display": "M", "checkpoint": "ckpt/none.pth"}},
+      "run_models": ["mine"], "figures": {"paper_models": ["mine"]}},
+     ["config models.mine.checkpoint", "ckpt/none.pth", "does not exist"]),
     # the translator study and sensitivity (issue 17)
     (published(translator={"use": "best_nonlinear", "published": {"demo_densenet121": {"demo_clip_a": CONVNEXT}}}),
      ["translator.use", "best_nonlinear", "demo_densenet121/demo_clip_a", "published translator"]),
@@ -460,8 +464,11 @@ def test_a_dry_run_beside_a_run_removes_only_its_own_folders(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- containers
-def test_data_paths_name_the_key_of_each_path():
+def test_data_paths_name_the_key_of_each_path(tmp_path, monkeypatch):
     """What a container binds and what is checked for characters, each path under the config key that sets it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "mine.pth").touch()
     plan = plan_of({"models": {"mine": {"source": "timm", "name": "resnet18", "display": "M",
                                         "checkpoint": "ckpt/mine.pth"}},
                     "run_models": ["mine"], "figures": {"paper_models": ["mine"]}})
@@ -478,7 +485,13 @@ def test_the_own_data_template_plans(tmp_path, in_repo):
     for split in ("train", "val"):
         for name in classes:
             (root / split / name).mkdir(parents=True)
-    plan = plan_of({"dataset": {"root": str(root)}}, files=("config.yaml", "examples/own-data.yaml"))
+    with pytest.raises(ValueError, match="config models.pets_vit.checkpoint: '/models/pets/vit_b16_pets.pth'"):
+        plan_of({"dataset": {"root": str(root)}}, files=("config.yaml", "examples/own-data.yaml"))
+    models = {"pets_vit": {"checkpoint": str(tmp_path / "vit.pth")},
+              "pets_mine": {"checkpoint": str(tmp_path / "n.pt")}}
+    for entry in models.values():
+        Path(entry["checkpoint"]).touch()
+    plan = plan_of({"dataset": {"root": str(root)}, "models": models}, files=("config.yaml", "examples/own-data.yaml"))
     assert plan.catalog.kind == "folder" and len(plan.catalog.ids) == 37
     assert plan.model_keys == ["pets_vit", "pets_mine"] and plan.space_keys == ["openai_vitl14", "eva02_l14"]
     assert plan.chunk_holding("Abyssinian") in plan.chunk_ids("analysis")

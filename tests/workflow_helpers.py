@@ -70,8 +70,11 @@ def write_config(workdir: Path, name: str, overrides: dict) -> Path:
 
 def snakemake(workdir: Path, *args: str, configfiles=("config.demo.yaml",), timeout=900,
               check=True) -> subprocess.CompletedProcess:
-    # targets and options before --configfile, which would take a target as one more config file
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args, "--configfile", *configfiles]
+    # targets and options before --configfile, which would take a target as one more config file; targets after
+    # a `--` stay after it
+    cut = args.index("--") if "--" in args else len(args)
+    opts, targets = args[:cut], args[cut:]
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *opts, "--configfile", *configfiles, *targets]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
