@@ -115,7 +115,7 @@ rule train_probes:
         f"{R}/benchmarks/train_probes/{{model}}.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 8
+    threads: max_threads(8)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb("train_probes"),

@@ -68,6 +68,11 @@ def preflight():
 # GPUs), so the workflow submits correctly with no profile, as a module or with any generic SLURM profile;
 # profiles only tune. The rules of sing.workflow.GPU_RULES add GPU_RESOURCES.
 # ---------------------------------------------------------------------------------------------------
+def max_threads(n):
+    """A rule's threads: `n`, at most config max_threads (the demos: 1, so two small jobs share two cores)."""
+    return min(n, config["max_threads"] or n)
+
+
 def cpus_per_task(wildcards, threads):
     """CPUs a cluster job asks for: its threads, so the two never disagree (also after --set-threads)."""
     return threads

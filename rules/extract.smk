@@ -46,7 +46,7 @@ rule extract_translator_features:
         f"{R}/benchmarks/extract_features/{{model}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 8
+    threads: max_threads(8)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb(32000),
@@ -89,7 +89,7 @@ rule extract_features:
         f"{R}/benchmarks/extract_features/{{model}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 8
+    threads: max_threads(8)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb(32000),
@@ -113,7 +113,7 @@ rule embed_translator_images:
         f"{R}/benchmarks/embed_images/{{space}}/translator.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 8
+    threads: max_threads(8)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb(32000),
@@ -152,7 +152,7 @@ rule embed_images:
         f"{R}/benchmarks/embed_images/{{space}}/{{sample}}-{{chunk}}.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 8
+    threads: max_threads(8)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb(32000),
@@ -175,7 +175,7 @@ rule embed_texts:
         f"{R}/benchmarks/embed_texts/{{space}}/{{part}}.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 2
+    threads: max_threads(2)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb(16000),
@@ -202,7 +202,7 @@ rule concept_dictionary:
         f"{R}/benchmarks/concept_dictionary/{{space}}/{{dictionary}}.tsv"
     conda:
         "../envs/sing.yaml"
-    threads: 2
+    threads: max_threads(2)
     resources:
         **GPU_RESOURCES,
         mem_mb=mem_mb(16000),

@@ -31,7 +31,7 @@ rule fit_translator:
         model=translator_pairs(published=False),
     conda:
         "../envs/sing.yaml"
-    threads: 4
+    threads: max_threads(4)
     resources:
         mem_mb=mem_mb(16000),
         runtime=30,

@@ -21,7 +21,7 @@ if config["unclip"]["enabled"]:
             f"{R}/benchmarks/unclip_pictures/{{model}}.tsv"
         conda:
             "../envs/sing.yaml"
-        threads: 4
+        threads: max_threads(4)
         resources:
             **GPU_RESOURCES,
             mem_mb=mem_mb(32000),
@@ -66,7 +66,7 @@ if config["unclip"]["enabled"]:
             f"{R}/benchmarks/unclip_paper_figures/{{model}}.tsv"
         conda:
             "../envs/sing.yaml"
-        threads: 4
+        threads: max_threads(4)
         resources:
             **GPU_RESOURCES,
             mem_mb=mem_mb(32000),

@@ -198,7 +198,8 @@ ADDED = {
 }
 # Keys added later that change no computed number (the image every rule runs in; GPU scheduling knobs).
 ADDED_TOP = {"container": f"oras://ghcr.io/sing-workflow/sing:{sing.__version__}",
-             "slurm_gpu": {"request": "gpus", "model": None, "partition": None}, "max_mem_mb": None}
+             "slurm_gpu": {"request": "gpus", "model": None, "partition": None}, "max_mem_mb": None,
+             "max_threads": None}
 # sing.data.synthetic.DEFAULTS (junk_per_class: issue 12, no junk files before)
 ADDED_SYNTHETIC = {"size_range": [96, 192], "flat_val": False, "special_every": 3, "junk_per_class": 0}
 
@@ -287,6 +288,7 @@ def test_configs_resolve_to_their_values_before_the_schema_held_the_defaults(nam
     issues_17_18_additions(expected, now)
     if name == "demo":
         expected["max_mem_mb"] = 2000  # scheduling only: the demo's jobs run two at a time
+        expected["max_threads"] = 1
         # the demo no longer repeats the open-vocabulary classes: the default lists the same two classes in the
         # paper's order, and the workflow reads the list only as a set (ClassCatalog.select sorts it by class index)
         ov_now, ov_before = now["analyses"]["open_vocabulary"], expected["analyses"]["open_vocabulary"]

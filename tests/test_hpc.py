@@ -65,7 +65,8 @@ def local(parsed_workflow) -> set[str]:
 @pytest.fixture(scope="module")
 def site_plan(tmp_path_factory) -> list[dict]:
     root = tmp_path_factory.mktemp("site")
-    return plan(make_workdir(root / "wf"), site_profile(root, SITE_PROFILE))
+    # the rules' own threads (the demo caps them at 1: max_threads; 64 caps nothing)
+    return plan(make_workdir(root / "wf"), site_profile(root, SITE_PROFILE), "--config", "max_threads=64")
 
 
 def test_generic_site_profile_keeps_account_and_partition(site_plan, local):

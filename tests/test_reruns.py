@@ -38,7 +38,8 @@ def test_every_leaf_key_says_what_it_decides(workflow_rules):
     cosmetic = {key for key, node in keys.items() if COSMETIC in node}
     # (chunk_size is not here: it decides classes.parquet's chunk column)
     assert cosmetic == {"results_dir", "weights_dir", "extraction.num_workers", "extraction.loader_timeout",
-                        "container", "slurm_gpu.request", "slurm_gpu.model", "slurm_gpu.partition", "max_mem_mb"}
+                        "container", "slurm_gpu.request", "slurm_gpu.model", "slurm_gpu.partition", "max_mem_mb",
+                        "max_threads"}
 
 
 def _node(schema, dotted):
@@ -147,6 +148,7 @@ CASES: dict[str, tuple[dict, dict]] = {
     "extraction.num_workers": ({"extraction": {"num_workers": 1}}, {}),
     "extraction.loader_timeout": ({"extraction": {"loader_timeout": 60}}, {}),
     "max_mem_mb": ({"max_mem_mb": 1000}, {}),
+    "max_threads": ({"max_threads": 2}, {}),
     "slurm_gpu.request": ({"slurm_gpu": {"request": "gres"}}, {}),
     "slurm_gpu.model": ({"slurm_gpu": {"model": "a100"}}, {}),
     "slurm_gpu.partition": ({"slurm_gpu": {"partition": "gpu"}}, {}),
