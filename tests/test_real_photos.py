@@ -103,5 +103,5 @@ def test_the_trained_head_has_nullity_280_and_null_removal_keeps_the_logits(phot
     assert set(evaluation["translator"]) == {"fitted"} and evaluation.height == 2 * len(PHOTOS)
     concepts = pl.read_parquet(R_ / "tables" / "per_model" / PAIR[0] / PAIR[1] / "class_concepts.parquet")
     assert set(concepts["class_id"]) == set(CLASSES) and set(concepts["dictionary"]) == {"builtin"}
-    assert concepts.filter(pl.col("rank") == 1).height == len(CLASSES) and "red" in set(
+    assert concepts.filter(pl.col("rank") == 1).height == len(CLASSES) and "the color red" in set(
         pl.read_parquet(R_ / "text" / PAIR[1] / "dictionaries" / "builtin.parquet")["label"])
