@@ -35,9 +35,9 @@ if TYPE_CHECKING:  # numpy is imported where arrays are handled: reading headers
     import numpy as np
 
 __all__ = ["ModifiedFileError", "RECORD_SUFFIX", "Replaced", "ReplacedFileError", "atomic_path", "content_record",
-           "content_sha256", "find_replaced", "read_safetensors", "read_safetensors_metadata", "recorded_contents",
-           "safetensors_header", "sing_metadata", "stored_content_sha256", "verify_content", "write_content_record",
-           "write_safetensors"]
+           "content_sha256", "file_sha256", "find_replaced", "read_safetensors", "read_safetensors_metadata",
+           "recorded_contents", "safetensors_header", "sing_metadata", "stored_content_sha256", "verify_content",
+           "write_content_record", "write_safetensors"]
 
 #: metadata key (inside the JSON under "sing") of the content hash
 CONTENT_KEY = "content_sha256"
@@ -55,6 +55,16 @@ class ReplacedFileError(RuntimeError):
         lines = [f"  {r.path}: {r.reason}" for r in self.replaced]
         super().__init__(f"{len(self.replaced)} intermediate file(s) changed since the job that wrote them:\n"
                          + "\n".join(lines) + (f"\n{hint}" if hint else ""))
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes (read in ``chunk``-byte blocks): weights, published translators,
+    dictionaries, packaged weights; the lock and provenance records hold it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @contextlib.contextmanager

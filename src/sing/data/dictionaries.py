@@ -28,7 +28,6 @@ other prompts, and it is refused naming the labels). Both raise :class:`Dictiona
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from ..core.files import file_sha256
 
 __all__ = ["ConceptDictionary", "DictionaryError", "check_dimension", "check_fingerprint", "checked_dictionary",
            "embed_dictionary", "fingerprint_labels", "read_dictionary", "read_npz_dictionary",
@@ -124,14 +125,6 @@ class ConceptDictionary:
             raise DictionaryError(f"dictionary {self.name!r}: no label(s) {missing[:10]}")
         rows = [index[lab] for lab in labels]
         return replace(self, labels=tuple(labels), embeddings=self.embeddings[rows])
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------- npz
@@ -229,7 +222,7 @@ def read_npz_dictionary(path: str | os.PathLike, *, row: str = "mean", templates
         templates = [templates[per_prompt.index(prompts.index(used))]]
     return ConceptDictionary(name=name or p.stem, labels=tuple(labels), embeddings=chosen,
                              templates=None if templates is None else tuple(templates), row=used, file=p,
-                             sha256=_sha256(p), space=space)
+                             sha256=file_sha256(p), space=space)
 
 
 # --------------------------------------------------------------------------------------------- parquet
@@ -266,7 +259,7 @@ def read_parquet_dictionary(path: str | os.PathLike, *, label_column: str = "lab
     return ConceptDictionary(name=name or p.stem, labels=tuple(str(x) for x in labels),
                              embeddings=np.asarray(vectors, dtype=np.float64),
                              templates=None if templates is None else tuple(templates), row="", file=p,
-                             sha256=_sha256(p), space=space or meta.get("space"), checks=meta.get("checks") or {})
+                             sha256=file_sha256(p), space=space or meta.get("space"), checks=meta.get("checks") or {})
 
 
 def write_dictionary(path: str | os.PathLike, dictionary: ConceptDictionary,

@@ -35,13 +35,14 @@ This module imports numpy and torch only inside the functions that read tensors.
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
+
+from ..core.files import file_sha256
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,14 +104,6 @@ class PublishedTranslator:
                 "dtype": str(self.weight.dtype), "in_dim": self.in_dim, "out_dim": self.out_dim,
                 "metadata_file": None if self.metadata_file is None else str(self.metadata_file),
                 "metadata_sha256": self.metadata_sha256, "metadata": dict(self.metadata), "details": dict(self.details)}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -262,9 +255,9 @@ def read_published_translator(path: str | os.PathLike) -> PublishedTranslator:
         if not np.isfinite(arr).all():
             raise TranslatorImportError(f"{weight_file}: {name} contains NaN or Inf values")
     _check_declared_dims(weight_file, meta_path, meta, W.shape)
-    return PublishedTranslator(weight=W, bias=b, file=weight_file, sha256=_sha256(weight_file), format=fmt,
+    return PublishedTranslator(weight=W, bias=b, file=weight_file, sha256=file_sha256(weight_file), format=fmt,
                                metadata=meta, metadata_file=meta_path,
-                               metadata_sha256=None if meta_path is None else _sha256(meta_path), details=details)
+                               metadata_sha256=None if meta_path is None else file_sha256(meta_path), details=details)
 
 
 def _check_architecture(weight_file: Path, meta_path: Path | None, meta: Mapping[str, Any]) -> None:

@@ -26,13 +26,14 @@ second implementation to compare logits with.)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
+
+from ..core.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +160,6 @@ def packaged_for(timm_name: str) -> PackagedWeights | None:
     return hits[0] if hits else None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _default_hf_cache() -> Path:
     from huggingface_hub import constants
 
@@ -197,7 +190,7 @@ def install_packaged(packaged: PackagedWeights, hf_cache: str | os.PathLike | No
         if target.is_file():
             return target
     src = packaged.source_file()
-    digest = _sha256(src)
+    digest = file_sha256(src)
     if digest != packaged.source_sha256:
         raise PackagedWeightsError(f"timm {packaged.timm_name}: {src} has sha256 {digest}, but sing pins "
                                    f"{packaged.source_sha256} (package {packaged.package}); another version of "

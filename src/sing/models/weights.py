@@ -19,12 +19,13 @@ the prefetch command.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from ..core.files import file_sha256
 
 __all__ = ["PREFETCH_COMMAND", "MissingWeightsError", "WeightsCache", "checkpoint_file", "file_sha256"]
 
@@ -141,12 +142,3 @@ def checkpoint_file(owner: str, ref) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{owner}: checkpoint {path} does not exist")
     return path
-
-
-def file_sha256(path, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes (read in ``chunk``-byte blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
