@@ -129,10 +129,15 @@ def translator_eval(translator: Any, feature_rows: pl.DataFrame, features: np.nd
     ids, F, Z = align_pairs(feature_rows["image_id"].to_list(), features, clip_rows["image_id"].to_list(), clip)
     errors = translation_errors(translator, F, Z)
     class_of = dict(zip(feature_rows["image_id"].to_list(), feature_rows["class_id"].to_list()))
-    kind = "published" if (getattr(translator, "source", None) or {}).get("kind") == "published" else "fitted"
+    kind = _translator_kind(translator)
     return pl.DataFrame({"model": [model] * len(ids), "space": [space] * len(ids), "translator": [kind] * len(ids),
                          "image_id": ids,
                          "class_id": [class_of[i] for i in ids], **errors}).select(TRANSLATOR_EVAL_COLUMNS)
+
+
+def _translator_kind(translator: Any) -> str:
+    """The ``translator`` column: "published" for an imported translator (its ``source`` says so), else "fitted"."""
+    return "published" if (getattr(translator, "source", None) or {}).get("kind") == "published" else "fitted"
 
 
 def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.PathLike],
@@ -197,7 +202,7 @@ def translator_eval_tables(translator: Any, feature_tables: Sequence[str | os.Pa
     if dropped:
         log.warning("%d images present on one side only were dropped", dropped)
     table = pl.concat(parts).sort("image_id")
-    kind = "published" if (getattr(translator, "source", None) or {}).get("kind") == "published" else "fitted"
+    kind = _translator_kind(translator)
     return table.with_columns(pl.lit(model).alias("model"), pl.lit(space).alias("space"),
                               pl.lit(kind).alias("translator")).select(
         TRANSLATOR_EVAL_COLUMNS)
