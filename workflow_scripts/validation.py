@@ -28,8 +28,7 @@ seeds = list(range(analyses["validation"]["seeds"]))
 # select first (image ids only), then read the features of the selected images: memory is the selection, not the
 # whole analysis sample (the same rows as reading everything and subsampling the held-out rows)
 ids = chunk_image_ids(snakemake.input.features)
-sample = snakemake.input.translator_sample
-sample = [sample] if isinstance(sample, str) else list(sample)
+sample = list(snakemake.input.translator_sample)  # the input function gives a list: [] for a published translator
 if not sample:
     logging.info("%s/%s: published translator: its training images are unknown, none left out", model, space)
 seen = read_image_ids(sample)
