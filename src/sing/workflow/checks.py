@@ -139,22 +139,17 @@ def synthetic_checkpoints(plan: "Plan") -> None:
 
 @check
 def model_files_exist(plan: "Plan") -> None:
-    """The local files of every run model (checkpoint, head file, factory source file) exist, relative to the
-    working directory, except the checkpoints the workflow writes itself (synthetic_checkpoints). A missing one
-    would otherwise surface as Snakemake's MissingInputException naming no config key."""
+    """The local files of every run model (checkpoint, head file, factory source file: :meth:`Plan.data_paths`)
+    exist, relative to the working directory, except the checkpoints the workflow writes itself
+    (synthetic_checkpoints). A missing one would otherwise surface as Snakemake's MissingInputException naming no
+    config key."""
     import os
 
-    made = set(plan.config["synthetic_checkpoints"])
-    for key, entry in plan.models.items():
-        files = set(entry.local_files())
-        for field in ("checkpoint", "head", "factory"):
-            value = getattr(entry, field)
-            path = value.rpartition(":")[0] if field == "factory" and value else value
-            if not path or path not in files or (field == "checkpoint" and key in made):
-                continue
-            if not os.path.exists(path):
-                raise config_error(f"models.{key}.{field}", path, f"does not exist (seen from {os.getcwd()}); give "
-                                   "the path of the file, absolute or relative to the folder Snakemake runs in")
+    made = {f"models.{key}.checkpoint" for key in plan.config["synthetic_checkpoints"]}
+    for key, path in plan.data_paths().items():
+        if key.startswith("models.") and key not in made and not os.path.exists(path):
+            raise config_error(key, path, f"does not exist (seen from {os.getcwd()}); give the path of the file, "
+                                          "absolute or relative to the folder Snakemake runs in")
 
 
 @check
